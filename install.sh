@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian/Ubuntu machine (safe to re-run; a re-run with nothing changed takes seconds).
+#  1. installs the Debian packages soundmask needs (only those missing; needs root or sudo),
+#  2. creates the virtual environment .venv with torch==2.13.0 (CPU build) and soundmask in editable mode.
+# Environment: SOUNDMASK_PYTHON (interpreter, default python3.11), SOUNDMASK_SKIP_APT=1 (skip step 1).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages, one per line: what needs them.
+APT_PACKAGES=(
+  # (none beyond Python yet; rendering/audio packages join here as the pipeline grows)
+)
+PYTHON="${SOUNDMASK_PYTHON:-python3.11}"
+
+say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "apt packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+if [ "${SOUNDMASK_SKIP_APT:-0}" != "1" ] && command -v dpkg >/dev/null 2>&1; then
+  if ! command -v "$PYTHON" >/dev/null 2>&1; then apt_install python3.11 python3.11-venv; fi
+  if [ ${#APT_PACKAGES[@]} -gt 0 ]; then apt_install "${APT_PACKAGES[@]}"; fi
+fi
+command -v "$PYTHON" >/dev/null 2>&1 || { echo "install.sh: $PYTHON not found; install Python 3.11 or set SOUNDMASK_PYTHON" >&2; exit 2; }
+
+# Re-install only when the dependency list changed.
+stamp=".venv/.soundmask-install-stamp"
+want="$(cat pyproject.toml install.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/soundmask ]; then
+  say ".venv is up to date"
+  exit 0
+fi
+[ -x .venv/bin/python ] || { say "creating .venv with $PYTHON"; "$PYTHON" -m venv .venv; }
+say "installing torch==2.13.0 (CPU) and soundmask (editable) into .venv"
+# torch first and on its own, so that no other package can pull a CUDA build of it.
+.venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+echo "$want" > "$stamp"
+say "done: $(.venv/bin/soundmask --version)"

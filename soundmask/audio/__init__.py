@@ -1,0 +1,1 @@
+"""Audio front-end: IO, activity chunking, embedders (registry), stereo time delay (TDoA)."""

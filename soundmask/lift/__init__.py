@@ -1,0 +1,1 @@
+"""Lifting 2D sound masks onto Gaussians: voting, grouping, association, refinement, tagging, query."""

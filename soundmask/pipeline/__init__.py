@@ -1,0 +1,1 @@
+"""Staged pipeline runner with a resumable on-disk cache per stage."""

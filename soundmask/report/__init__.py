@@ -1,0 +1,1 @@
+"""Overlays, plots, HTML report and viewer."""

@@ -1,0 +1,1 @@
+"""Gaussian splatting: model, rasterizer backends, trainer, 4D motion."""

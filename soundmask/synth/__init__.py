@@ -1,0 +1,1 @@
+"""Procedural sounding-scene generator (the benchmark): layout, meshes, renderer, sounds, acoustics."""

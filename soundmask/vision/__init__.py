@@ -1,0 +1,1 @@
+"""Visual backbones and class-agnostic mask proposals (registry)."""
