@@ -7,6 +7,7 @@ message and exits with code 2.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -38,25 +39,82 @@ def _root(
     """soundmask: audio-visual segmentation in 2D and 3D/4D, on a CPU."""
 
 
-def main() -> None:
-    """Console entry point: run the app, turning SoundmaskError into one line on stderr and exit code 2."""
-    try:
-        app(standalone_mode=False)
-    except SoundmaskError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(e.exit_code)
-    except typer.Exit as e:  # --version, --help
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as e:  # click usage errors (bad option, missing argument)
-        import click
+def _command_rows() -> list[tuple[str, str]]:
+    rows = []
+    for c in app.registered_commands:
+        name = c.name or (c.callback.__name__.replace("_", "-") if c.callback else "?")
+        doc = (c.help or (c.callback.__doc__ if c.callback else "") or "").strip().splitlines()
+        rows.append((name, doc[0] if doc else ""))
+    return rows
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(2)
-        raise
+
+@app.command()
+def info() -> None:
+    """Print the version, the environment soundmask sees, and the list of commands."""
+    import platform
+
+    import torch
+    from rich.table import Table
+
+    console.print(f"[bold]soundmask {__version__}[/]  python {platform.python_version()}  torch {torch.__version__}")
+    cuda = torch.cuda.is_available()
+    console.print(
+        f"threads: {torch.get_num_threads()}  CUDA: "
+        + (f"yes ({torch.cuda.get_device_name(0)})" if cuda else "no (CPU backends)")
+    )
+    table = Table(title="commands", show_header=True, header_style="bold")
+    table.add_column("command")
+    table.add_column("what it does")
+    for name, doc in _command_rows():
+        table.add_row(f"soundmask {name}", doc)
+    console.print(table)
+
+
+@app.command()
+def inspect(
+    path: Path = typer.Argument(..., help="Dataset folder: AVSBench S4/MS3, AVSS, 3DAVS-S34-O7 scene or soundmask scene."),
+    split: str = typer.Option("test", help="Split to read for the 2D layouts (train, val, test)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the summary as JSON to this file."),
+) -> None:
+    """Detect a dataset's layout, read every sample (a full validation) and print a summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from soundmask.data.inspect import inspect_dataset
+    from soundmask.data.io import write_json
+
+    with Progress(
+        TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as bar:
+        task = bar.add_task("read", total=None)
+        summary = inspect_dataset(path, split, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    table = Table(title=f"{summary.layout}: {summary.path}", show_header=False)
+    for key, value in summary.to_dict().items():
+        if key in ("path", "layout") or value in (None, {}, ""):
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+    if json_out is not None:
+        write_json(json_out, summary.to_dict())
+        console.print(f"summary written to {json_out}")
+
+
+def main() -> None:
+    """Console entry point: run the app; a SoundmaskError becomes one line on stderr and exit code 2."""
+    try:
+        app()  # standalone: usage errors already exit with code 2 and a short message
+    except SoundmaskError as e:
+        report_error(e)
+        sys.exit(e.exit_code)
+
+
+def report_error(e: SoundmaskError) -> None:
+    """Print a user error as exactly one line on stderr."""
+    err_console.print("[bold red]error:[/] ", end="")
+    err_console.print(str(e), markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

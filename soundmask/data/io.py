@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -177,6 +178,7 @@ def read_audio(path: PathLike, expect_sr: int | None = None, channels: int | Non
     than ``expect_sr``, or a channel count other than ``channels``.
     """
     p = require_file(path, "audio file")
+    _check_wav_complete(p)
     try:
         data, sr = sf.read(p, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -194,6 +196,40 @@ def read_audio(path: PathLike, expect_sr: int | None = None, channels: int | Non
         kind = {1: "mono", 2: "stereo"}.get(channels, f"{channels}-channel")
         raise DataError(f"audio has {audio.shape[0]} channel(s), expected {kind}", p, f"provide {kind} audio")
     return audio, int(sr)
+
+
+def _check_wav_complete(p: Path) -> None:
+    """Raise :class:`DataError` when a RIFF/WAVE file holds fewer data bytes than its header declares.
+
+    libsndfile reads a WAV that was cut short without complaint (it just returns fewer samples), so a
+    truncated download would otherwise pass as a shorter clip. Other formats, RF64, and streamed WAVs whose
+    data size is unknown (0 or 0xFFFFFFFF) are left to libsndfile.
+    """
+    try:
+        size = p.stat().st_size
+        with p.open("rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return
+            endian = "<" if head[:4] == b"RIFF" else ">"
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return
+                (csize,) = struct.unpack(endian + "I", chunk[4:])
+                if chunk[:4] == b"data":
+                    if csize not in (0, 0xFFFFFFFF) and pos + 8 + csize > size:
+                        raise DataError(
+                            f"truncated WAV: header declares {csize} data bytes, the file holds {size - pos - 8}",
+                            p,
+                            "re-export or re-download the file",
+                        )
+                    return
+                pos += 8 + csize + (csize & 1)
+    except OSError as e:
+        raise DataError(f"cannot read audio file ({e})", p) from e
 
 
 def write_audio(path: PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:

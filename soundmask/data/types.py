@@ -186,6 +186,7 @@ class SoundEvent:
     start: float
     end: float
     source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys of a scene.json event, kept as read
 
     def active(self, t0: float, t1: float | None = None) -> bool:
         """True when the event overlaps [t0, t1) (or contains t0 when t1 is None)."""
@@ -204,6 +205,13 @@ class SceneFrame:
     camera: Camera
     mic_left: np.ndarray | None = None
     mic_right: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown per-frame keys of scene.json, kept as read
+
+    @property
+    def stem(self) -> str:
+        """The frame's file name without folder and extension (``input/00003.png`` → ``00003``): the key
+        that names its mask, depth and instance files."""
+        return Path(self.file).name.split(".")[0]
 
 
 @dataclass
