@@ -24,10 +24,10 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -38,7 +38,6 @@ from soundmask.data.io import (
     atomic_path,
     read_audio,
     read_csv,
-    read_image,
     read_label_image,
     read_mask,
     require_dir,
@@ -47,6 +46,7 @@ from soundmask.data.io import (
     write_image,
     write_mask,
 )
+from soundmask.data.dataset import ClipDataset, read_frames
 from soundmask.data.types import Clip
 from soundmask.errors import DataError
 
@@ -161,7 +161,7 @@ def _number(v: str) -> Any:
     return int(f) if f.is_integer() and re.fullmatch(r"[+-]?\d+", v.strip()) else f
 
 
-class AVSBenchDataset(Sequence[Clip]):
+class AVSBenchDataset(ClipDataset):
     """The clips of one split of AVSBench S4 or MS3, read lazily (files are opened in ``__getitem__``).
 
     ``root`` is the folder holding ``s4_meta_data.csv`` / ``ms3_meta_data.csv`` (``subset=None`` detects
@@ -210,22 +210,10 @@ class AVSBenchDataset(Sequence[Clip]):
             entries.append(_Entry(name, category, self.split, meta))
         return entries
 
-    @property
-    def names(self) -> list[str]:
-        return [e.name for e in self._entries]
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def __repr__(self) -> str:
         return f"AVSBenchDataset({str(self.root)!r}, subset={self.subset!r}, split={self.split!r}, clips={len(self)})"
 
     # ------------------------------------------------------------------------------------------- paths
-    def _entry(self, i: int) -> _Entry:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"clip index {i} out of range for {len(self)} clips")
-        return self._entries[i]
-
     def frame_paths(self, i: int) -> list[Path]:
         e = self._entry(i)
         d = self._layout.frame_dir(self.data_root, e.split, e.category, e.name)
@@ -241,18 +229,10 @@ class AVSBenchDataset(Sequence[Clip]):
         return self._layout.audio_file(self.data_root, e.split, e.category, e.name)
 
     # -------------------------------------------------------------------------------------------- items
-    @overload
-    def __getitem__(self, i: int) -> Clip: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Clip]: ...
-    def __getitem__(self, i: int | slice) -> Clip | list[Clip]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        e = self._entry(int(i))
-        frame_paths = self.frame_paths(i)
-        first = read_image(frame_paths[0])
-        size = first.shape[:2]
-        frames = np.stack([first] + [read_image(p, size) for p in frame_paths[1:]])
+    def _load(self, i: int) -> Clip:
+        e = self._entries[i]
+        frames = read_frames(self.frame_paths(i))
+        size = frames.shape[1:3]
         required = set(self._layout.gt_frames(e.split))
         masks = np.zeros(frames.shape[:3], dtype=bool)
         valid = np.zeros(NUM_FRAMES, dtype=bool)
@@ -273,10 +253,6 @@ class AVSBenchDataset(Sequence[Clip]):
             frame_times=np.arange(NUM_FRAMES, dtype=np.float64),
             meta=dict(e.meta),
         )
-
-    def __iter__(self) -> Iterator[Clip]:
-        for i in range(len(self)):
-            yield self[i]
 
 
 def read_binary_mask(path: PathLike, size: tuple[int, int] | None = None) -> np.ndarray:

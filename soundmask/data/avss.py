@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -38,6 +38,7 @@ from soundmask.data.io import (
     write_image,
     write_json,
 )
+from soundmask.data.dataset import ClipDataset, read_frames
 from soundmask.data.types import Clip
 from soundmask.errors import DataError
 
@@ -138,7 +139,7 @@ def rgb_to_labels(rgb: np.ndarray, path: PathLike | None = None) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ reading
 @dataclass(frozen=True)
 class _Entry:
-    uid: str
+    name: str  # the clip's uid
     label: str
     split: str
     category: str
@@ -149,7 +150,7 @@ def _int_or_str(v: str) -> Any:
     return int(v) if re.fullmatch(r"[+-]?\d+", v) else v
 
 
-class AVSSDataset(Sequence[Clip]):
+class AVSSDataset(ClipDataset):
     """The clips of one split of AVSBench-semantic, read lazily (files are opened in ``__getitem__``).
 
     ``root`` holds ``metadata.csv``; ``label`` keeps only ``'v1s'``, ``'v1m'`` or ``'v2'`` clips (or a
@@ -185,38 +186,18 @@ class AVSSDataset(Sequence[Clip]):
                     meta[k] = _int_or_str(v) if k in ("s_min", "s_sec") else v
             self._entries.append(_Entry(row["uid"], row["label"], split, row.get("a_obj", ""), meta))
 
-    @property
-    def names(self) -> list[str]:
-        return [e.uid for e in self._entries]
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def __repr__(self) -> str:
         return f"AVSSDataset({str(self.root)!r}, split={self.split!r}, labels={self.labels}, clips={len(self)})"
 
-    def _entry(self, i: int) -> _Entry:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"clip index {i} out of range for {len(self)} clips")
-        return self._entries[i]
-
     def clip_dir(self, i: int) -> Path:
         e = self._entry(i)
-        return self.root / e.label / e.uid
+        return self.root / e.label / e.name
 
-    @overload
-    def __getitem__(self, i: int) -> Clip: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Clip]: ...
-    def __getitem__(self, i: int | slice) -> Clip | list[Clip]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        e = self._entry(int(i))
+    def _load(self, i: int) -> Clip:
+        e = self._entries[i]
         d = require_dir(self.clip_dir(i), "clip folder", "check metadata.csv against the data folders")
-        frame_paths = _frame_paths(d / "frames", AVSS_NUM_FRAMES[e.label])
-        first = read_image(frame_paths[0])
-        size = first.shape[:2]
-        frames = np.stack([first] + [read_image(p, size) for p in frame_paths[1:]])
+        frames = read_frames(_frame_paths(d / "frames", AVSS_NUM_FRAMES[e.label]))
+        size = frames.shape[1:3]
         T = frames.shape[0]
         required = {0} if (e.label == "v1s" and e.split == "train") else set(range(T))
         labels = np.zeros(frames.shape[:3], dtype=np.int64)
@@ -228,7 +209,7 @@ class AVSSDataset(Sequence[Clip]):
                 valid[t] = True
         audio, sr = read_audio(d / "audio.wav")
         return Clip(
-            name=e.uid,
+            name=e.name,
             frames=frames,
             audio=audio,
             sample_rate=sr,
@@ -240,10 +221,6 @@ class AVSSDataset(Sequence[Clip]):
             frame_times=np.arange(T, dtype=np.float64),
             meta=dict(e.meta),
         )
-
-    def __iter__(self) -> Iterator[Clip]:
-        for i in range(len(self)):
-            yield self[i]
 
 
 def _frame_paths(frames_dir: Path, expected: int) -> list[Path]:
