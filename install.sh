@@ -8,7 +8,11 @@ cd "$(dirname "$0")"
 
 # Debian packages, one per line: what needs them.
 APT_PACKAGES=(
-  # (none beyond Python yet; rendering/audio packages join here as the pipeline grows)
+  libegl1 libegl-mesa0 libgl1-mesa-dri   # headless OpenGL (EGL on Mesa llvmpipe) for the scene renderer
+  sweethome3d-furniture                  # ~820 CC-0/CC-BY furniture, instrument, animal and people models
+  libfluidsynth3 timgm6mb-soundfont      # General MIDI instruments for the generator's sounds
+  espeak-ng                              # synthetic speech (people, TV, radio)
+  tuxpaint-stamps-default                # real recordings (animals, instruments, vehicles...)
 )
 PYTHON="${SOUNDMASK_PYTHON:-python3.11}"
 

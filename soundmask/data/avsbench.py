@@ -308,17 +308,15 @@ def write_avsbench(root: PathLike, clips: Iterable[Clip], subset: Subset = "s4",
         raise DataError(f"unknown AVSBench subset {subset!r}", root, "use 's4' or 'ms3'")
     layout = _LAYOUTS[subset]
     r = Path(root)
-    clips = list(clips)
     seen: set[str] = set()
-    for c in clips:
-        _validate_clip(c, layout, seen)
     r.mkdir(parents=True, exist_ok=True)
     csv_path = r / layout.csv_name
     if not overwrite and csv_path.exists():
         raise DataError("output already exists", csv_path, "choose another output or allow overwriting")
     rows: list[list[str]] = []
     with atomic_dir(r / layout.data_dir, overwrite=overwrite) as data:
-        for c in clips:
+        for c in clips:  # streamed: one clip in memory at a time; a bad clip aborts the whole (atomic) write
+            _validate_clip(c, layout, seen)
             _write_clip(data, c, layout)
             if subset == "s4":
                 rows.append([c.name, _format_number(c.meta.get("start_time", 0)), c.category, c.split])

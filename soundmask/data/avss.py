@@ -269,13 +269,11 @@ def write_avss(
     """
     if frame_format not in ("jpg", "png"):
         raise ValueError(f"frame_format must be 'jpg' or 'png', got {frame_format!r}")
-    clips = list(clips)
     seen: set[tuple[str, str]] = set()
-    for c in clips:
-        _validate_clip(c, seen)
     rows = []
     with atomic_dir(root, overwrite=overwrite) as tmp:
-        for c in clips:
+        for c in clips:  # streamed: one clip in memory at a time; a bad clip aborts the whole (atomic) write
+            _validate_clip(c, seen)
             _write_clip(tmp / c.meta["label"] / c.name, c, frame_format, sample_rate)
             m = c.meta
             rows.append(

@@ -155,8 +155,10 @@ def write_image(path: PathLike, array: np.ndarray) -> Path:
     if arr.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"write_image expects uint8/uint16/bool, got {arr.dtype}")
     final = Path(path)
+    fmt = _pil_format(final)
+    opts = {"compress_level": 3} if fmt == "PNG" else {}  # zlib level 3: ~2x faster than PIL's 6, ~5 % larger
     with atomic_path(final) as tmp:
-        Image.fromarray(arr).save(tmp, format=_pil_format(final))
+        Image.fromarray(arr).save(tmp, format=fmt, **opts)
     return final
 
 

@@ -1,0 +1,70 @@
+"""Typed dataclass configs that become command-line options (the nerfstudio pattern, on typer).
+
+A config is a plain ``@dataclass`` whose fields carry their help text in ``metadata={"help": ...}``
+(use :func:`option`). :func:`cli_options` turns a command function ``f(config: Cfg, *, other options)`` into a
+typer command whose options are the config's fields (``--field-name``, typed, with defaults and help) plus
+``f``'s own options; the command builds and validates ``Cfg(**values)`` and calls ``f`` with it. The same
+dataclass is what the Python API takes, so the CLI and the API cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+__all__ = ["cli_options", "option"]
+
+T = TypeVar("T")
+
+
+def option(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors typer's name
+    """A dataclass field with a default and help text for :func:`cli_options`."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple (immutable) for sequence defaults")
+    return dataclasses.field(default=default, metadata={"help": help, **kw})
+
+
+def cli_options(cls: type[T], *, exclude: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: expose the fields of dataclass ``cls`` (except ``exclude``) as options of the decorated command.
+
+    The decorated function's first parameter receives the built ``cls`` instance; its other parameters stay
+    ordinary typer parameters (arguments/options).
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.init and f.name not in exclude]
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn)
+        own = list(sig.parameters.values())
+        if not own:
+            raise TypeError(f"{fn.__name__} must take the config as its first parameter")
+        rest = own[1:]
+        names = {p.name for p in rest}
+        params = list(rest)
+        for f in fields:
+            if f.name in names:
+                raise TypeError(f"{fn.__name__}: parameter {f.name!r} clashes with a field of {cls.__name__}")
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            opt = typer.Option(default, "--" + f.name.replace("_", "-"), help=f.metadata.get("help", ""),
+                               show_default=True)
+            params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=hints[f.name]))
+        params.sort(key=lambda p: p.kind)
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            values = {f.name: kwargs.pop(f.name) for f in fields}
+            return fn(cls(**values), **kwargs)
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
