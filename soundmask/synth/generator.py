@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +44,9 @@ from soundmask.errors import ConfigError
 from . import acoustics
 from .catalog import CATEGORIES, ObjectModel, make_object_model
 from .config import PRESETS, Preset, SynthConfig, split_of
-from .layout import Placement, orbit_path, place_objects, random_lighting, room_around, static_camera
+from .layout import (
+    Placement, orbit_path, place_objects, random_lighting, room_around, static_camera, trajectory,
+)  # fmt: skip
 from .meshes import Instance
 from .render import Lighting, Renderer
 from .room import build_room
@@ -172,25 +174,19 @@ def frame_instances(room_instances: list[Instance], placed: list[Placement], fra
     return inst
 
 
-def _render_frames(renderer: Renderer, room_instances: list[Instance], placed: list[Placement],
-                   cams: list[Camera], lighting: Lighting, static: bool, frames: list[int] | None = None,
-                   say: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RGB, ids and depth of ``cams`` (frame indices ``frames``, default 0..T-1, pick moving objects' poses)."""
-    T = len(cams)
-    frames = list(range(T)) if frames is None else frames
-    H, W = renderer.height, renderer.width
-    rgb = np.empty((T, H, W, 3), np.uint8)
-    ids = np.empty((T, H, W), np.uint16)
-    depth = np.empty((T, H, W), np.float32)
-    for i in range(T):
-        if static and i > 0:
-            rgb[i], ids[i], depth[i] = rgb[0], ids[0], depth[0]
-            continue
-        out = renderer.render(frame_instances(room_instances, placed, frames[i]), cams[i], lighting)
+View = tuple[np.ndarray, np.ndarray, np.ndarray]  # rgb uint8 (H, W, 3), ids uint16 (H, W), depth float32 (H, W)
+
+
+def _render_views(renderer: Renderer, room_instances: list[Instance], placed: list[Placement], cams: list[Camera],
+                  lighting: Lighting, frames: Iterable[int], views: dict[int, View],
+                  say: Callable[[str], None] | None = None) -> None:
+    """Render the frames of ``frames`` that ``views`` (frame index → view) does not hold yet, into it."""
+    todo = [i for i in frames if i not in views]
+    for k, i in enumerate(todo):
+        out = renderer.render(frame_instances(room_instances, placed, i), cams[i], lighting)
+        views[i] = (out.rgb, out.ids.astype(np.uint16), out.depth)
         if say is not None:
-            say(f"render frame {i + 1}/{T}")
-        rgb[i], ids[i], depth[i] = out.rgb, out.ids.astype(np.uint16), out.depth
-    return rgb, ids, depth
+            say(f"render frame {k + 1}/{len(todo)}")
 
 
 # ------------------------------------------------------------------------------------------- generation
@@ -251,10 +247,11 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
         say("render")
         # a cheap probe of ≤ 8 views first: a layout that hides a sounding object is redrawn before paying for
         # every frame
+        # (a static camera sees the same image in every frame: frame 0 stands for all)
         probe = sorted({round(x) for x in np.linspace(0, T - 1, min(T, 1 if static else 8))})
-        _, pids, _ = _render_frames(renderer, room.instances, placed, [cams[i] for i in probe], lighting, static,
-                                    frames=probe)
-        pcounts = np.stack([(pids == q.object_id).reshape(len(probe), -1).sum(axis=1) for q in placed])
+        views: dict[int, View] = {}
+        _render_views(renderer, room.instances, placed, cams, lighting, probe, views)
+        pcounts = np.array([[int((views[i][1] == q.object_id).sum()) for i in probe] for q in placed])
         # after 15 attempts the demands relax step by step (down to "visible somewhere") so no seed can fail
         relax = min(1.0, max(0.0, (attempt - 15) / (max_attempts - 16)))
         need_px = max(1, round(min_px * (1.0 - relax)))
@@ -262,7 +259,9 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
         visible_ok = all((pcounts[i] >= need_px).mean() >= need_frac and (pcounts[i] >= need_px).any()
                          for i in sounding_idx)
         if visible_ok:
-            rgb, ids, depth = _render_frames(renderer, room.instances, placed, cams, lighting, static, say=say)
+            shown = [0] * T if static else list(range(T))
+            _render_views(renderer, room.instances, placed, cams, lighting, shown, views, say)  # probe views reused
+            rgb, ids, depth = (np.stack([views[i][k] for i in shown]) for k in range(3))
         timings["render"] = timings.get("render", 0.0) + time.perf_counter() - t1
         t0 = time.perf_counter()
         if visible_ok:
@@ -278,7 +277,7 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
     objects = []
     for q in placed:
         is_sounding = (q.object_id - 1) in sounding_idx
-        positions = np.stack([q.source_point(i) for i in range(T)]) if q.path is not None else q.source_point()[None]
+        positions = trajectory(q, T) if q.path is not None else q.source_point()[None]
         avss = q.model.avss
         extra = {
             "base": np.round(q.base, 6).tolist(),

@@ -48,13 +48,17 @@ class Placement:
     path: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
+    def xy(self, frame: int | None = None) -> np.ndarray:
+        """Floor position (x, y) of the base at ``frame`` (static objects, or ``frame`` None: ``base``)."""
+        return self.base[:2] if self.path is None or frame is None else self.path[min(frame, len(self.path) - 1)]
+
     def matrix(self, frame: int | None = None) -> np.ndarray:
         """Model matrix of the object at ``frame`` (static objects: any frame)."""
-        xy = self.base[:2] if self.path is None or frame is None else self.path[min(frame, len(self.path) - 1)]
+        xy = self.xy(frame)
         return translation((xy[0], xy[1], self.z0)) @ rotation_z(self.yaw)
 
     def stand_matrix(self, frame: int | None = None) -> np.ndarray:
-        xy = self.base[:2] if self.path is None or frame is None else self.path[min(frame, len(self.path) - 1)]
+        xy = self.xy(frame)
         return translation((xy[0], xy[1], 0.0)) @ rotation_z(self.yaw)
 
     def source_point(self, frame: int | None = None) -> np.ndarray:
@@ -62,7 +66,7 @@ class Placement:
         mid-height for the rest)."""
         h = self.model.height
         frac = 0.9 if self.model.category == "person" else 0.5
-        xy = self.base[:2] if self.path is None or frame is None else self.path[min(frame, len(self.path) - 1)]
+        xy = self.xy(frame)
         return np.array([xy[0], xy[1], self.z0 + frac * h])
 
     @property
