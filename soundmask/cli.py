@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.console import Console
 
@@ -183,6 +184,171 @@ def audio(
     if json_out is not None:
         write_json(json_out, d)
         console.print(f"report written to {json_out}")
+
+
+# ----------------------------------------------------------------------------------------- 2D AVS methods
+_SET_HELP = ("Method option KEY=VALUE (repeatable), e.g. --set top_n=12 --set mode=training-free; "
+             "`soundmask methods` lists them.")
+
+
+def _progress_bar(description: str):  # noqa: ANN202 - rich Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err_console, transient=False)
+
+
+def _method_options(method: str, pairs: list[str]) -> tuple[type, dict]:
+    from soundmask.avs2d import get_method
+    from soundmask.config import parse_overrides
+
+    cls = get_method(method)
+    return cls, parse_overrides(pairs, *cls.option_classes())
+
+
+@app.command()
+def methods() -> None:
+    """List the 2D audio-visual segmentation methods and their options (for --set KEY=VALUE)."""
+    from rich.table import Table
+
+    from soundmask.avs2d import METHODS, get_method
+
+    for name in METHODS:
+        cls = get_method(name)
+        table = Table(title=f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}", show_header=True)
+        for col in ("option", "default", "what it does"):
+            table.add_column(col)
+        import dataclasses
+
+        for oc in cls.option_classes():
+            for f in dataclasses.fields(oc):
+                table.add_row(f.name, repr(f.default), f.metadata.get("help", ""))
+        console.print(table)
+
+
+@app.command()
+def train(
+    method: str = typer.Option("seac", "--method", "-m", help="Method to train (see `soundmask methods`)."),
+    data: Path | None = typer.Option(None, "--data", "-d", help="Training data: an AVSBench-layout folder "
+                                     "(frames + audio; masks are not read by SeAC)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten after every epoch)."),
+    stage: str = typer.Option("association", help="SeAC: association (default) or proposer."),
+    resume: bool = typer.Option(True, help="Continue from --out when it holds an unfinished run."),
+    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
+) -> None:
+    """Train a method (resumable; progress bar); SeAC trains its association without any mask."""
+    import time
+
+    cls, opts = _method_options(method, set_)
+    t0 = time.perf_counter()
+    with _progress_bar(f"train {method}") as bar:
+        task = bar.add_task(f"train {method} ({stage})", total=None, stage="")
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, stage=what)
+
+        log = cls.train(data, out, stage=stage, resume=resume, progress=progress, **opts)
+    loss = log.get("loss") or []
+    tail = f", loss {loss[0]:.3f} → {loss[-1]:.3f}" if loss else ""
+    console.print(f"checkpoint written to {out} in {time.perf_counter() - t0:.0f} s{tail}")
+
+
+@app.command()
+def evaluate(
+    method: str = typer.Option("seac", "--method", "-m", help="Method to evaluate (see `soundmask methods`)."),
+    data: Path = typer.Option(..., "--data", "-d", help="AVSBench S4/MS3 folder (the one holding the csv)."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: shipped one)."),
+    split: str = typer.Option("test", help="Split to evaluate."),
+    batch_size: int = typer.Option(1, help="Clips per AVSBench batch (AVSBench's test loop: 1); pooled J/F "
+                                   "do not depend on it."),
+    max_clips: int = typer.Option(0, help="Evaluate only the first N clips (0: all)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON here."),
+    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
+) -> None:
+    """Score a method on an AVSBench-layout split: AVSBench mIoU/F, pooled J/F, per category, frames/s."""
+    from rich.table import Table
+
+    from soundmask.avs2d.evaluate import evaluate as run_eval
+    from soundmask.data.avsbench import AVSBenchDataset
+    from soundmask.data.io import write_json
+
+    cls, opts = _method_options(method, set_)
+    infer = {k: v for k, v in opts.items() if k in {f for f in cls.option_classes()[0].__dataclass_fields__}}
+    dataset = AVSBenchDataset(data, split=split)
+    if max_clips:
+        dataset = dataset[:max_clips]
+    with err_console.status(f"loading {method}"):
+        seg = cls.load(checkpoint, **infer)
+    with _progress_bar(f"evaluate {method}") as bar:
+        task = bar.add_task(f"evaluate {method}", total=len(dataset), stage=split)
+        rep = run_eval(seg, dataset, batch_size, data=str(data), split=split,
+                       progress=lambda d, n: bar.update(task, completed=d, total=n),
+                       options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts})
+    d = rep.to_dict()
+    d["fscore_avsbench"] = d["fscore"]
+    table = Table(title=f"{method} on {data} ({split}, {rep.clips} clips, {rep.frames} frames)", show_header=False)
+    for k in ("miou", "fscore", "batch_size", "pooled_j", "pooled_f", "empty_predicted_on_empty",
+              "frames_per_second"):
+        v = d[k]
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)
+    if json_out is not None:
+        write_json(json_out, d)
+        console.print(f"report written to {json_out}")
+
+
+@app.command()
+def segment(
+    frames: Path = typer.Option(..., "--frames", "-f", help="A video file or a folder of frames (natural order)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: masks/<frame>.png and overlay.mp4."),
+    audio_path: Path | None = typer.Option(None, "--audio", "-a", help="Audio file (default: the video's sound)."),
+    method: str = typer.Option("seac", "--method", "-m", help="Method (see `soundmask methods`)."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: shipped one)."),
+    fps: float | None = typer.Option(None, help="Frames per second to sample from a video (default: all); "
+                                     "a folder's frames are 1/fps s apart (default 1)."),
+    max_frames: int | None = typer.Option(None, help="Process at most this many frames."),
+    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
+) -> None:
+    """Segment the sounding objects of a video or frame folder: one 0/255 mask per frame and an overlay video."""
+    import time
+
+    from soundmask.avs2d.frames import read_frame_source
+    from soundmask.data.io import atomic_dir
+    from soundmask.errors import DataError
+    from soundmask.report.overlay import write_mask_pngs, write_overlay_video
+
+    cls, opts = _method_options(method, set_)
+    infer = {k: v for k, v in opts.items() if k in {f for f in cls.option_classes()[0].__dataclass_fields__}}
+    with err_console.status(f"reading {frames}"):
+        src = read_frame_source(frames, audio=audio_path, fps=fps, max_frames=max_frames)
+    if src.audio is None:
+        raise DataError("no audio: the video has no sound track", frames, "pass --audio FILE")
+    with err_console.status(f"loading {method}"):
+        seg = cls.load(checkpoint, **infer)
+    t0 = time.perf_counter()
+    with _progress_bar(f"segment {method}") as bar:
+        task = bar.add_task(f"segment {len(src)} frames", total=len(src), stage="")
+        chunk = 16
+        parts = []
+        from soundmask.avs2d.base import frame_windows
+
+        wins = frame_windows(len(src), src.audio.shape[1], src.sample_rate, src.frame_times)
+        for a in range(0, len(src), chunk):
+            b = min(len(src), a + chunk)
+            s0, s1 = wins[a][0], wins[b - 1][1]
+            pred = seg.predict(src.frames[a:b], src.audio[:, s0:s1], src.sample_rate,
+                               src.frame_times[a:b] - s0 / src.sample_rate)
+            parts.append(pred.masks)
+            bar.update(task, completed=b)
+    masks = np.concatenate(parts)
+    dt = time.perf_counter() - t0
+    with atomic_dir(out, overwrite=True) as tmp:
+        write_mask_pngs(tmp / "masks", src.names, masks > 0.5)
+        write_overlay_video(tmp / "overlay.mp4", src.frames, masks, fps=src.fps)
+    sounding = int((masks > 0.5).reshape(len(masks), -1).any(1).sum())
+    console.print(f"{len(src)} frames in {dt:.1f} s ({len(src) / dt:.1f} frames/s); {sounding} with a sounding "
+                  f"object; masks in {out / 'masks'}, overlay {out / 'overlay.mp4'}")
 
 
 def main() -> None:

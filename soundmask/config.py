@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import typer
 
-__all__ = ["cli_options", "option"]
+__all__ = ["cli_options", "describe_options", "option", "parse_overrides"]
 
 T = TypeVar("T")
 
@@ -68,3 +68,64 @@ def cli_options(cls: type[T], *, exclude: tuple[str, ...] = ()) -> Callable[[Cal
         return command
 
     return decorate
+
+
+def _coerce(value: str, hint: Any, name: str) -> Any:
+    from soundmask.errors import ConfigError
+
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if value.lower() in ("none", "null", "") and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], name) if len(inner) == 1 else value
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{name}={value!r} is not one of {', '.join(map(str, args))}")
+        return value
+    try:
+        if hint is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint in (int, float, str):
+            return hint(value)
+        if origin is tuple:
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+    except ValueError as e:
+        raise ConfigError(f"{name}={value!r} is not a valid {getattr(hint, '__name__', hint)}") from e
+    return value
+
+
+def parse_overrides(pairs: list[str] | tuple[str, ...], *classes: type) -> dict[str, Any]:
+    """``["key=value", ...]`` (``soundmask ... --set key=value``) → typed values for the fields of ``classes``
+    (dataclasses); an unknown key or a badly typed value is a :class:`~soundmask.errors.ConfigError`."""
+    from soundmask.errors import ConfigError
+
+    hints: dict[str, Any] = {}
+    for cls in classes:
+        h = typing.get_type_hints(cls)
+        hints.update({f.name: h[f.name] for f in dataclasses.fields(cls) if f.init})
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"--set needs KEY=VALUE, got {pair!r}")
+        if key not in hints:
+            raise ConfigError(f"unknown option {key!r}", fix=f"use one of {', '.join(sorted(hints))}")
+        out[key] = _coerce(value.strip(), hints[key], key)
+    return out
+
+
+def describe_options(*classes: type) -> str:
+    """One line per field: ``name (default): help`` — for ``--set`` help texts."""
+    lines = []
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if f.init:
+                lines.append(f"{f.name} ({f.default!r}): {f.metadata.get('help', '')}")
+    return "\n".join(lines)

@@ -263,6 +263,7 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
             _render_views(renderer, room.instances, placed, cams, lighting, shown, views, say)  # probe views reused
             rgb, ids, depth = (np.stack([views[i][k] for i in shown]) for k in range(3))
         timings["render"] = timings.get("render", 0.0) + time.perf_counter() - t1
+        renderer.forget_all()  # the cached renderer outlives the scene: free this layout's meshes (no GL leak)
         t0 = time.perf_counter()
         if visible_ok:
             counts = np.stack([(ids == q.object_id).reshape(T, -1).sum(axis=1) for q in placed])  # (n, T)

@@ -363,6 +363,12 @@ class Renderer:
         with self.ctx:
             self._free(id(mesh))
 
+    def forget_all(self) -> None:
+        """Free the GL buffers of every uploaded mesh (a long-lived renderer calls this between scenes)."""
+        with self.ctx:
+            for key in list(self._meshes):
+                self._free(key)
+
     def _free(self, key: int) -> None:
         g = self._meshes.pop(key, None)
         if g is None:

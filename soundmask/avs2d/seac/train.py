@@ -1,0 +1,337 @@
+"""Unsupervised training of SeAC's association module (Sec. 2.4) from (frames, audio) pairs only.
+
+No mask of the dataset is read: training sees each clip's frames and audio. Per clip, the frames' proposals and
+local-global embeddings (frozen proposer and encoder) and the audio windows' patch embeddings are computed once
+and cached next to the checkpoint (``<out>.features.pt``), so a second run or a resumed one starts at once.
+
+Each epoch takes one active frame (its audio window sounds) of every clip, in random batches of ``batch_size``
+(one frame per clip per batch, so no batch holds two windows of the same recording). With probability
+``p_mix`` — ramped linearly from 0 to ``mix_max_prob`` (0.5) over the epochs, the paper's curriculum — a batch is
+split into ``K = B/2`` random pairs whose waveforms are summed and re-embedded (audio mixing augmentation) and
+the MSA-MICL loss (Eq. 8) is used; otherwise MICL (Eq. 6–7). AdamW (lr 1e-4, weight decay 0.01) with linear
+decay; learnable temperature. The checkpoint is written after every epoch (atomically) together with the
+optimiser state, and ``resume=True`` continues from it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundmask.avs2d.audio import window_activity, window_embeddings
+from soundmask.avs2d.base import check_inputs, frame_windows
+from soundmask.avs2d.seac.losses import micl_loss, msa_micl_loss, random_groups, set_similarity
+from soundmask.avs2d.seac.model import AssociationConfig, AssociationModule
+from soundmask.avs2d.seac.segmenter import SeAC, SeACConfig, checkpoint_dict, load_checkpoint
+from soundmask.config import option
+from soundmask.data.io import atomic_path
+from soundmask.errors import ConfigError, DataError
+
+__all__ = ["SeACTrainConfig", "TrainingFeatures", "extract_features", "train_seac"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SeACTrainConfig:
+    """Options of ``soundmask train --method seac``."""
+
+    epochs: int = option(60, "training epochs (one active frame per clip per epoch)")
+    batch_size: int = option(64, "clips per batch B (audio mixing pairs them: K = B/2)")
+    lr: float = option(1e-4, "AdamW learning rate (linearly decayed to 0)")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    mix_max_prob: float = option(0.5, "final probability of audio mixing (ramped from 0 over the epochs)")
+    split: str = option("train", "dataset split to train on")
+    max_clips: int = option(0, "use at most this many clips (0: all)")
+    seed: int = option(0, "random seed (batches, mixing, initialisation)")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError("epochs must be >= 1 and batch_size >= 2")
+        if not 0.0 <= self.mix_max_prob <= 1.0:
+            raise ConfigError(f"mix_max_prob must be in [0, 1], got {self.mix_max_prob}")
+
+
+@dataclass
+class TrainingFeatures:
+    """Cached inputs of the association module, one row per *active* frame.
+
+    ``local``/``global_`` (M, N, D) float16 with ``valid`` (M, N) bool (zero-padded to N = top_n); ``audio``
+    (M, P, Da) float32 patch embeddings of the frame's window; ``wave`` (M, L) float16 the window's mono
+    waveform at ``sample_rate`` (zero-padded to L) with ``wave_len`` (M,); ``clip`` (M,) int the clip index."""
+
+    local: torch.Tensor
+    global_: torch.Tensor
+    valid: torch.Tensor
+    audio: torch.Tensor
+    wave: torch.Tensor
+    wave_len: torch.Tensor
+    clip: torch.Tensor
+    sample_rate: int
+    key: dict[str, Any]
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            torch.save({k: getattr(self, k) for k in self.__dataclass_fields__}, tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingFeatures | None:
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            return cls(**d)
+        except Exception:
+            return None
+
+
+def _feature_key(seac: SeAC, data: Path, split: str, max_clips: int) -> dict[str, Any]:
+    c = seac.config
+    return {"data": str(data.resolve()), "split": split, "max_clips": max_clips, "proposer": c.proposer,
+            "proposer_path": c.proposer_path, "top_n": c.top_n, "encoder": c.encoder,
+            "encoder_path": c.encoder_path, "view_size": c.view_size, "audio": c.audio,
+            "audio_path": c.audio_path, "min_active": c.min_active}
+
+
+def extract_features(seac: SeAC, clips: Any, key: dict[str, Any], progress: Progress | None = None
+                     ) -> TrainingFeatures:
+    """Run the frozen stages over every clip (frames + audio only; masks are never read)."""
+    top_n = seac.config.top_n
+    rows: dict[str, list[Any]] = {k: [] for k in ("local", "global_", "valid", "audio", "wave", "clip")}
+    sr_out = int(getattr(seac.embedder, "sample_rate", 16000) or 16000)
+    total = len(clips)
+    for ci in range(total):
+        clip = clips[ci]
+        frames, audio = check_inputs(clip.frames, clip.audio, clip.sample_rate, clip.name)
+        windows = frame_windows(len(frames), audio.shape[1], clip.sample_rate, clip.frame_times)
+        active, _ = window_activity(audio, clip.sample_rate, windows, seac.config.min_active)
+        if active.any():
+            visual = seac.segment_frames(frames)
+            act = [w for w, a in zip(windows, active) if a]
+            patches = window_embeddings(seac.embedder, audio, clip.sample_rate, act)
+            mono = audio.mean(0)
+            from soundmask.audio.io import resample
+
+            for (t, w), p in zip([(t, w) for t, (w, a) in enumerate(zip(windows, active)) if a], patches):
+                props, emb = visual[t]
+                n = min(len(props), top_n)
+                if n == 0:
+                    continue
+                loc = np.zeros((top_n, emb.local.shape[1]), np.float16)
+                glo = np.zeros_like(loc)
+                val = np.zeros(top_n, bool)
+                loc[:n], glo[:n], val[:n] = emb.local[:n], emb.global_[:n], True
+                wave = mono[w[0]:w[1]]
+                if clip.sample_rate != sr_out:
+                    wave = resample(wave, clip.sample_rate, sr_out)
+                rows["local"].append(loc)
+                rows["global_"].append(glo)
+                rows["valid"].append(val)
+                rows["audio"].append(np.asarray(p, np.float32))
+                rows["wave"].append(np.asarray(wave, np.float32))
+                rows["clip"].append(ci)
+        if progress is not None:
+            progress("features", ci + 1, total)
+    if not rows["clip"]:
+        raise DataError("no clip has a frame with sound and at least one proposal", key["data"],
+                        "check the audio (is it silent?) and the frames")
+    P = max(a.shape[0] for a in rows["audio"])
+    L = max(len(w) for w in rows["wave"])
+    audio = np.zeros((len(rows["audio"]), P, rows["audio"][0].shape[1]), np.float32)
+    for i, a in enumerate(rows["audio"]):
+        audio[i, :len(a)] = a
+        audio[i, len(a):] = a[-1]  # repeat the last patch (the pooling then ignores the padding's weight)
+    wave = np.zeros((len(rows["wave"]), L), np.float16)
+    for i, w in enumerate(rows["wave"]):
+        wave[i, :len(w)] = w
+    return TrainingFeatures(torch.from_numpy(np.stack(rows["local"])), torch.from_numpy(np.stack(rows["global_"])),
+                            torch.from_numpy(np.stack(rows["valid"])), torch.from_numpy(audio),
+                            torch.from_numpy(wave), torch.tensor([len(w) for w in rows["wave"]]),
+                            torch.tensor(rows["clip"]), sr_out, key)
+
+
+def _mixed_patches(seac: SeAC, feats: TrainingFeatures, idx: torch.Tensor, groups: torch.Tensor, K: int
+                   ) -> torch.Tensor:
+    """Audio mixing augmentation: ``a_k = Σ_{i∈K_k} a_i`` (waveforms), re-embedded → (K, P, Da)."""
+    out = []
+    P = feats.audio.shape[1]
+    for k in range(K):
+        members = idx[groups == k]
+        n = int(feats.wave_len[members].max())
+        mix = feats.wave[members, :n].float().sum(0).numpy()
+        e = seac.embedder.embed(mix, feats.sample_rate).embeddings
+        e = np.concatenate([e, np.repeat(e[-1:], max(0, P - len(e)), 0)])[:P]
+        out.append(torch.from_numpy(np.asarray(e, np.float32)))
+    return torch.stack(out)
+
+
+def _batches(feats: TrainingFeatures, batch: int, g: torch.Generator) -> list[torch.Tensor]:
+    """One random active frame per clip, shuffled into batches (the last short batch is dropped if < 2)."""
+    clips = feats.clip
+    order = torch.randperm(len(clips), generator=g)
+    seen: set[int] = set()
+    pick = []
+    for i in order.tolist():
+        c = int(clips[i])
+        if c not in seen:
+            seen.add(c)
+            pick.append(i)
+    pick_t = torch.tensor(pick)
+    out = [pick_t[b:b + batch] for b in range(0, len(pick_t), batch)]
+    return [b for b in out if len(b) >= 2]
+
+
+def train_seac(data: str | Path, out: str | Path, config: SeACTrainConfig | None = None,
+               seac_config: SeACConfig | None = None, resume: bool = True, progress: Progress | None = None,
+               dataset: Any = None) -> dict[str, Any]:
+    """Train the association module on the AVSBench-layout dataset ``data`` (frames + audio of ``split``)."""
+    cfg = config or SeACTrainConfig()
+    sc = seac_config or SeACConfig()
+    if sc.mode != "trained":
+        raise ConfigError("only the trained mode has something to train", fix="drop --mode training-free")
+    out = Path(out)
+    data = Path(data)
+    if dataset is None:
+        from soundmask.data.avsbench import AVSBenchDataset
+
+        dataset = AVSBenchDataset(data, split=cfg.split)
+    clips = dataset if not cfg.max_clips else dataset[: cfg.max_clips]
+    if len(clips) == 0:
+        raise DataError(f"no clips in split {cfg.split!r}", data, "pass --split with clips in it")
+    torch.manual_seed(cfg.seed)
+    model = AssociationModule(AssociationConfig())
+    seac = SeAC(sc, model)
+    key = _feature_key(seac, data, cfg.split, cfg.max_clips)
+    cache = out.with_name(out.name + ".features.pt")
+    feats = TrainingFeatures.load(cache) if cache.is_file() else None
+    if feats is None or feats.key != key:
+        feats = extract_features(seac, clips, key, progress)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        feats.save(cache)
+    model = AssociationModule(AssociationConfig(audio_dim=feats.audio.shape[-1], mask_dim=feats.local.shape[-1]))
+    seac.association = model
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    g = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = len(_batches(feats, cfg.batch_size, torch.Generator().manual_seed(0)))
+    total_steps = max(1, cfg.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total_steps))
+    log: dict[str, Any] = {"config": asdict(cfg), "samples": int(len(feats.clip)),
+                           "clips": int(len(torch.unique(feats.clip))), "loss": [], "mix_prob": [], "tau": []}
+    start = 0
+    if resume and out.is_file():
+        old = load_checkpoint(out)
+        same = old.get("train_config") == asdict(cfg) and old.get("seac") == asdict(sc)
+        if same and not old.get("train_state") and len(old.get("train_log", {}).get("loss", [])) == cfg.epochs:
+            if progress is not None:
+                progress("already trained (use --no-resume to train again)", cfg.epochs, cfg.epochs)
+            return old["train_log"]
+        if same and old.get("train_state"):
+            model.load_state_dict(old["association"])
+            opt.load_state_dict(old["train_state"]["optimizer"])
+            sched.load_state_dict(old["train_state"]["scheduler"])
+            g.set_state(old["train_state"]["generator"])
+            torch.set_rng_state(old["train_state"]["torch_rng"])
+            log = old["train_log"]
+            start = len(log["loss"])
+    t0 = time.time()
+    lam = sc.lam
+    for ep in range(start, cfg.epochs):
+        model.train()
+        p_mix = cfg.mix_max_prob * (ep / max(1, cfg.epochs - 1))
+        total, count = 0.0, 0
+        for idx in _batches(feats, cfg.batch_size, g):
+            f = lam * feats.local[idx].float() + (1 - lam) * feats.global_[idx].float()
+            valid = feats.valid[idx]
+            masks = model.embed_masks(f, valid)
+            B = len(idx)
+            if float(torch.rand(1, generator=g)) < p_mix and B >= 4:
+                K = B // 2
+                groups = random_groups(B, K, g)
+                with torch.no_grad():
+                    patches = _mixed_patches(seac, feats, idx, groups, K)
+                a = model.embed_audio(patches)
+                loss = msa_micl_loss(set_similarity(masks, valid, a), groups, model.tau)
+            else:
+                a = model.embed_audio(feats.audio[idx])
+                loss = micl_loss(set_similarity(masks, valid, a), model.tau)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * B
+            count += B
+        log["loss"].append(total / max(1, count))
+        log["mix_prob"].append(p_mix)
+        log["tau"].append(float(model.tau.detach()))
+        log["seconds"] = log.get("seconds", 0.0) + (time.time() - t0)
+        t0 = time.time()
+        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
+                 "torch_rng": torch.get_rng_state()}
+        final = ep + 1 == cfg.epochs
+        ckpt = checkpoint_dict(model.eval(), sc, seac.categories, train_log=log, train_config=asdict(cfg),
+                               train_state=None if final else state)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            torch.save(ckpt, tmp)
+        if progress is not None:
+            progress(f"epoch {ep + 1}/{cfg.epochs} loss {log['loss'][-1]:.3f} τ {log['tau'][-1]:.3f}",
+                     ep + 1, cfg.epochs)
+    return log
+
+
+# ------------------------------------------------------------------------------------------ proposer stage
+@dataclass
+class ProposerStageConfig:
+    """Options of ``soundmask train --method seac --stage proposer`` (the learned proposal source)."""
+
+    synth_count: int = option(2000, "generator seeds to draw training images from (train-split seeds only)")
+    synth_seed: int = option(0, "first generator seed")
+    synth_presets: tuple[str, ...] = option(("s4", "ms3"), "generator presets, alternated")
+    proposer_epochs: int = option(12, "proposer training epochs")
+
+
+def synth_instance_images(cfg: ProposerStageConfig, progress: Progress | None = None
+                          ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """First frame and instance ids of generator scenes whose seed falls in the *train* split (the generator's
+    val/test seeds are never seen), alternating presets."""
+    from soundmask.synth.config import SynthConfig, split_of
+    from soundmask.synth.generator import generate_scene
+
+    images, ids = [], []
+    seeds = [s for s in range(cfg.synth_seed, cfg.synth_seed + cfg.synth_count) if split_of(s) == "train"]
+    for k, s in enumerate(seeds):
+        preset = cfg.synth_presets[k % len(cfg.synth_presets)]
+        sc = generate_scene(SynthConfig(preset=preset), s)  # type: ignore[arg-type]
+        for t in sorted({0, len(sc.rgb) - 1}):
+            if t == 0 or not np.array_equal(sc.rgb[t], sc.rgb[0]):
+                images.append(sc.rgb[t])
+                ids.append(sc.instances[t])
+        if progress is not None:
+            progress("generate", k + 1, len(seeds))
+    return images, ids
+
+
+def train_proposer_stage(out: str | Path, cfg: ProposerStageConfig, data: str | Path | None = None,
+                         progress: Progress | None = None) -> dict[str, Any]:
+    """Generate training images in memory (or read ``*.npz`` with ``rgb``/``ids`` arrays from ``data``) and train
+    :class:`~soundmask.vision.proposals.learned.LearnedProposer`'s decoder into ``out``."""
+    from soundmask.vision.proposals.learned import ProposerTrainConfig, train_proposer
+
+    if data is not None:
+        files = sorted(Path(data).glob("*.npz"))
+        if not files:
+            raise DataError("no *.npz instance images (arrays rgb, ids) in the folder", data,
+                            "omit --data to generate training images with the scene generator")
+        images, ids = [], []
+        for f in files:
+            z = np.load(f)
+            images.append(z["rgb"])
+            ids.append(z["ids"])
+    else:
+        images, ids = synth_instance_images(cfg, progress)
+    return train_proposer(images, ids, out, ProposerTrainConfig(epochs=cfg.proposer_epochs), progress=progress)

