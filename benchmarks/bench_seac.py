@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from soundmask.avs2d import load_segmenter
-from soundmask.avs2d.audio import window_activity
 from soundmask.avs2d.base import frame_windows
 from soundmask.synth.config import SynthConfig, split_of
 from soundmask.synth.generator import generate_scene

@@ -191,9 +191,44 @@ _SET_HELP = ("Method option KEY=VALUE (repeatable), e.g. --set top_n=12 --set mo
              "`soundmask methods` lists them.")
 
 
-def _progress_bar(description: str):  # noqa: ANN202 - rich Progress
+class _LineProgress:
+    """rich.Progress's interface for a log file or pipe (no terminal): one line per update, at most every
+    ``every`` seconds (and always the last one)."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        import time
+
+        self.every, self._clock, self._last, self._tasks = every, time.monotonic, -1e9, {}
+
+    def __enter__(self) -> _LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def add_task(self, description: str, total: float | None = None, **fields: object) -> int:
+        self._tasks[len(self._tasks)] = {"description": description, "total": total, "completed": 0, **fields}
+        return len(self._tasks) - 1
+
+    def update(self, task: int, **kw: object) -> None:
+        t = self._tasks[task]
+        if "advance" in kw:
+            t["completed"] += kw.pop("advance")  # type: ignore[operator]
+        t.update(kw)
+        now = self._clock()
+        last = t["total"] is not None and t["completed"] == t["total"]
+        if now - self._last >= self.every or last:
+            self._last = now
+            total = f"/{t['total']}" if t["total"] is not None else ""
+            err_console.print(f"{t['description']}: {t['completed']}{total} {t.get('stage', '')}", markup=False,
+                              highlight=False)
+
+
+def _progress_bar(description: str):  # noqa: ANN202 - rich Progress (or line output without a terminal)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    if not err_console.is_terminal:
+        return _LineProgress()
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                     console=err_console, transient=False)
@@ -230,8 +265,8 @@ def methods() -> None:
 @app.command()
 def train(
     method: str = typer.Option("seac", "--method", "-m", help="Method to train (see `soundmask methods`)."),
-    data: Path | None = typer.Option(None, "--data", "-d", help="Training data: an AVSBench-layout folder "
-                                     "(frames + audio; masks are not read by SeAC)."),
+    data: list[Path] = typer.Option([], "--data", "-d", help="Training data: AVSBench-layout folder(s), "
+                                    "repeatable (frames + audio; SeAC reads no mask)."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten after every epoch)."),
     stage: str = typer.Option("association", help="SeAC: association (default) or proposer."),
     resume: bool = typer.Option(True, help="Continue from --out when it holds an unfinished run."),
@@ -248,7 +283,7 @@ def train(
         def progress(what: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, stage=what)
 
-        log = cls.train(data, out, stage=stage, resume=resume, progress=progress, **opts)
+        log = cls.train((data[0] if len(data) == 1 else data) if data else None, out, stage=stage, resume=resume, progress=progress, **opts)
     loss = log.get("loss") or []
     tail = f", loss {loss[0]:.3f} → {loss[-1]:.3f}" if loss else ""
     console.print(f"checkpoint written to {out} in {time.perf_counter() - t0:.0f} s{tail}")

@@ -149,3 +149,27 @@ def test_command_errors_exit_2(tmp_path):
     with pytest.raises(ConfigError, match="not a SeAC checkpoint|cannot read"):
         load_segmenter("seac", bad)
     assert not (tmp_path / "o").exists()
+
+
+def test_segment_command_on_a_video_with_its_sound(s4, tmp_path):
+    import av
+
+    clip = AVSBenchDataset(s4, split="test")[2]
+    video = tmp_path / "clip.mkv"
+    with av.open(str(video), "w", format="matroska") as c:
+        vs = c.add_stream("mpeg4", rate=1, options={"qscale": "2"})
+        vs.width, vs.height, vs.pix_fmt = 224, 224, "yuv420p"
+        aus = c.add_stream("pcm_s16le", rate=clip.sample_rate, layout="mono")
+        for f in clip.frames:
+            c.mux(vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(vs.encode(None))
+        x = np.round(np.clip(clip.audio.mean(0), -1, 1) * 32767).astype(np.int16)[None]
+        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
+        frame.sample_rate = clip.sample_rate
+        c.mux(aus.encode(frame))
+        c.mux(aus.encode(None))
+    out = tmp_path / "seg"
+    r = runner.invoke(app, ["segment", "--frames", str(video), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert len(list((out / "masks").glob("*.png"))) == 5
+    assert (out / "overlay.mp4").is_file()

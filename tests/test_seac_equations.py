@@ -138,4 +138,4 @@ def test_association_module_shapes_and_padding():
     assert torch.allclose(m.similarity(f2, valid, torch.randn(3, 2, 8) * 0 + 1)[0, :3],
                           m.similarity(f, valid, torch.randn(3, 2, 8) * 0 + 1)[0, :3], atol=1e-5)
     assert len(m.mask_encoder.layers) == 4
-    assert 0 < float(m.tau) < 1
+    assert 0 < float(m.tau.detach()) < 1

@@ -7,12 +7,11 @@ segmenter (the shipped default weights when no checkpoint is given). Adding a me
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from soundmask.avs2d.base import FrameObjects, Prediction, Segmenter
-from soundmask.errors import ConfigError
+from soundmask.registry import resolve
 
 __all__ = ["METHODS", "FrameObjects", "Prediction", "Segmenter", "get_method", "load_segmenter"]
 
@@ -24,14 +23,7 @@ METHODS: dict[str, Any] = {
 
 def get_method(name: str) -> type[Segmenter]:
     """The :class:`Segmenter` subclass registered as ``name``."""
-    if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}", fix=f"use one of {', '.join(sorted(METHODS))}")
-    cls = METHODS[name]
-    if isinstance(cls, str):
-        module, _, attr = cls.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        METHODS[name] = cls
-    return cls
+    return resolve(METHODS, name, "method")
 
 
 def load_segmenter(name: str, checkpoint: str | Path | None = None, **options: Any) -> Segmenter:

@@ -9,12 +9,11 @@ same space as ``encode``. Adding a backbone: one class and one line in :data:`IM
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import torch
 
-from soundmask.errors import ConfigError
+from soundmask.registry import resolve
 
 __all__ = ["IMAGE_ENCODERS", "ImageEncoder", "get_image_encoder"]
 
@@ -52,14 +51,7 @@ IMAGE_ENCODERS: dict[str, Any] = {
 
 def get_image_encoder(name: str, **kwargs: Any) -> ImageEncoder:
     """A new frozen encoder ``name`` (e.g. ``get_image_encoder("clip", path="models/clip-vit-b16")``)."""
-    if name not in IMAGE_ENCODERS:
-        raise ConfigError(f"unknown image encoder {name!r}", fix=f"use one of {', '.join(sorted(IMAGE_ENCODERS))}")
-    factory = IMAGE_ENCODERS[name]
-    if isinstance(factory, str):
-        module, _, attr = factory.partition(":")
-        factory = getattr(importlib.import_module(module), attr)
-        IMAGE_ENCODERS[name] = factory
-    enc = factory(**kwargs)
+    enc = resolve(IMAGE_ENCODERS, name, "image encoder")(**kwargs)
     enc.eval()
     for p in enc.parameters():
         p.requires_grad_(False)

@@ -100,14 +100,16 @@ class EfficientNetLite0(ImageEncoder):
         f = self.encode(images)
         return f, self.net._fc(f)
 
-    @torch.no_grad()
-    def pyramid(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Block outputs at strides 4, 8, 16, 32 (channels :data:`PYRAMID_CHANNELS`)."""
+    def pyramid(self, images: torch.Tensor, blocks: tuple[int, ...] = PYRAMID_BLOCKS) -> list[torch.Tensor]:
+        """The outputs of the given blocks (default: strides 4, 8, 16, 32, channels :data:`PYRAMID_CHANNELS`);
+        no ``no_grad`` here, the caller decides."""
         n = self.net
         x = n._swish(n._bn0(n._conv_stem(self.normalise(images))))
         out = []
         for i, block in enumerate(n._blocks):
             x = block(x)
-            if i in PYRAMID_BLOCKS:
+            if i in blocks:
                 out.append(x)
+            if i >= max(blocks):
+                break
         return out

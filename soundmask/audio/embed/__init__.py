@@ -13,12 +13,12 @@ transformers).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from soundmask.audio.embed.base import AudioEmbedder, LogMelParams, PatchOutput
 from soundmask.errors import ConfigError
+from soundmask.registry import resolve
 
 __all__ = ["EMBEDDERS", "AudioEmbedder", "LogMelParams", "PatchOutput", "get_embedder", "register_embedder"]
 
@@ -46,17 +46,6 @@ def register_embedder(name: str, factory: Factory | str | None = None) -> Any:
     return add if factory is None else add(factory)
 
 
-def _resolve(name: str) -> Factory:
-    factory = EMBEDDERS[name]
-    if isinstance(factory, str):
-        module, _, attr = factory.partition(":")
-        factory = getattr(importlib.import_module(module), attr)
-        EMBEDDERS[name] = factory
-    return factory
-
-
 def get_embedder(name: str, **kwargs: Any) -> AudioEmbedder:
     """A new embedder ``name`` built with ``kwargs`` (e.g. ``get_embedder("clap", path="models/clap")``)."""
-    if name not in EMBEDDERS:
-        raise ConfigError(f"unknown audio embedder {name!r}", fix=f"use one of {', '.join(sorted(EMBEDDERS))}")
-    return _resolve(name)(**kwargs)
+    return resolve(EMBEDDERS, name, "audio embedder")(**kwargs)

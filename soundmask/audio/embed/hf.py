@@ -17,7 +17,6 @@ labels); it is loaded with ``local_files_only=True``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,44 +26,18 @@ import torch
 
 from soundmask.audio.embed.base import AudioEmbedder, PatchOutput, PathLike
 from soundmask.errors import ConfigError
+from soundmask.hf_local import load_pretrained, model_folder, pooled_features
 
 __all__ = ["AstEmbedder", "ClapEmbedder", "HFAudioEmbedder"]
 
 
 def _model_folder(path: PathLike | None, model: str, model_types: tuple[str, ...]) -> Path:
     """Check that ``path`` is a saved ``transformers`` folder of one of ``model_types`` (one-line errors)."""
-    fix = f"pass path= to a local folder written by {model}.save_pretrained (and its feature extractor's)"
-    if path is None:
-        raise ConfigError(f"the {model_types[0]} embedder needs a local Hugging Face model folder", fix=fix)
-    p = Path(path)
-    if not p.is_dir():
-        raise ConfigError("model folder not found", p, fix)
-    cfg = p / "config.json"
-    if not cfg.is_file():
-        raise ConfigError("not a Hugging Face model folder (config.json is missing)", p, fix)
-    try:
-        model_type = json.loads(cfg.read_text()).get("model_type", "")
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"config.json is not valid JSON ({e})", cfg, fix) from e
-    if model_type not in model_types:
-        raise ConfigError(f"config.json is a {model_type or 'untyped'!r} model, expected {model_types[0]!r}", cfg, fix)
-    if not (p / "preprocessor_config.json").is_file():
-        raise ConfigError("the feature extractor is missing (preprocessor_config.json)", p,
-                          "save the feature extractor into the folder too (feature_extractor.save_pretrained)")
-    return p
+    return model_folder(path, model, model_types)
 
 
-def _load(loader: Any, p: Path, what: str) -> Any:
-    try:
-        return loader.from_pretrained(str(p), local_files_only=True)
-    except Exception as e:  # transformers raises OSError, ValueError, KeyError... with multi-line messages
-        raise ConfigError(f"cannot load the {what} ({type(e).__name__}: {' '.join(str(e).split())[:200]})", p,
-                          "pass a folder written by save_pretrained with a matching transformers version") from e
-
-
-def _pooled(out: Any) -> torch.Tensor:
-    """``get_*_features`` returns a tensor in transformers 4 and a model output in 5."""
-    return out if isinstance(out, torch.Tensor) else out.pooler_output
+_load = load_pretrained
+_pooled = pooled_features
 
 
 class HFAudioEmbedder(AudioEmbedder):

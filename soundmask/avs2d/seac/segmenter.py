@@ -36,6 +36,22 @@ def default_checkpoint() -> Path:
     return Path(__file__).with_name("weights") / "seac_default.pt"
 
 
+def _aliases() -> dict[str, tuple[str, ...]]:
+    """Visual class name → AudioSet labels that certainly fit it: soundmask's categories plus the COCO and
+    ImageNet spellings of the same things (``cell phone``, ``grand piano``...)."""
+    from soundmask.audio.audioset import CATEGORY_TO_AUDIOSET as C
+
+    extra = {"cell phone": "phone", "grand piano": "piano", "upright piano": "piano", "acoustic guitar": "guitar",
+             "electric guitar": "guitar", "tabby cat": "cat", "tiger cat": "cat", "marimba": "xylophone",
+             "drum": "drum", "violin": "violin", "cello": "cello", "flute": "flute", "trumpet": "trumpet",
+             "saxophone": "saxophone", "accordion": "accordion", "analog clock": "clock", "wall clock": "clock",
+             "television": "tv", "loudspeaker": "speaker", "music speaker": "speaker", "electric fan": "fan",
+             "washing machine": "washing_machine", "vacuum cleaner": "vacuum_cleaner", "teapot": "kettle"}
+    out = {k.replace("_", " "): v for k, v in C.items()}
+    out.update({k: C[v] for k, v in extra.items() if v in C})
+    return out
+
+
 def _default_categories() -> tuple[str, ...]:
     from soundmask.synth.catalog import category_names
 
@@ -58,7 +74,7 @@ class SeACConfig:
     audio: str = option("yamnet", "audio embedder: yamnet | vggish | clap | ast")
     audio_path: str | None = option(None, "checkpoint/folder of the audio embedder (vggish, clap, ast)")
     sigma: float = option(0.9, "σ of Eq. 5 (semantic masks)")
-    min_active: float = option(0.3, "a frame whose audio window sounds less than this fraction predicts nothing")
+    min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds (or it holds an onset)")
     min_confidence: float = option(-1.0, "frames whose best raw audio-mask cosine is below this predict nothing")
 
     def __post_init__(self) -> None:
@@ -205,7 +221,7 @@ class SeAC(Segmenter):
                 pairs = [(names[i], 1.0)] + pairs
             if not pairs:
                 continue
-            match = self._text.match(tags, [p for p, _ in pairs], mode="soft")
+            match = self._text.match(tags, [p for p, _ in pairs], mode="soft", aliases=_aliases())
             w = np.array([q for _, q in pairs], np.float32)
             s[i] = float((match * w).sum() / w.sum())
         return s

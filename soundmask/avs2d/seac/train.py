@@ -89,6 +89,23 @@ class TrainingFeatures:
             return None
 
 
+class _Concat:
+    """Several datasets read as one sequence of clips (e.g. ``--data s4 --data ms3``)."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        k = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        return self.parts[k][int(i - self.offsets[k])]
+
+
 def _feature_key(seac: SeAC, data: Path, split: str, max_clips: int) -> dict[str, Any]:
     c = seac.config
     return {"data": str(data.resolve()), "split": split, "max_clips": max_clips, "proposer": c.proposer,
@@ -185,23 +202,24 @@ def _batches(feats: TrainingFeatures, batch: int, g: torch.Generator) -> list[to
     return [b for b in out if len(b) >= 2]
 
 
-def train_seac(data: str | Path, out: str | Path, config: SeACTrainConfig | None = None,
+def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeACTrainConfig | None = None,
                seac_config: SeACConfig | None = None, resume: bool = True, progress: Progress | None = None,
                dataset: Any = None) -> dict[str, Any]:
-    """Train the association module on the AVSBench-layout dataset ``data`` (frames + audio of ``split``)."""
+    """Train the association module on the AVSBench-layout dataset(s) ``data`` (frames + audio of ``split``)."""
     cfg = config or SeACTrainConfig()
     sc = seac_config or SeACConfig()
     if sc.mode != "trained":
         raise ConfigError("only the trained mode has something to train", fix="drop --mode training-free")
     out = Path(out)
-    data = Path(data)
+    roots = [Path(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     if dataset is None:
         from soundmask.data.avsbench import AVSBenchDataset
 
-        dataset = AVSBenchDataset(data, split=cfg.split)
+        dataset = _Concat([AVSBenchDataset(r, split=cfg.split) for r in roots])
     clips = dataset if not cfg.max_clips else dataset[: cfg.max_clips]
     if len(clips) == 0:
-        raise DataError(f"no clips in split {cfg.split!r}", data, "pass --split with clips in it")
+        raise DataError(f"no clips in split {cfg.split!r}", roots[0], "pass --split with clips in it")
+    data = roots[0] if len(roots) == 1 else Path(",".join(str(r.resolve()) for r in roots))
     torch.manual_seed(cfg.seed)
     model = AssociationModule(AssociationConfig())
     seac = SeAC(sc, model)

@@ -9,10 +9,9 @@ user-given local folder, prompted with boxes). Adding a source: one module with 
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from soundmask.errors import ConfigError
+from soundmask.registry import resolve
 from soundmask.vision.proposals.base import ProposalSource, box_iou, select_top
 from soundmask.vision.types import Proposals
 
@@ -28,11 +27,4 @@ PROPOSERS: dict[str, Any] = {
 
 def get_proposer(name: str, **kwargs: Any) -> ProposalSource:
     """A new proposal source ``name`` built with ``kwargs`` (e.g. ``get_proposer("sam", path="models/sam")``)."""
-    if name not in PROPOSERS:
-        raise ConfigError(f"unknown proposal source {name!r}", fix=f"use one of {', '.join(sorted(PROPOSERS))}")
-    factory = PROPOSERS[name]
-    if isinstance(factory, str):
-        module, _, attr = factory.partition(":")
-        factory = getattr(importlib.import_module(module), attr)
-        PROPOSERS[name] = factory
-    return factory(**kwargs)
+    return resolve(PROPOSERS, name, "proposal source")(**kwargs)

@@ -76,16 +76,7 @@ class ProposalNet(nn.Module):
 
 def backbone_levels(encoder: Any, images: torch.Tensor) -> list[torch.Tensor]:
     """Stride-2..32 block outputs of the EfficientNet-Lite0 ``encoder`` for (B, 3, 224, 224) images in [0, 1]."""
-    n = encoder.net
-    x = n._swish(n._bn0(n._conv_stem(encoder.normalise(images))))
-    out = []
-    for i, block in enumerate(n._blocks):
-        x = block(x)
-        if i in LEVEL_BLOCKS:
-            out.append(x)
-        if i >= LEVEL_BLOCKS[-1]:
-            break
-    return out
+    return encoder.pyramid(images, LEVEL_BLOCKS)
 
 
 def to_net_input(images: np.ndarray) -> torch.Tensor:
@@ -232,6 +223,7 @@ class ProposerTrainConfig:
     sigma: float = 3.0
     flip: bool = True
     seed: int = 0
+    init: str | None = None  # start from these weights (fine-tuning) instead of a random decoder
 
 
 def _cache_features(encoder: Any, images: Iterable[np.ndarray], ids: Iterable[np.ndarray], flip: bool,
@@ -282,6 +274,8 @@ def train_proposer(images: list[np.ndarray], ids: list[np.ndarray], out: str | P
     feats, targets = _cache_features(encoder, images, ids, cfg.flip, cfg.sigma, progress, len(images))
     tg = torch.stack(targets)
     net = ProposalNet()
+    if cfg.init:
+        net.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True)["state_dict"])
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = tg.shape[0]
     steps = cfg.epochs * ((n + cfg.batch_size - 1) // cfg.batch_size)

