@@ -242,6 +242,12 @@ def _method_options(method: str, pairs: list[str]) -> tuple[type, dict]:
     return cls, parse_overrides(pairs, *cls.option_classes())
 
 
+def _inference_options(cls: type, opts: dict) -> dict:
+    """The options that configure prediction (the method's first option class), not training."""
+    fields = cls.option_classes()[0].__dataclass_fields__
+    return {k: v for k, v in opts.items() if k in fields}
+
+
 @app.command()
 def methods() -> None:
     """List the 2D audio-visual segmentation methods and their options (for --set KEY=VALUE)."""
@@ -309,7 +315,7 @@ def evaluate(
     from soundmask.data.io import write_json
 
     cls, opts = _method_options(method, set_)
-    infer = {k: v for k, v in opts.items() if k in {f for f in cls.option_classes()[0].__dataclass_fields__}}
+    infer = _inference_options(cls, opts)
     dataset = AVSBenchDataset(data, split=split)
     if max_clips:
         dataset = dataset[:max_clips]
@@ -321,7 +327,6 @@ def evaluate(
                        progress=lambda d, n: bar.update(task, completed=d, total=n),
                        options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts})
     d = rep.to_dict()
-    d["fscore_avsbench"] = d["fscore"]
     table = Table(title=f"{method} on {data} ({split}, {rep.clips} clips, {rep.frames} frames)", show_header=False)
     for k in ("miou", "fscore", "batch_size", "pooled_j", "pooled_f", "empty_predicted_on_empty",
               "frames_per_second"):
@@ -354,7 +359,7 @@ def segment(
     from soundmask.report.overlay import write_mask_pngs, write_overlay_video
 
     cls, opts = _method_options(method, set_)
-    infer = {k: v for k, v in opts.items() if k in {f for f in cls.option_classes()[0].__dataclass_fields__}}
+    infer = _inference_options(cls, opts)
     with err_console.status(f"reading {frames}"):
         src = read_frame_source(frames, audio=audio_path, fps=fps, max_frames=max_frames)
     if src.audio is None:

@@ -98,8 +98,10 @@ def evaluate(segmenter: Segmenter, dataset: Sequence[Any], batch_size: int = 1, 
         bench.update(probs_to_logits(np.concatenate(pending_p)), np.concatenate(pending_g))
     b = bench.compute()
     pj = pooled.compute()
-    cats = {c: {"j": m.compute()["j"], "f": m.compute()["f"], "frames": m.compute()["frames"]}
-            for c, m in sorted(per_cat.items())}
+    cats = {}
+    for c, m in sorted(per_cat.items()):
+        r = m.compute()
+        cats[c] = {"j": r["j"], "f": r["f"], "frames": r["frames"]}
     return EvalReport(
         method=getattr(segmenter, "name", type(segmenter).__name__), data=str(data), split=split, clips=n,
         frames=int(pj["frames"]), batch_size=batch_size, miou=float(b["j"]), fscore=float(b["f"]),
