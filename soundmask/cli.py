@@ -244,8 +244,9 @@ def _method_options(method: str, pairs: list[str]) -> tuple[type, dict]:
 
 def _inference_options(cls: type, opts: dict) -> dict:
     """The options that configure prediction (the method's first option class), not training."""
-    fields = cls.option_classes()[0].__dataclass_fields__
-    return {k: v for k, v in opts.items() if k in fields}
+    from soundmask.config import fields_of
+
+    return fields_of(cls.option_classes()[0], opts)
 
 
 @app.command()

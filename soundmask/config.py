@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import typer
 
-__all__ = ["cli_options", "describe_options", "option", "parse_overrides"]
+__all__ = ["cli_options", "fields_of", "option", "parse_overrides"]
 
 T = TypeVar("T")
 
@@ -121,11 +121,8 @@ def parse_overrides(pairs: list[str] | tuple[str, ...], *classes: type) -> dict[
     return out
 
 
-def describe_options(*classes: type) -> str:
-    """One line per field: ``name (default): help`` — for ``--set`` help texts."""
-    lines = []
-    for cls in classes:
-        for f in dataclasses.fields(cls):
-            if f.init:
-                lines.append(f"{f.name} ({f.default!r}): {f.metadata.get('help', '')}")
-    return "\n".join(lines)
+def fields_of(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The items of ``values`` whose keys are init fields of dataclass ``cls`` (to build ``cls(**...)`` from a
+    mixed bag of options)."""
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return {k: v for k, v in values.items() if k in names}

@@ -13,8 +13,9 @@ A frame whose audio window is silent gets an empty mask (:func:`soundmask.avs2d.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,7 @@ from soundmask.avs2d.base import FrameObjects, Prediction, Segmenter, check_inpu
 from soundmask.avs2d.seac.aggregate import category_aware_aggregation, minmax_normalise, similarity_aggregation
 from soundmask.avs2d.seac.embed import MaskEmbeddings, mask_embeddings
 from soundmask.avs2d.seac.model import AssociationConfig, AssociationModule
-from soundmask.config import option
+from soundmask.config import fields_of, option
 from soundmask.errors import ConfigError
 
 __all__ = ["SeAC", "SeACConfig", "default_checkpoint"]
@@ -36,6 +37,7 @@ def default_checkpoint() -> Path:
     return Path(__file__).with_name("weights") / "seac_default.pt"
 
 
+@functools.lru_cache(maxsize=1)
 def _aliases() -> dict[str, tuple[str, ...]]:
     """Visual class name → AudioSet labels that certainly fit it: soundmask's categories plus the COCO and
     ImageNet spellings of the same things (``cell phone``, ``grand piano``...)."""
@@ -87,8 +89,7 @@ class SeACConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeACConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**fields_of(cls, d))
 
 
 class SeAC(Segmenter):
@@ -156,18 +157,16 @@ class SeAC(Segmenter):
         audio only); ``stage="proposer"``: the learned proposal decoder on generator instance masks."""
         from soundmask.avs2d.seac import train as tr
 
-        infer = {k: v for k, v in options.items() if k in {f.name for f in fields(SeACConfig)}}
         if stage == "proposer":
-            pcfg = tr.ProposerStageConfig(**{k: v for k, v in options.items()
-                                             if k in {f.name for f in fields(tr.ProposerStageConfig)}})
+            pcfg = tr.ProposerStageConfig(**fields_of(tr.ProposerStageConfig, options))
             return tr.train_proposer_stage(out, pcfg, data=data, progress=progress)
         if stage != "association":
             raise ConfigError(f"unknown SeAC training stage {stage!r}", fix="use association or proposer")
         if data is None:
             raise ConfigError("training the association needs --data (an AVSBench-layout folder)")
-        tcfg = tr.SeACTrainConfig(**{k: v for k, v in options.items()
-                                     if k in {f.name for f in fields(tr.SeACTrainConfig)}})
-        return tr.train_seac(data, out, tcfg, SeACConfig(**infer), resume=resume, progress=progress)
+        tcfg = tr.SeACTrainConfig(**fields_of(tr.SeACTrainConfig, options))
+        return tr.train_seac(data, out, tcfg, SeACConfig(**fields_of(SeACConfig, options)), resume=resume,
+                             progress=progress)
 
     # ------------------------------------------------------------------------------------------ stages
     def segment_frames(self, frames: np.ndarray) -> list[tuple[Any, MaskEmbeddings]]:
@@ -253,7 +252,7 @@ class SeAC(Segmenter):
             if not active[t] or n == 0:
                 if active[t] and self.config.mode == "trained":
                     k += 1
-                objects.append(FrameObjects(props.masks, np.zeros(n, np.float32), tuple(props.names or ()),
+                objects.append(FrameObjects(props.masks, np.zeros(n, np.float32), props.names,
                                             np.zeros(n, np.float32)))
                 continue
             if self.config.mode == "trained":
@@ -264,7 +263,7 @@ class SeAC(Segmenter):
                 s = self.training_free_similarities(emb, props.names, audio[:, s0:s1], sr)
             s_hat = minmax_normalise(s) if float(s.max()) >= self.config.min_confidence else np.zeros(n, np.float32)
             masks[t] = similarity_aggregation(props.masks, s_hat)
-            labels: tuple[str, ...] = tuple(props.names or ())
+            labels: tuple[str, ...] = props.names
             if semantic:
                 f = emb.combined(self.config.lam)
                 t_n = self.classifier().classify(f, emb.logits)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from soundmask.audio.io import resample
 from soundmask.avs2d.audio import window_activity, window_embeddings
 from soundmask.avs2d.base import check_inputs, frame_windows
 from soundmask.avs2d.seac.losses import micl_loss, msa_micl_loss, random_groups, set_similarity
@@ -128,12 +129,11 @@ def extract_features(seac: SeAC, clips: Any, key: dict[str, Any], progress: Prog
         active, _ = window_activity(audio, clip.sample_rate, windows, seac.config.min_active)
         if active.any():
             visual = seac.segment_frames(frames)
-            act = [w for w, a in zip(windows, active) if a]
-            patches = window_embeddings(seac.embedder, audio, clip.sample_rate, act)
+            act = np.flatnonzero(active)
+            patches = window_embeddings(seac.embedder, audio, clip.sample_rate, [windows[t] for t in act])
             mono = audio.mean(0)
-            from soundmask.audio.io import resample
-
-            for (t, w), p in zip([(t, w) for t, (w, a) in enumerate(zip(windows, active)) if a], patches):
+            for t, p in zip(act, patches):
+                w = windows[t]
                 props, emb = visual[t]
                 n = min(len(props), top_n)
                 if n == 0:
@@ -158,10 +158,7 @@ def extract_features(seac: SeAC, clips: Any, key: dict[str, Any], progress: Prog
                         "check the audio (is it silent?) and the frames")
     P = max(a.shape[0] for a in rows["audio"])
     L = max(len(w) for w in rows["wave"])
-    audio = np.zeros((len(rows["audio"]), P, rows["audio"][0].shape[1]), np.float32)
-    for i, a in enumerate(rows["audio"]):
-        audio[i, :len(a)] = a
-        audio[i, len(a):] = a[-1]  # repeat the last patch (the pooling then ignores the padding's weight)
+    audio = np.stack([_pad_patches(a, P) for a in rows["audio"]])
     wave = np.zeros((len(rows["wave"]), L), np.float16)
     for i, w in enumerate(rows["wave"]):
         wave[i, :len(w)] = w
@@ -169,6 +166,12 @@ def extract_features(seac: SeAC, clips: Any, key: dict[str, Any], progress: Prog
                             torch.from_numpy(np.stack(rows["valid"])), torch.from_numpy(audio),
                             torch.from_numpy(wave), torch.tensor([len(w) for w in rows["wave"]]),
                             torch.tensor(rows["clip"]), sr_out, key)
+
+
+def _pad_patches(e: np.ndarray, P: int) -> np.ndarray:
+    """(P, D) float32: the patch embeddings ``e`` cut to ``P`` rows or padded by repeating the last one."""
+    e = np.asarray(e, np.float32)
+    return np.concatenate([e, np.repeat(e[-1:], max(0, P - len(e)), 0)])[:P]
 
 
 def _mixed_patches(seac: SeAC, feats: TrainingFeatures, idx: torch.Tensor, groups: torch.Tensor, K: int
@@ -180,9 +183,7 @@ def _mixed_patches(seac: SeAC, feats: TrainingFeatures, idx: torch.Tensor, group
         members = idx[groups == k]
         n = int(feats.wave_len[members].max())
         mix = feats.wave[members, :n].float().sum(0).numpy()
-        e = seac.embedder.embed(mix, feats.sample_rate).embeddings
-        e = np.concatenate([e, np.repeat(e[-1:], max(0, P - len(e)), 0)])[:P]
-        out.append(torch.from_numpy(np.asarray(e, np.float32)))
+        out.append(torch.from_numpy(_pad_patches(seac.embedder.embed(mix, feats.sample_rate).embeddings, P)))
     return torch.stack(out)
 
 

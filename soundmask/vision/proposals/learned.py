@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from soundmask.errors import ConfigError
-from soundmask.vision.proposals.base import ProposalSource
+from soundmask.vision.proposals.base import ProposalSource, check_image, select_top
 from soundmask.vision.types import Proposals, mask_boxes
 
 __all__ = ["LearnedProposer", "ProposalNet", "ProposerTrainConfig", "default_weights", "group_instances",
@@ -201,8 +201,6 @@ class LearnedProposer(ProposalSource):
         return self._group(self.maps(image[None])[0], *image.shape[:2])
 
     def propose_batch(self, images: np.ndarray) -> list[Proposals]:
-        from soundmask.vision.proposals.base import check_image, select_top
-
         images = np.asarray(images)
         for im in images:
             check_image(im)
