@@ -275,17 +275,18 @@ def train(
     data: list[Path] = typer.Option([], "--data", "-d", help="Training data: AVSBench-layout folder(s), "
                                     "repeatable (frames + audio; SeAC reads no mask)."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten after every epoch)."),
-    stage: str = typer.Option("association", help="SeAC: association (default) or proposer."),
+    stage: str | None = typer.Option(None, help="SeAC only: association (default) or proposer."),
     resume: bool = typer.Option(True, help="Continue from --out when it holds an unfinished run."),
     set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
 ) -> None:
-    """Train a method (resumable; progress bar); SeAC trains its association without any mask."""
+    """Train a method (resumable; progress bar). SeAC trains its association without any mask; AVSC and SDAVS
+    are supervised by the ground-truth masks."""
     import time
 
     cls, opts = _method_options(method, set_)
     t0 = time.perf_counter()
     with _progress_bar(f"train {method}") as bar:
-        task = bar.add_task(f"train {method} ({stage})", total=None, stage="")
+        task = bar.add_task(f"train {method}" + (f" ({stage})" if stage else ""), total=None, stage="")
 
         def progress(what: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, stage=what)

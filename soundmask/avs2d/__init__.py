@@ -18,6 +18,8 @@ __all__ = ["METHODS", "FrameObjects", "Prediction", "Segmenter", "get_method", "
 #: name → ``"module:Class"`` (imported on first use).
 METHODS: dict[str, Any] = {
     "seac": "soundmask.avs2d.seac.segmenter:SeAC",
+    "avsc": "soundmask.avs2d.avsc.segmenter:AVSC",
+    "sdavs": "soundmask.avs2d.sdavs.segmenter:SDAVS",
 }
 
 

@@ -151,12 +151,13 @@ class SeAC(Segmenter):
         return (SeACConfig, SeACTrainConfig, ProposerStageConfig)
 
     @classmethod
-    def train(cls, data: str | Path | None, out: str | Path, stage: str = "association", resume: bool = True,
+    def train(cls, data: str | Path | None, out: str | Path, stage: str | None = None, resume: bool = True,
               progress: Any = None, **options: Any) -> dict[str, Any]:
         """``stage="association"``: the unsupervised association module on ``data`` (AVSBench layout, frames +
         audio only); ``stage="proposer"``: the learned proposal decoder on generator instance masks."""
         from soundmask.avs2d.seac import train as tr
 
+        stage = stage or "association"
         if stage == "proposer":
             pcfg = tr.ProposerStageConfig(**fields_of(tr.ProposerStageConfig, options))
             return tr.train_proposer_stage(out, pcfg, data=data, progress=progress)

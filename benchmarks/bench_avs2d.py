@@ -1,9 +1,10 @@
-"""SeAC on generator test seeds (issue 5): proposals, association, "audio must matter", speed.
+"""A 2D method on generator test seeds (issues 5-6): proposals, "audio must matter", speed.
 
 Scenes are generated in memory from seeds whose split is ``test`` (never trained on), so per-object instance
 masks and categories are known:
 
-1. **proposal recall**: for every sounding object, the best IoU among the frame's proposals (the ceiling of J);
+1. **proposal recall** (methods with a proposal source, SeAC): for every sounding object, the best IoU among
+   the frame's proposals (the ceiling of J);
 2. **muted audio**: the clip's audio replaced by zeros → fraction of frames with an empty mask (target ≥ 0.9);
 3. **swapped audio**: the audio replaced by a window of *another* test scene whose sounding object has the
    category of a visible silent object of this one → fraction of frames whose mask moves to that object
@@ -11,7 +12,8 @@ masks and categories are known:
 4. **speed**: frames/s of ``predict`` on 224² frames that are all different (the identical-frame cache of a
    static camera does not apply), 2 threads.
 
-    .venv/bin/python benchmarks/bench_seac.py [--preset s4] [--scenes 60] [--checkpoint CKPT] [--json F]
+    .venv/bin/python benchmarks/bench_avs2d.py [--method seac|avsc|sdavs] [--preset s4] [--scenes 60]
+        [--checkpoint CKPT] [--set KEY=VALUE] [--json F]
 """
 
 from __future__ import annotations
@@ -46,19 +48,21 @@ def test_scenes(preset: str, n: int, first: int) -> list:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--method", default="seac")
     ap.add_argument("--preset", default="s4")
     ap.add_argument("--scenes", type=int, default=60)
     ap.add_argument("--first-seed", type=int, default=100_000)
     ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--set", action="append", default=[], help="SeAC option KEY=VALUE")
+    ap.add_argument("--set", action="append", default=[], help="method option KEY=VALUE")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    from soundmask.avs2d.seac.segmenter import SeAC
+    from soundmask.avs2d import get_method
     from soundmask.config import parse_overrides
 
-    opts = parse_overrides(args.set, *SeAC.option_classes()[:1])
-    seac = load_segmenter("seac", args.checkpoint, **opts)
+    opts = parse_overrides(args.set, *get_method(args.method).option_classes()[:1])
+    seac = load_segmenter(args.method, args.checkpoint, **opts)
+    proposer = getattr(seac, "proposer", None)
     scenes = test_scenes(args.preset, args.scenes, args.first_seed)
     sr = scenes[0].scene.sample_rate
     # sounding windows per category, for the swap test
@@ -73,12 +77,13 @@ def main() -> None:
     moved, swaps = 0, 0
     kept_gt = []
     for k, sc in enumerate(scenes):
-        props = seac.proposer.propose(sc.rgb[0])
-        for t in range(len(sc.rgb)):
-            for oid in sc.sounding_ids(t):
-                m = sc.instances[t] == oid
-                if m.any():
-                    best_iou.append(max([iou(p, m) for p in props.masks] or [0.0]))
+        if proposer is not None:
+            props = proposer.propose(sc.rgb[0])
+            for t in range(len(sc.rgb)):
+                for oid in sc.sounding_ids(t):
+                    m = sc.instances[t] == oid
+                    if m.any():
+                        best_iou.append(max([iou(p, m) for p in props.masks] or [0.0]))
         pred = seac.predict(sc.rgb, np.zeros_like(sc.stereo), sr, sc.frame_times)
         muted_empty += int((~pred.binary().reshape(len(sc.rgb), -1).any(1)).sum())
         muted_total += len(sc.rgb)
@@ -108,10 +113,12 @@ def main() -> None:
     t0 = time.perf_counter()
     seac.predict(frames, audio, sr, np.arange(len(frames), dtype=float))
     fps = len(frames) / (time.perf_counter() - t0)
-    res = {
-        "preset": args.preset, "scenes": len(scenes),
-        "proposal_best_iou_mean": float(np.mean(best_iou)), "proposal_recall_at_0.5": float(np.mean(
-            np.array(best_iou) >= 0.5)), "proposal_recall_at_0.75": float(np.mean(np.array(best_iou) >= 0.75)),
+    res = {"method": args.method, "preset": args.preset, "scenes": len(scenes)}
+    if best_iou:
+        b = np.array(best_iou)
+        res.update({"proposal_best_iou_mean": float(b.mean()), "proposal_recall_at_0.5": float(np.mean(b >= 0.5)),
+                    "proposal_recall_at_0.75": float(np.mean(b >= 0.75))})
+    res |= {
         "muted_empty_fraction": muted_empty / max(1, muted_total), "muted_frames": muted_total,
         "swap_moved_fraction": moved / max(1, swaps), "swaps": swaps,
         "frames_per_second_distinct_224": fps,

@@ -1,0 +1,1 @@
+"""AVSC (paper ``003_*``): potential sounding-object segmentation + audio-visual semantic correlation."""

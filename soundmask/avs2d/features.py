@@ -1,0 +1,247 @@
+"""Frozen inputs of the supervised 2D methods (AVSC, SDAVS): backbone feature pyramids and per-frame audio features.
+
+Both methods read the same things, computed once per frame by :class:`FeatureExtractor`:
+
+- **visual**: the stride-2/4/8/16/32 block outputs (16/24/40/112/320 channels) of the frozen EfficientNet-Lite0
+  on the frame resized to 224², identical frames (a static camera) computed once;
+- **audio**: per frame window (:func:`~soundmask.avs2d.base.frame_windows`), the mean of the YAMNet patch
+  embeddings (1024) followed by the mean AudioSet scores (521) — :data:`AUDIO_DIM` = 1545 for YAMNet — and
+  whether the window sounds at all (:func:`~soundmask.avs2d.audio.window_activity`).
+
+For training, :func:`build_training_features` runs the extractor over an AVSBench-layout split and keeps, per
+clip, the unique frames' pyramids (float16), the audio rows and the ground-truth masks at stride 2 (112²). The
+result is cached on disk under a name derived from everything it depends on (data folders, split, clip limit,
+audio model), so AVSC and SDAVS trained from the same data share one cache and a second run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from soundmask.avs2d.audio import window_activity
+from soundmask.avs2d.base import check_inputs, frame_windows
+from soundmask.data.io import atomic_path
+from soundmask.errors import DataError
+
+__all__ = ["LEVEL_BLOCKS", "LEVEL_CHANNELS", "MASK_SIZE", "NET_SIZE", "ClipFeatures", "FeatureExtractor",
+           "TrainingFeatures", "build_training_features", "unique_frames"]
+
+NET_SIZE = 224
+MASK_SIZE = 112  # training masks live at stride 2
+LEVEL_BLOCKS = (0, 2, 4, 10, 15)  # EfficientNet-Lite0 blocks: strides 2, 4, 8, 16, 32
+LEVEL_CHANNELS = (16, 24, 40, 112, 320)
+
+Progress = Callable[[str, int, int], None]
+
+
+def unique_frames(frames: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """(first index of each distinct frame, (T,) index of each frame into that list)."""
+    keys = [hashlib.blake2b(np.ascontiguousarray(f).tobytes(), digest_size=16).digest() for f in frames]
+    first: dict[bytes, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, len(first))
+    order = [keys.index(k) for k in first]
+    return order, np.array([first[k] for k in keys], np.int64)
+
+
+@dataclass
+class ClipFeatures:
+    """What the supervised methods see of one clip: ``levels`` (5 tensors (U, C, h, w), U distinct frames),
+    ``frame_index`` (T,) into them, ``audio`` (T, Da) float32, ``active`` (T,) bool."""
+
+    levels: list[torch.Tensor]
+    frame_index: np.ndarray
+    audio: np.ndarray
+    active: np.ndarray
+
+    def frame_levels(self, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+        """The pyramid of every frame (T, C, h, w)."""
+        idx = torch.from_numpy(self.frame_index)
+        return [lv[idx].to(dtype) for lv in self.levels]
+
+
+class FeatureExtractor:
+    """Frozen EfficientNet-Lite0 pyramid + audio embedder (YAMNet by default); see the module docstring."""
+
+    def __init__(self, audio: str = "yamnet", audio_path: str | None = None, min_active: float = 0.6) -> None:
+        from soundmask.audio.embed import get_embedder
+        from soundmask.vision.efficientnet import EfficientNetLite0
+
+        self.encoder = EfficientNetLite0()
+        self.embedder = get_embedder(audio, **({"path": audio_path} if audio_path else {}))
+        self.audio_name = audio
+        self.min_active = min_active
+
+    @property
+    def audio_dim(self) -> int:
+        out = self.embedder.embed(np.zeros(16000, np.float32), 16000)
+        return int(out.embeddings.shape[1] + (0 if out.scores is None else out.scores.shape[1]))
+
+    @torch.no_grad()
+    def visual(self, frames: np.ndarray, batch: int = 8) -> tuple[list[torch.Tensor], np.ndarray]:
+        """Pyramids (float16) of the distinct frames of (T, H, W, 3) uint8 ``frames`` and the frame index."""
+        first, index = unique_frames(frames)
+        outs: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
+        for b in range(0, len(first), batch):
+            x = torch.from_numpy(np.ascontiguousarray(frames[first[b:b + batch]])).permute(0, 3, 1, 2).float() / 255
+            if x.shape[-2:] != (NET_SIZE, NET_SIZE):
+                x = F.interpolate(x, size=(NET_SIZE, NET_SIZE), mode="bilinear", align_corners=False, antialias=True)
+            for k, lv in enumerate(self.encoder.pyramid(x, LEVEL_BLOCKS)):
+                outs[k].append(lv.half())
+        return [torch.cat(o) for o in outs], index
+
+    def audio_features(self, audio: np.ndarray, sr: int, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+        """(T, Da): per window, mean patch embedding then mean class scores (channels averaged)."""
+        mono = np.asarray(audio, np.float32)
+        mono = mono.mean(0) if mono.ndim == 2 else mono
+        rows = []
+        for s0, s1 in windows:
+            out = self.embedder.embed(mono[s0:s1], sr)
+            parts = [out.embeddings.mean(0)] + ([] if out.scores is None else [out.scores.mean(0)])
+            rows.append(np.concatenate(parts).astype(np.float32))
+        return np.stack(rows)
+
+    def clip(self, frames: np.ndarray, audio: np.ndarray, sr: int, frame_times: Any = None) -> ClipFeatures:
+        frames, audio = check_inputs(frames, audio, sr)
+        windows = frame_windows(len(frames), audio.shape[1], sr, frame_times)
+        active, _ = window_activity(audio, sr, windows, self.min_active)
+        levels, index = self.visual(frames)
+        return ClipFeatures(levels, index, self.audio_features(audio, sr, windows), active)
+
+
+@dataclass
+class TrainingFeatures:
+    """Cached training inputs of a split. Images: ``levels`` (5 tensors (M, C, h, w) float16). Frames (R rows,
+    clip-major): ``image`` (R,) index into the images, ``audio`` (R, Da), ``active`` (R,), ``masks`` (R, 112,
+    112) bool ground truth at stride 2, ``valid`` (R,) whether the frame has a ground-truth mask, ``clip`` (R,)
+    and ``category`` (R,) the clip's category index in ``categories`` (−1: unknown, e.g. MS3)."""
+
+    levels: list[torch.Tensor]
+    image: torch.Tensor
+    audio: torch.Tensor
+    active: torch.Tensor
+    masks: torch.Tensor
+    valid: torch.Tensor
+    clip: torch.Tensor
+    category: torch.Tensor
+    categories: tuple[str, ...]
+    key: dict[str, Any]
+
+    @property
+    def num_clips(self) -> int:
+        return int(self.clip.max()) + 1 if len(self.clip) else 0
+
+    def clip_rows(self) -> list[torch.Tensor]:
+        """Row indices of each clip, in frame order."""
+        bounds = torch.searchsorted(self.clip, torch.arange(self.num_clips + 1))
+        return [torch.arange(int(bounds[i]), int(bounds[i + 1])) for i in range(self.num_clips)]
+
+    def frame_levels(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        img = self.image[rows]
+        return [lv[img].float() for lv in self.levels]
+
+    def subset(self, clips: Sequence[int], key: dict[str, Any]) -> TrainingFeatures:
+        """The features of the given clips only (renumbered in the given order), under ``key``."""
+        rows = torch.cat([torch.nonzero(self.clip == c).flatten() for c in clips])
+        imgs, new_image = torch.unique(self.image[rows], return_inverse=True)
+        new_clip = torch.cat([torch.full((int((self.clip == c).sum()),), k, dtype=torch.long)
+                              for k, c in enumerate(clips)])
+        return TrainingFeatures([lv[imgs] for lv in self.levels], new_image, self.audio[rows], self.active[rows],
+                                self.masks[rows], self.valid[rows], new_clip, self.category[rows], self.categories,
+                                key)
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+            d["categories"] = list(self.categories)
+            torch.save(d, tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingFeatures | None:
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            d["categories"] = tuple(d["categories"])
+            return cls(**d)
+        except Exception:
+            return None
+
+
+def _cache_path(key: dict[str, Any], cache_dir: Path) -> Path:
+    h = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
+    return cache_dir / f"features-{key['split']}-{h}.pt"
+
+
+def build_training_features(roots: Sequence[str | Path], split: str, extractor_options: dict[str, Any],
+                            cache_dir: Path, max_clips: int = 0, categories: Sequence[str] | None = None,
+                            progress: Progress | None = None) -> TrainingFeatures:
+    """The :class:`TrainingFeatures` of ``split`` of the AVSBench-layout folders ``roots`` (cached; see the
+    module docstring). ``categories``: the category list to index (default: every category seen, sorted)."""
+    from soundmask.data.avsbench import AVSBenchDataset
+
+    roots = [Path(r) for r in roots]
+    key = {"data": [str(r.resolve()) for r in roots], "split": split, "max_clips": max_clips,
+           "categories": list(categories) if categories else None, "version": 1,
+           **{k: extractor_options.get(k) for k in ("audio", "audio_path", "min_active")}}
+    path = _cache_path(key, cache_dir)
+    if path.is_file():
+        cached = TrainingFeatures.load(path)
+        if cached is not None and cached.key == key:
+            return cached
+    datasets = [AVSBenchDataset(r, split=split) for r in roots]
+    clips = [(d, i) for d in datasets for i in range(len(d))]
+    if max_clips and max_clips < len(clips):
+        rng = np.random.default_rng(0)  # a mixed subset of every dataset, not the first folder only
+        chosen = sorted(int(i) for i in rng.choice(len(clips), max_clips, replace=False))
+        full = _cache_path({**key, "max_clips": 0}, cache_dir)
+        cached = TrainingFeatures.load(full) if full.is_file() else None
+        if cached is not None and cached.key == {**key, "max_clips": 0}:
+            return cached.subset(chosen, key)  # the full set is cached: no need to extract again
+        clips = [clips[i] for i in chosen]
+    if not clips:
+        raise DataError(f"no clips in split {split!r}", roots[0], "pass --set split=... with clips in it")
+    ext = FeatureExtractor(**extractor_options)
+    rows: dict[str, list[Any]] = {k: [] for k in ("image", "audio", "active", "masks", "valid", "clip", "cat")}
+    levels: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
+    n_img = 0
+    names: list[str] = []
+    for ci, (ds, i) in enumerate(clips):
+        clip = ds[i]
+        if clip.masks is None:
+            raise DataError(f"clip {clip.name} has no ground-truth masks", fix="train on a split with masks")
+        f = ext.clip(clip.frames, clip.audio, clip.sample_rate, clip.frame_times)
+        for k, lv in enumerate(f.levels):
+            levels[k].append(lv)
+        m = torch.from_numpy(np.asarray(clip.masks, np.float32))[:, None]
+        m = F.interpolate(m, size=(MASK_SIZE, MASK_SIZE), mode="area")[:, 0] > 0.5
+        valid = clip.mask_valid if clip.mask_valid is not None else np.ones(len(clip.frames), bool)
+        T = len(clip.frames)
+        rows["image"].append(torch.from_numpy(f.frame_index + n_img))
+        rows["audio"].append(torch.from_numpy(f.audio))
+        rows["active"].append(torch.from_numpy(f.active))
+        rows["masks"].append(m)
+        rows["valid"].append(torch.from_numpy(np.asarray(valid, bool)))
+        rows["clip"].append(torch.full((T,), ci, dtype=torch.long))
+        names.append(clip.category or "")
+        n_img += len(f.levels[0])
+        if progress is not None:
+            progress(f"features ({split})", ci + 1, len(clips))
+    cats_seen = sorted({c for c in names if c})
+    cats = tuple(categories) if categories else tuple(cats_seen)
+    lookup = {c: k for k, c in enumerate(cats)}
+    cat_rows = [torch.full((len(r),), lookup.get(n, -1), dtype=torch.long) for n, r in zip(names, rows["clip"])]
+    feats = TrainingFeatures(
+        [torch.cat(lv) for lv in levels], torch.cat(rows["image"]), torch.cat(rows["audio"]),
+        torch.cat(rows["active"]), torch.cat(rows["masks"]), torch.cat(rows["valid"]), torch.cat(rows["clip"]),
+        torch.cat(cat_rows), cats, key)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    feats.save(path)
+    return feats

@@ -1,0 +1,147 @@
+"""What the supervised 2D methods (AVSC, SDAVS) share: the inference options common to both, the predict
+skeleton (frozen features → the method's networks → full-resolution soft masks, silent windows predict
+nothing) and the train skeleton (cached training / validation features → the method's phases through
+:func:`soundmask.avs2d.trainer.fit_phase`).
+
+A method subclasses :class:`FeatureSegmenter`, sets ``config_class`` / ``train_config_class`` and implements
+``infer`` (features of one clip → masks and objects), ``fit`` (features → checkpoint) and ``from_checkpoint``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from soundmask.avs2d.base import FrameObjects, Prediction, Segmenter, check_inputs
+from soundmask.avs2d.features import ClipFeatures, FeatureExtractor, TrainingFeatures, build_training_features
+from soundmask.avs2d.trainer import TrainConfig, read_checkpoint
+from soundmask.config import fields_of, option
+from soundmask.errors import ConfigError
+
+__all__ = ["FeatureSegmenter", "SupervisedConfig", "one_row_per_clip", "pooled_j", "upsample_logits"]
+
+
+@dataclass
+class SupervisedConfig:
+    """Inference options shared by the supervised methods."""
+
+    audio: str = option("yamnet", "audio embedder: yamnet | vggish | clap | ast (must match the checkpoint)")
+    audio_path: str | None = option(None, "checkpoint/folder of the audio embedder (vggish, clap, ast)")
+    min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds "
+                                    "(or it holds an onset)")
+
+
+def upsample_logits(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (..., h, w) maps to ``size``."""
+    lead = x.shape[:-2]
+    y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]).float(), size=size, mode="bilinear", align_corners=False)
+    return y.reshape(*lead, *size)
+
+
+def one_row_per_clip(feats: TrainingFeatures, eligible: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """One random eligible row (frame) of every clip that has one, in random order — an epoch sees each clip
+    once, so clips with five annotated frames of one static view (MS3) do not outweigh single-frame ones (S4)."""
+    rows = torch.nonzero(eligible).flatten()
+    rows = rows[torch.randperm(len(rows), generator=g)]
+    clips = feats.clip[rows]
+    _, first = np.unique(clips.numpy(), return_index=True)
+    pick = rows[torch.from_numpy(first)]
+    return pick[torch.randperm(len(pick), generator=g)]
+
+
+def pooled_j(pred: torch.Tensor, gt: torch.Tensor) -> float:
+    """Batch-invariant pooled J (Σ intersection / Σ union over frames; an empty pair counts as 1) of bool maps."""
+    pred, gt = pred.reshape(len(pred), -1), gt.reshape(len(gt), -1)
+    inter = (pred & gt).sum(1).float()
+    union = (pred | gt).sum(1).float()
+    both_empty = union == 0
+    return float((inter.sum() + both_empty.sum()) / (union.sum() + both_empty.sum()).clamp(min=1))
+
+
+class FeatureSegmenter(Segmenter):
+    """Base of AVSC and SDAVS (see the module docstring)."""
+
+    config_class: ClassVar[type[SupervisedConfig]] = SupervisedConfig
+    train_config_class: ClassVar[type[TrainConfig]] = TrainConfig
+
+    def __init__(self, config: SupervisedConfig, categories: tuple[str, ...] = ()) -> None:
+        self.config = config
+        self.categories = tuple(categories)
+        self._extractor: FeatureExtractor | None = None
+
+    @property
+    def extractor(self) -> FeatureExtractor:
+        if self._extractor is None:
+            c = self.config
+            self._extractor = FeatureExtractor(c.audio, c.audio_path, c.min_active)
+        return self._extractor
+
+    @classmethod
+    def option_classes(cls) -> tuple[type, ...]:
+        return (cls.config_class, cls.train_config_class)
+
+    @classmethod
+    def default_checkpoint(cls) -> Path:
+        import importlib
+
+        return Path(importlib.import_module(cls.__module__).__file__).with_name("weights") / f"{cls.name}_default.pt"
+
+    # ------------------------------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, checkpoint: str | Path | None = None, **options: Any) -> FeatureSegmenter:
+        path = Path(checkpoint) if checkpoint is not None else cls.default_checkpoint()
+        if not path.is_file():
+            fix = (f"train one with `soundmask train --method {cls.name} --data DIR --out CKPT`" if checkpoint
+                   else "the shipped default is missing from this install; reinstall or train one")
+            raise ConfigError(f"{cls.name} checkpoint not found", path, fix)
+        ckpt = read_checkpoint(path, cls.name)
+        saved = dict(ckpt.get("config", {}))
+        saved.update(fields_of(cls.config_class, options))
+        return cls.from_checkpoint(ckpt, cls.config_class(**fields_of(cls.config_class, saved)), path)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], config: Any, path: Path) -> FeatureSegmenter:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ training
+    @classmethod
+    def train(cls, data: str | Path | list[str | Path] | None, out: str | Path, stage: str | None = None,
+              resume: bool = True, progress: Any = None, **options: Any) -> dict[str, Any]:
+        """Supervised training on AVSBench-layout folder(s) ``data`` (frames, audio and masks of ``split``)."""
+        if data is None:
+            raise ConfigError(f"training {cls.name} needs --data (an AVSBench-layout folder with masks)")
+        if stage not in (None, "", "association", "all"):
+            raise ConfigError(f"{cls.name} has no training stage {stage!r}", fix="omit --stage")
+        tcfg = cls.train_config_class(**fields_of(cls.train_config_class, options))
+        mcfg = cls.config_class(**fields_of(cls.config_class, options))
+        out = Path(out)
+        roots = [Path(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
+        cache = Path(tcfg.cache_dir) if tcfg.cache_dir else out.parent / ".soundmask-features"
+        ext = {"audio": mcfg.audio, "audio_path": mcfg.audio_path, "min_active": mcfg.min_active}
+        train_f = build_training_features(roots, tcfg.split, ext, cache, tcfg.max_clips, None, progress)
+        val_f = (build_training_features(roots, tcfg.val_split, ext, cache, tcfg.val_clips, train_f.categories,
+                                         progress) if tcfg.val_split else None)
+        return cls.fit(train_f, val_f, mcfg, tcfg, out, resume=resume, progress=progress)
+
+    @classmethod
+    def fit(cls, train: TrainingFeatures, val: TrainingFeatures | None, config: Any, tcfg: TrainConfig,
+            out: Path, resume: bool = True, progress: Any = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ predict
+    def infer(self, feats: ClipFeatures, size: tuple[int, int]) -> tuple[np.ndarray, list[FrameObjects]]:
+        """(T, H, W) float32 sound masks in [0, 1] and per-frame objects for one clip's features."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, frames: np.ndarray, audio: np.ndarray, sr: int, frame_times: Any = None) -> Prediction:
+        frames, audio = check_inputs(frames, audio, sr)
+        feats = self.extractor.clip(frames, audio, sr, frame_times)
+        masks, objects = self.infer(feats, frames.shape[1:3])
+        masks[~feats.active] = 0.0
+        return Prediction(masks.astype(np.float32), objects, active=feats.active)
