@@ -45,12 +45,16 @@ Progress = Callable[[str, int, int], None]
 
 def unique_frames(frames: np.ndarray) -> tuple[list[int], np.ndarray]:
     """(first index of each distinct frame, (T,) index of each frame into that list)."""
-    keys = [hashlib.blake2b(np.ascontiguousarray(f).tobytes(), digest_size=16).digest() for f in frames]
-    first: dict[bytes, int] = {}
-    for i, k in enumerate(keys):
-        first.setdefault(k, len(first))
-    order = [keys.index(k) for k in first]
-    return order, np.array([first[k] for k in keys], np.int64)
+    slot: dict[bytes, int] = {}
+    order: list[int] = []
+    index = np.zeros(len(frames), np.int64)
+    for i, f in enumerate(frames):
+        k = hashlib.blake2b(np.ascontiguousarray(f).tobytes(), digest_size=16).digest()
+        if k not in slot:
+            slot[k] = len(order)
+            order.append(i)
+        index[i] = slot[k]
+    return order, index
 
 
 @dataclass
@@ -80,11 +84,6 @@ class FeatureExtractor:
         self.embedder = get_embedder(audio, **({"path": audio_path} if audio_path else {}))
         self.audio_name = audio
         self.min_active = min_active
-
-    @property
-    def audio_dim(self) -> int:
-        out = self.embedder.embed(np.zeros(16000, np.float32), 16000)
-        return int(out.embeddings.shape[1] + (0 if out.scores is None else out.scores.shape[1]))
 
     @torch.no_grad()
     def visual(self, frames: np.ndarray, batch: int = 8) -> tuple[list[torch.Tensor], np.ndarray]:
@@ -209,7 +208,7 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
     if not clips:
         raise DataError(f"no clips in split {split!r}", roots[0], "pass --set split=... with clips in it")
     ext = FeatureExtractor(**extractor_options)
-    rows: dict[str, list[Any]] = {k: [] for k in ("image", "audio", "active", "masks", "valid", "clip", "cat")}
+    rows: dict[str, list[Any]] = {k: [] for k in ("image", "audio", "active", "masks", "valid", "clip")}
     levels: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
     n_img = 0
     names: list[str] = []

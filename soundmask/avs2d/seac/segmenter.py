@@ -14,7 +14,6 @@ A frame whose audio window is silent gets an empty mask (:func:`soundmask.avs2d.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +23,7 @@ import torch
 
 from soundmask.avs2d.audio import window_activity, window_embeddings
 from soundmask.avs2d.base import FrameObjects, Prediction, Segmenter, check_inputs, frame_windows
+from soundmask.avs2d.features import unique_frames
 from soundmask.avs2d.seac.aggregate import category_aware_aggregation, minmax_normalise, similarity_aggregation
 from soundmask.avs2d.seac.embed import MaskEmbeddings, mask_embeddings
 from soundmask.avs2d.seac.model import AssociationConfig, AssociationModule
@@ -173,16 +173,11 @@ class SeAC(Segmenter):
     def segment_frames(self, frames: np.ndarray) -> list[tuple[Any, MaskEmbeddings]]:
         """Stage 1 + the visual half of stage 2 for each frame; identical frames (a static camera) are computed
         once."""
-        keys = [hashlib.blake2b(np.ascontiguousarray(f).tobytes(), digest_size=16).digest() for f in frames]
-        uniq: dict[bytes, int] = {}
-        for i, k in enumerate(keys):
-            uniq.setdefault(k, i)
-        firsts = list(uniq.values())
+        firsts, index = unique_frames(frames)
         props = self.proposer.propose_batch(frames[firsts])
-        done = {}
-        for i, p in zip(firsts, props):
-            done[keys[i]] = (p, mask_embeddings(self.encoder, frames[i], p.masks, self.config.view_size))
-        return [done[k] for k in keys]
+        done = [(p, mask_embeddings(self.encoder, frames[i], p.masks, self.config.view_size))
+                for i, p in zip(firsts, props)]
+        return [done[k] for k in index]
 
     def audio_patches(self, audio: np.ndarray, sr: int, windows: list[tuple[int, int]]) -> list[np.ndarray]:
         return window_embeddings(self.embedder, audio, sr, windows)
