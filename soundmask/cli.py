@@ -103,8 +103,11 @@ def inspect(
         console.print(f"summary written to {json_out}")
 
 
-from soundmask.config import cli_options  # noqa: E402
-from soundmask.synth.config import SynthConfig  # noqa: E402  (light: no GL or audio imports)
+from soundmask.config import cli_options
+from soundmask.errors import ConfigError
+from soundmask.pipeline.lift3d import LiftConfig
+from soundmask.splat.train import ReconstructConfig
+from soundmask.synth.config import SynthConfig
 
 
 @app.command()
@@ -118,7 +121,14 @@ def synth(
     """Generate synthetic sounding scenes (RGB, masks, depth, poses, stereo audio) in AVSBench/AVSS/3DAVS layouts."""
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from soundmask.synth.generator import generate_dataset
 
@@ -131,7 +141,7 @@ def synth(
         task = bar.add_task(f"synth {cfg.preset}", total=count, stage="")
         splits: dict[str, int] = {}
 
-        def done(sc) -> None:  # noqa: ANN001 - SynthScene
+        def done(sc) -> None:
             splits[sc.split] = splits.get(sc.split, 0) + 1
             bar.update(task, advance=1, stage=f"{sc.name} ({sc.split})")
 
@@ -224,8 +234,15 @@ class _LineProgress:
                               highlight=False)
 
 
-def _progress_bar(description: str):  # noqa: ANN202 - rich Progress (or line output without a terminal)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+def _progress_bar(description: str):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     if not err_console.is_terminal:
         return _LineProgress()
@@ -391,6 +408,108 @@ def segment(
     sounding = int((masks > 0.5).reshape(len(masks), -1).any(1).sum())
     console.print(f"{len(src)} frames in {dt:.1f} s ({len(src) / dt:.1f} frames/s); {sounding} with a sounding "
                   f"object; masks in {out / 'masks'}, overlay {out / 'overlay.mp4'}")
+
+
+_RECON_HELP = "Reconstruction option KEY=VALUE (see `soundmask reconstruct --help`), repeatable."
+
+
+@app.command()
+@cli_options(ReconstructConfig)
+def reconstruct(
+    config: ReconstructConfig,
+    scene: Path = typer.Option(..., "--scene", help="Scene folder: ours (scene.json) or 3DAVS-S34-O7 (input/ + sparse/0/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file to write: .ply (3DGS layout, opens in splat viewers) "
+                             "or .pt."),
+) -> None:
+    """Fit a 3D (or, when objects move, 4D) Gaussian-splatting model to a scene's posed frames."""
+    from soundmask.pipeline.lift3d import save_model
+    from soundmask.splat.train import fit, load_views
+
+    if out.suffix.lower() not in (".ply", ".pt"):
+        raise ConfigError(f"unknown model format {out.suffix or '(none)'}", out, "name the output .ply or .pt")
+    views = load_views(scene, scale=config.scale, test_every=config.test_every)
+    with _progress_bar("reconstruct") as bar:
+        task = bar.add_task(f"reconstruct {views.scene.name if views.scene else scene}", total=config.iterations,
+                            stage="")
+
+        def progress(step: int, total: int, info: dict) -> None:
+            bar.update(task, completed=step, stage=f"loss {info['loss']:.4f}, {info['gaussians']} Gaussians")
+
+        res = fit(views, config, progress=progress)
+    save_model(res.gaussians, out)
+    kind = "4D" if res.gaussians.dynamic else "3D"
+    console.print(f"{kind} model of {len(res.gaussians)} Gaussians written to {out}: test-view PSNR "
+                  f"{res.psnr_test:.2f} dB ({len(views.test)} views never fitted), train {res.psnr_train:.2f} dB, "
+                  f"{res.iterations} steps in {res.seconds:.0f} s")
+
+
+@app.command()
+@cli_options(LiftConfig)
+def lift(
+    config: LiftConfig,
+    scene: Path = typer.Option(..., "--scene", help="Scene folder (ours or 3DAVS-S34-O7)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the sound-mask renders, sound_scene.pt and "
+                                    "lift.json (default: beside --json, else none)."),
+    model: Path | None = typer.Option(None, "--model", help="Reuse a model from `soundmask reconstruct` "
+                                      "(default: fit one now)."),
+    iterations: int | None = typer.Option(None, "--iterations", help="Reconstruction steps when fitting here."),
+    recon: list[str] = typer.Option([], "--recon-set", help=_RECON_HELP),
+) -> None:
+    """Lift 2D sound masks onto a Gaussian model: chunking, 2D AVS, TDoA, reconstruction, grouping, association,
+    tagging; novel-view sound-mask renders and metrics (EchoSegnet protocol) when the scene has ground truth."""
+    import json
+
+    from soundmask.config import parse_overrides
+    from soundmask.data.io import atomic_path
+    from soundmask.pipeline.lift3d import _jsonable, run_lift
+
+    ropts = parse_overrides(recon, ReconstructConfig)
+    if iterations is not None:
+        ropts["iterations"] = iterations
+    rcfg = ReconstructConfig(**{"backend": config.backend, "seed": config.seed, **ropts})
+    if out is None and json_out is not None:
+        out = json_out.with_suffix("")
+    with _progress_bar("lift") as bar:
+        task = bar.add_task(f"lift {scene.name}", total=100, stage="")
+
+        def progress(stage: str, frac: float) -> None:
+            bar.update(task, completed=int(100 * frac), stage=stage)
+
+        res = run_lift(scene, config, model=model, reconstruct=rcfg, out_dir=out, progress=progress)
+    m = res.metrics
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(_jsonable(m), indent=2))
+
+    def f(x: object) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    console.print(f"{scene.name}: mIoU {f(m.get('miou'))}, F {f(m.get('fscore'))}, pooled J {f(m.get('pooled_j'))}, "
+                  f"centroid error {f(m.get('centroid_error_m'))} m, {m['num_tags']} sounding object(s), "
+                  f"{m['seconds']:.0f} s" + (f"; outputs in {out}" if out else ""))
+
+
+@app.command()
+def render(
+    model: Path = typer.Option(..., "--model", help="A .ply/.pt model, or a sound_scene.pt from `soundmask lift`."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file (one view) or folder (several views)."),
+    scene: Path | None = typer.Option(None, "--scene", help="Take cameras from this scene (with --view)."),
+    view: list[int] = typer.Option([], "--view", help="Frame index (list position) of --scene to render; repeatable; "
+                                   "default: all test views (every 8th) unless --orbit is given."),
+    camera: Path | None = typer.Option(None, "--camera", help="A camera JSON: {\"intrinsics\": {fx, fy, cx, cy}, "
+                                       "\"width\", \"height\", \"camera_to_world\": 4x4} (OpenCV)."),
+    orbit: int = typer.Option(0, "--orbit", help="Render this many novel views on a circle around --scene's cameras."),
+    time: float | None = typer.Option(None, "--time", help="Time (s) for 4D models and for the sound mask."),
+    label: str = typer.Option("", "--label", help="Only highlight sounding objects whose label matches."),
+    backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto | tile | dense | gsplat."),
+) -> None:
+    """Render a model (and, for a sound scene, its sound masks) from scene cameras, a camera file or novel views."""
+    from soundmask.pipeline.lift3d import render_views
+
+    paths = render_views(model, out, scene=scene, views=view, camera=camera, orbit=orbit, time=time, label=label,
+                         backend=backend)
+    console.print(f"{len(paths)} view(s) written to {out}")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ __all__ = ["cli_options", "fields_of", "option", "parse_overrides"]
 T = TypeVar("T")
 
 
-def option(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors typer's name
+def option(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field with a default and help text for :func:`cli_options`."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple (immutable) for sequence defaults")
@@ -53,8 +53,10 @@ def cli_options(cls: type[T], *, exclude: tuple[str, ...] = ()) -> Callable[[Cal
             if f.name in names:
                 raise TypeError(f"{fn.__name__}: parameter {f.name!r} clashes with a field of {cls.__name__}")
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            opt = typer.Option(default, "--" + f.name.replace("_", "-"), help=f.metadata.get("help", ""),
-                               show_default=True)
+            flag = "--" + f.name.replace("_", "-")
+            if hints[f.name] is bool:  # a switch with its negation: --occlusion / --no-occlusion
+                flag = f"{flag}/--no-{flag[2:]}"
+            opt = typer.Option(default, flag, help=f.metadata.get("help", ""), show_default=True)
             params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=hints[f.name]))
         params.sort(key=lambda p: p.kind)
 

@@ -22,22 +22,12 @@ from soundmask.data.scene import (
     write_scene,
 )
 from soundmask.data.threedavs import load_3davs_binaural, read_3davs_scene
-from soundmask.data.types import Camera, Intrinsics, Scene, SceneFrame, SoundEvent, SoundObject
+from soundmask.data.types import Camera, Intrinsics, Scene, SceneFrame, SoundEvent, SoundObject, look_at
 from soundmask.errors import DataError
 
 H, W, SR, T = 20, 28, 8000, 9
 
 
-def look_at(eye, target=(0.0, 0.0, 0.0)) -> np.ndarray:
-    eye = np.asarray(eye, float)
-    z = np.asarray(target, float) - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    m = np.eye(4)
-    m[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-    m[:3, 3] = eye
-    return m
 
 
 def make_scene() -> Scene:

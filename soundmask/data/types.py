@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Intrinsics", "Camera", "Clip", "SoundObject", "SoundEvent", "SceneFrame", "Scene"]
+__all__ = ["Intrinsics", "Camera", "look_at", "Clip", "SoundObject", "SoundEvent", "SceneFrame", "Scene"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,20 @@ class Camera:
                 self.intrinsics.cy,
             ]
         return uv, z
+
+
+def look_at(eye: Any, target: Any = (0.0, 0.0, 0.0), up: Any = (0.0, 0.0, 1.0)) -> np.ndarray:
+    """OpenCV camera-to-world (x right, y down, z forward) of a camera at ``eye`` looking at ``target``, with
+    ``up`` (world) pointing up in the image."""
+    eye = np.asarray(eye, dtype=np.float64)
+    z = np.asarray(target, dtype=np.float64) - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, np.asarray(up, dtype=np.float64))
+    x /= np.linalg.norm(x)
+    m = np.eye(4)
+    m[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+    m[:3, 3] = eye
+    return m
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Metrics: AVSBench-exact J/F, AVSS mIoU/F, batch-invariant pooled J/F, cIoU/AUC, AP/max-F1.
+"""Metrics: AVSBench-exact J/F, AVSS mIoU/F, batch-invariant pooled J/F, cIoU/AUC, AP/max-F1, 3D AVS.
 
 See ``docs/metrics.md`` for the definitions and the AVSBench quirks reproduced here.
 """
@@ -24,24 +24,40 @@ from soundmask.metrics.localization import (
     precision_recall,
 )
 from soundmask.metrics.pooled import AvsbenchJF, PooledJF
+from soundmask.metrics.scene3d import (
+    ALPHA_THRESHOLD,
+    TEST_EVERY,
+    Scene3DMetric,
+    Scene3DResult,
+    centroid_error,
+    mask_centroid_3d,
+    test_view_indices,
+)
 
 __all__ = [
+    "ALPHA_THRESHOLD",
     "AVSBENCH_NUM_THRESHOLDS",
     "AVSS_NUM_CLASSES",
+    "TEST_EVERY",
     "AVSSBatchStats",
     "AVSSMetric",
     "AvsbenchJF",
     "LocalizationMetric",
     "PooledJF",
+    "Scene3DMetric",
+    "Scene3DResult",
     "average_precision",
     "avsbench_thresholds",
     "avss_batch_stats",
+    "centroid_error",
     "ciou",
     "ciou_auc",
     "ciou_success_rate",
     "f1_curve",
     "f_score",
+    "mask_centroid_3d",
     "mask_iou",
     "max_f1",
     "precision_recall",
+    "test_view_indices",
 ]

@@ -1,0 +1,170 @@
+"""Sound localisation (3D SoundMask step 6), the component timeline and the TDoA refinement, on tiny scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soundmask.audio.types import Tdoa
+from soundmask.data.types import Camera, Intrinsics
+from soundmask.errors import DataError
+from soundmask.lift.associate import Association, ComponentTimeline, associate_frame, component_masks
+from soundmask.lift.grouping import Component, components_from_labels
+from soundmask.lift.refine import refine_by_direction
+from soundmask.splat.gaussians import Gaussians
+from soundmask.splat.render import render
+from soundmask.synth.acoustics import geometric_tdoa
+
+K = Intrinsics(48.0, 48.0, 32.0, 24.0, 64, 48)
+# the stereo pair of the camera at the origin (OpenCV: x right), so the LEFT microphone is at −x
+MIC_L, MIC_R = np.array([-0.1, 0.0, 0.0]), np.array([0.1, 0.0, 0.0])
+
+
+def camera(x: float = 0.0) -> Camera:
+    m = np.eye(4)
+    m[0, 3] = x
+    return Camera(K, m)
+
+
+def ball(rng: np.random.Generator, centre, n: int = 60, r: float = 0.3) -> np.ndarray:
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return np.asarray(centre, dtype=np.float64) + d * r * rng.uniform(0, 1, (n, 1)) ** (1 / 3)
+
+
+def disc(centre_xyz, radius_m: float, cam: Camera) -> np.ndarray:
+    """A 2D mask made by projecting a sphere: the disc of its projected radius around its projected centre."""
+    uv, z = cam.project(np.asarray(centre_xyz)[None])
+    r = radius_m * K.fx / z[0]
+    yy, xx = np.mgrid[0 : K.height, 0 : K.width] + 0.5
+    return (xx - uv[0, 0]) ** 2 + (yy - uv[0, 1]) ** 2 <= r**2
+
+
+@pytest.fixture
+def scene(rng):
+    """Two identical clusters, left (x = −0.9) and right (x = +0.9) of the microphone pair, at z = 3."""
+    centres = [np.array([-0.9, 0.0, 3.0]), np.array([0.9, 0.0, 3.0])]
+    pts = np.concatenate([ball(rng, c) for c in centres])
+    g = Gaussians.from_points(pts, scale=0.06, opacity=0.95)
+    comps = components_from_labels(np.repeat([1, 2], 60), pts)
+    cam = camera()
+    return g, comps, cam, centres, component_masks(g, cam, comps, backend="tile")
+
+
+def test_component_masks_sum_to_alpha(scene):
+    g, _, cam, _, soft = scene
+    assert soft.shape == (2, 48, 64) and soft.dtype == np.float32
+    alpha = render(g, cam, features=False, backend="tile").alpha.numpy()
+    assert np.allclose(soft.sum(0), alpha, atol=1e-4)
+    assert (soft[0, :, 32:] < 1e-3).all() and (soft[1, :, :32] < 1e-3).all()  # left cluster on the left half
+    assert component_masks(g, cam, [], backend="tile").shape == (0, 48, 64)
+
+
+def test_component_masks_are_occlusion_aware(rng):
+    front, back = ball(rng, [0.0, 0.0, 2.0], r=0.4), ball(rng, [0.0, 0.0, 4.0], r=0.2)
+    pts = np.concatenate([front, back])
+    g = Gaussians.from_points(pts, scale=0.08, opacity=0.99)
+    comps = components_from_labels(np.repeat([1, 2], 60), pts)
+    soft = component_masks(g, camera(), comps, backend="tile")
+    assert soft[1].max() < 0.2 and soft[0].max() > 0.9  # the back cluster is hidden
+    a = associate_frame(soft, soft[1] > 0.01, comps)  # even a mask right where it would be does not pick it
+    assert not a.selected[1]
+
+
+def test_associate_selects_the_masked_component(scene):
+    _, comps, cam, centres, soft = scene
+    a = associate_frame(soft, disc(centres[0], 0.3, cam), comps)
+    assert isinstance(a, Association)
+    assert a.iou[0] > 0.5 and a.iou[1] == 0.0
+    assert a.candidates.tolist() == [True, False] and a.selected_ids == [1]
+    assert np.isnan(a.angle_error).all()
+
+
+def test_associate_selects_both_when_the_mask_is_their_union(scene):
+    _, comps, cam, centres, soft = scene
+    union = disc(centres[0], 0.3, cam) | disc(centres[1], 0.3, cam)
+    a = associate_frame(soft, union, comps)
+    assert (a.iou < 0.5).all()  # neither alone passes the IoU rule ...
+    assert (a.precision > 0.5).all() and (a.recall > 0.3).all()  # ... but each lies inside and covers a part
+    assert a.selected_ids == [1, 2]
+    # without the precision clause nothing is a candidate
+    assert not associate_frame(soft, union, comps, precision_threshold=1.1).candidates.any()
+
+
+def test_associate_tdoa_tie_break(scene):
+    _, comps, cam, centres, soft = scene
+    union = disc(centres[0], 0.3, cam) | disc(centres[1], 0.3, cam)
+    tau_left = geometric_tdoa(comps[0].centroid, MIC_L, MIC_R)
+    assert tau_left > 0  # convention: positive when the left microphone hears it first (a source on the left)
+    a = associate_frame(soft, union, comps, tdoa=Tdoa(tau_left), mic_left=MIC_L, mic_right=MIC_R)
+    assert a.candidates.all() and a.selected_ids == [1]
+    assert a.angle_error[0] < 0.05 and a.angle_error[1] > 0.35
+    b = associate_frame(soft, union, comps, tdoa=-tau_left, mic_left=MIC_L, mic_right=MIC_R)
+    assert b.selected_ids == [2]
+    # broadside (τ = 0): both agree equally → both kept; a NaN τ or no microphones → no tie-break
+    assert associate_frame(soft, union, comps, tdoa=0.0, mic_left=MIC_L, mic_right=MIC_R).selected_ids == [1, 2]
+    assert associate_frame(soft, union, comps, tdoa=float("nan"), mic_left=MIC_L, mic_right=MIC_R).selected.all()
+    assert associate_frame(soft, union, comps, tdoa=tau_left).selected_ids == [1, 2]
+    # a single candidate is never removed, even when the TDoA points elsewhere
+    one = associate_frame(soft, disc(centres[1], 0.3, cam), comps, tdoa=tau_left, mic_left=MIC_L, mic_right=MIC_R)
+    assert one.selected_ids == [2]
+
+
+def test_associate_empty_mask_and_bad_shapes(scene):
+    _, comps, _, _, soft = scene
+    a = associate_frame(soft, np.zeros((48, 64), dtype=bool), comps)
+    assert not a.candidates.any() and not a.selected.any()
+    with pytest.raises(DataError):
+        associate_frame(soft, np.zeros((24, 32), dtype=bool), comps)
+    with pytest.raises(DataError):
+        associate_frame(soft[:1], np.zeros((48, 64), dtype=bool), comps)
+    # a component with no visible pixel is never a candidate, even with a full-frame mask
+    invisible = Component(3, np.array([0]), np.zeros(3), 1)
+    full = np.ones((48, 64), dtype=bool)
+    b = associate_frame(np.zeros((1, 48, 64), np.float32), full, [invisible], iou_threshold=0.0,
+                        precision_threshold=0.0)
+    assert not b.candidates.any()
+
+
+def _assoc(selected: list[bool]) -> Association:
+    k = len(selected)
+    z = np.zeros(k)
+    return Association(np.arange(1, k + 1), z, z, z, np.array(selected), np.array(selected), np.full(k, np.nan))
+
+
+def test_component_timeline_rule():
+    tl = ComponentTimeline.from_associations([_assoc([True, False]), _assoc([True, True]),
+                                              _assoc([False, True]), _assoc([False, False])])
+    times = [0.0, 1.0, 2.0, 3.0]
+    assert tl.active.shape == (4, 2)
+    assert tl.active_at(0.5, times).tolist() == [True, False]  # comp 1 agrees; comp 2 nearer frame 0
+    assert tl.active_at(0.7, times).tolist() == [True, True]  # comp 2 nearer frame 1
+    assert tl.active_at(1.4, times).tolist() == [True, True]
+    assert tl.active_at(1.6, times).tolist() == [False, True]
+    assert tl.active_at(1.5, times).tolist() == [True, True]  # tie → earlier frame
+    prefer_later = lambda t, tn: tn  # audio similarity: later frames "sound more alike"
+    assert tl.active_at(1.5, times, audio_active=prefer_later).tolist() == [False, True]
+    assert tl.active_at(2.0, times).tolist() == [False, True]  # exactly on a frame
+    assert tl.active_at(-1.0, times).tolist() == [True, False]  # before the first frame
+    assert tl.active_at(9.0, times).tolist() == [False, False]
+    assert tl.active_at(1.4, times, segments=[(0.0, 1.2)]).tolist() == [False, False]  # outside audio activity
+    assert tl.active_at(1.1, times, segments=[(0.0, 1.2)]).tolist() == [True, True]
+    shuffled = ComponentTimeline(tl.component_ids, tl.active[[2, 0, 3, 1]])
+    assert shuffled.active_at(1.6, [2.0, 0.0, 3.0, 1.0]).tolist() == [False, True]  # unsorted frame times
+    with pytest.raises(DataError):
+        tl.active_at(0.5, [0.0, 1.0])
+
+
+def test_refine_by_direction_keeps_the_cluster_the_sound_comes_from(scene):
+    g, comps, _, _, _ = scene
+    means = g.means.numpy()
+    both = np.ones(len(g), dtype=bool)
+    tau_left = geometric_tdoa(comps[0].centroid, MIC_L, MIC_R)
+    kept = refine_by_direction(means, both, tau_left, MIC_L, MIC_R)
+    assert np.array_equal(kept, comps[0].index)
+    assert np.array_equal(refine_by_direction(means, both, -tau_left, MIC_L, MIC_R), comps[1].index)
+    # a broad tolerance keeps both; NaN τ leaves the selection as it is
+    assert len(refine_by_direction(means, both, tau_left, MIC_L, MIC_R, angle_tolerance=1.0)) == len(g)
+    assert len(refine_by_direction(means, np.flatnonzero(both), float("nan"), MIC_L, MIC_R)) == len(g)
+    # the best cluster is always kept, even when nothing agrees within the tolerance
+    assert np.array_equal(refine_by_direction(means, comps[1].index, tau_left, MIC_L, MIC_R), comps[1].index)
