@@ -168,3 +168,13 @@ def test_refine_by_direction_keeps_the_cluster_the_sound_comes_from(scene):
     assert len(refine_by_direction(means, np.flatnonzero(both), float("nan"), MIC_L, MIC_R)) == len(g)
     # the best cluster is always kept, even when nothing agrees within the tolerance
     assert np.array_equal(refine_by_direction(means, comps[1].index, tau_left, MIC_L, MIC_R), comps[1].index)
+
+
+def test_no_components_selects_nothing():
+    from soundmask.lift.associate import ComponentTimeline, associate_frame
+
+    a = associate_frame(np.zeros((0, 6, 5), np.float32), np.ones((6, 5), bool), [])
+    assert a.selected.shape == (0,) and a.iou.shape == (0,)
+    tl = ComponentTimeline(np.zeros(0, np.int64), np.zeros((4, 0), bool))
+    assert tl.active.shape == (4, 0)
+    assert tl.active_at(1.5, [0.0, 1.0, 2.0, 3.0]).shape == (0,)

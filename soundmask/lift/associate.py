@@ -151,7 +151,9 @@ class ComponentTimeline:
 
     def __post_init__(self) -> None:
         self.component_ids = np.asarray(self.component_ids, dtype=np.int64)
-        self.active = np.asarray(self.active, dtype=bool).reshape(-1, len(self.component_ids))
+        a = np.asarray(self.active, dtype=bool)
+        K = len(self.component_ids)
+        self.active = a.reshape(-1, K) if K else a.reshape(a.shape[0] if a.ndim else 0, 0)
 
     @classmethod
     def from_associations(cls, associations: Sequence[Association],

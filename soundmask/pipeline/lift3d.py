@@ -355,7 +355,7 @@ def run_lift(
                                       tdoa=tau, mic_left=f.mic_left, mic_right=f.mic_right,
                                       angle_tolerance=cfg.angle_tolerance, c=scene.speed_of_sound))
         say("association", (j + 1) / len(train))
-    timeline = ComponentTimeline.from_associations(assocs, segments=fa.segments) if assocs else \
+    timeline = ComponentTimeline.from_associations(assocs, segments=fa.segments) if assocs and components else \
         ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(train), 0), bool), fa.segments)
     lap("association", t0)
 
