@@ -109,7 +109,8 @@ class _Composite(torch.autograd.Function):
     def forward(ctx, means2d, conics, opacities, values, gi, tile, run_start, nx, n_tiles, tile_size):
         mu, con, op = means2d.index_select(0, gi), conics.index_select(0, gi), opacities.index_select(0, gi)
         dx, dy = _pixel_offsets(tile, mu, nx, tile_size)
-        power = -0.5 * (con[:, 0:1] * dx * dx + con[:, 2:3] * dy * dy) - con[:, 1:2] * dx * dy
+        # power = −½(a dx² + c dy²) − b dx dy, as dx·(−½a dx − b dy) − ½c dy²
+        power = dx * torch.addcmul(-con[:, 1:2] * dy, dx, -0.5 * con[:, 0:1]) - (0.5 * con[:, 2:3]) * (dy * dy)
         araw = op[:, None] * torch.exp(power)
         valid = (power <= 0) & (araw >= ALPHA_MIN)
         alpha = torch.where(valid, araw.clamp(max=ALPHA_MAX), torch.zeros_like(araw))
@@ -139,11 +140,14 @@ class _Composite(torch.autograd.Function):
         d_araw = torch.where(valid & (araw < ALPHA_MAX), d_alpha, torch.zeros_like(d_alpha))
         d_power = d_araw * araw
         op = opacities.index_select(0, gi)
-        d_op = (d_araw * araw).sum(1) / op.clamp_min(1e-30)
+        d_op = d_power.sum(1) / op.clamp_min(1e-30)  # ∂α/∂o = exp(power) = α_raw / o
         mu, con = means2d.index_select(0, gi), conics.index_select(0, gi)
         dx, dy = _pixel_offsets(tile, mu, nx, tile_size)
-        s_xx, s_yy, s_xy = (d_power * dx * dx).sum(1), (d_power * dy * dy).sum(1), (d_power * dx * dy).sum(1)
-        s_x, s_y = (d_power * dx).sum(1), (d_power * dy).sum(1)
+        dpx, dpy = d_power * dx, d_power * dy
+        s_x, s_y = dpx.sum(1), dpy.sum(1)
+        s_xx = torch.einsum("pk,pk->p", dpx, dx)
+        s_xy = torch.einsum("pk,pk->p", dpx, dy)
+        s_yy = torch.einsum("pk,pk->p", dpy, dy)
         d_con = torch.stack([-0.5 * s_xx, -s_xy, -0.5 * s_yy], dim=1)
         d_mu = torch.stack([con[:, 0] * s_x + con[:, 1] * s_y, con[:, 2] * s_y + con[:, 1] * s_x], dim=1)
         n = means2d.shape[0]
