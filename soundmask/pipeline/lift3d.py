@@ -44,7 +44,7 @@ from soundmask.lift.tags import SoundScene, SoundTag, spans_from_activity
 from soundmask.lift.voting import centre_visibility, vote_instances, vote_masks
 from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.render import render
-from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views
+from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views, resize_to
 
 __all__ = ["LiftConfig", "LiftResult", "load_model", "run_lift", "save_model"]
 
@@ -218,12 +218,7 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
 
 
 def _resize_mask(m: np.ndarray, W: int, H: int) -> np.ndarray:
-    import cv2
-
-    m = np.asarray(m).astype(np.uint8)
-    if m.shape != (H, W):
-        m = cv2.resize(m, (W, H), interpolation=cv2.INTER_NEAREST)
-    return m > 0
+    return resize_to(np.asarray(m).astype(np.uint8), W, H, nearest=True) > 0
 
 
 # ------------------------------------------------------------------------------------------ the pipeline
@@ -245,7 +240,7 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
             raise DataError(f"--grouping {how} needs instance masks (instance_masks/)", scene.root,
                             "use --grouping spatial")
         H, W = views.size
-        inst = [_resize_label(load_instance_mask(scene, i), W, H) for i in train]
+        inst = [resize_to(load_instance_mask(scene, i), W, H, nearest=True) for i in train]
         if how == "instances":
             labels = vote_instances(g, cams, inst, times=times, visible=visible)
         else:
@@ -260,14 +255,6 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
                        times=[times[j] for j in sel], visible=visible[sel])
     cand = (votes.pos >= 2) & (votes.ratio() > cfg.any_threshold)
     return spatial_components(means, cand, min_size=cfg.min_component), how
-
-
-def _resize_label(m: np.ndarray, W: int, H: int) -> np.ndarray:
-    import cv2
-
-    if m.shape != (H, W):
-        m = cv2.resize(m.astype(np.int32), (W, H), interpolation=cv2.INTER_NEAREST)
-    return m
 
 
 def run_lift(

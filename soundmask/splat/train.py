@@ -58,7 +58,7 @@ class ReconstructConfig:
     densify_from: int = option(100, "first step of adaptive density control")
     densify_until: float = option(0.6, "last step of density control, as a fraction of the iterations")
     densify_every: int = option(100, "steps between density-control rounds")
-    grad_threshold: float = option(0.0002, "mean screen-space (NDC) gradient above which a Gaussian is densified (3DGS)")
+    grad_threshold: float = option(0.0002, "mean screen-space (NDC) gradient above which a Gaussian densifies (3DGS)")
     prune_opacity: float = option(0.005, "Gaussians less opaque than this are removed")
     max_gaussians: int = option(60000, "cap on the number of Gaussians")
     motion_terms: int = option(-1, "4D motion basis size per Gaussian: -1 = auto (6 when an object moves), 0 = static")
@@ -123,7 +123,8 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _resize(img: np.ndarray, W: int, H: int, nearest: bool = False) -> np.ndarray:
+def resize_to(img: np.ndarray, W: int, H: int, nearest: bool = False) -> np.ndarray:
+    """``img`` at W × H pixels (area averaging, or nearest for masks and labels); unchanged when it already is."""
     import cv2
 
     if img.shape[1] == W and img.shape[0] == H:
@@ -144,7 +145,7 @@ def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every
         layout = detect_layout(path_or_scene)
         if layout not in ("scene", "3davs"):
             raise DataError(f"expected a posed scene (scene.json or 3DAVS input/ + sparse/0/), found {layout}",
-                            path_or_scene, "pass one scene folder, e.g. one written by `soundmask synth --preset scene3d`")
+                            path_or_scene, "pass one scene folder (e.g. from `soundmask synth --preset scene3d`)")
         scene = read_scene(path_or_scene) if layout == "scene" else read_3davs_scene(path_or_scene)
     if not scene.frames:
         raise DataError("the scene has no frames", scene.root, "check input/ and the camera list")
@@ -154,11 +155,11 @@ def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every
     has_depth = layout == "scene" and scene.root is not None and (scene.root / "depth").is_dir()
     for i, f in enumerate(scene.frames):
         im = load_rgb(scene, i)
-        imgs.append(_resize(im, W, H))
+        imgs.append(resize_to(im, W, H))
         k = f.camera.intrinsics
         cams.append(Camera(k.scaled(W, H), f.camera.camera_to_world, name=f.camera.name))
         if has_depth:
-            depth.append(_resize(load_depth(scene, i), W, H, nearest=True))
+            depth.append(resize_to(load_depth(scene, i), W, H, nearest=True))
     images = torch.as_tensor(np.stack(imgs).astype(np.float32) / 255.0)
     if not torch.isfinite(images).all():
         raise DataError("frames contain non-finite values", scene.root)
