@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 
@@ -105,7 +104,9 @@ def inspect(
 
 from soundmask.config import cli_options
 from soundmask.errors import ConfigError
+from soundmask.pipeline.demo import DemoConfig
 from soundmask.pipeline.lift3d import LiftConfig
+from soundmask.pipeline.video import RunConfig
 from soundmask.splat.train import ReconstructConfig
 from soundmask.synth.config import SynthConfig
 
@@ -317,7 +318,7 @@ def train(
 @app.command()
 def evaluate(
     method: str = typer.Option("seac", "--method", "-m", help="Method to evaluate (see `soundmask methods`)."),
-    data: Path = typer.Option(..., "--data", "-d", help="AVSBench S4/MS3 folder (the one holding the csv)."),
+    data: Path = typer.Option(..., "--data", "-d", help="AVSBench S4/MS3 folder (the one holding the csv), or a folder of generated scenes."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: shipped one)."),
     split: str = typer.Option("test", help="Split to evaluate."),
     batch_size: int = typer.Option(1, help="Clips per AVSBench batch (AVSBench's test loop: 1); pooled J/F "
@@ -326,16 +327,17 @@ def evaluate(
     json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON here."),
     set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
 ) -> None:
-    """Score a method on an AVSBench-layout split: AVSBench mIoU/F, pooled J/F, per category, frames/s."""
+    """Score a method on an AVSBench-layout split (or on generated scenes, as 5-frame clips): AVSBench mIoU/F,
+    pooled J/F, per category, frames/s."""
     from rich.table import Table
 
     from soundmask.avs2d.evaluate import evaluate as run_eval
-    from soundmask.data.avsbench import AVSBenchDataset
+    from soundmask.avs2d.features import open_training_dataset
     from soundmask.data.io import write_json
 
     cls, opts = _method_options(method, set_)
     infer = _inference_options(cls, opts)
-    dataset = AVSBenchDataset(data, split=split)
+    dataset = open_training_dataset(data, split)
     if max_clips:
         dataset = dataset[:max_clips]
     with err_console.status(f"loading {method}"):
@@ -374,33 +376,23 @@ def segment(
 
     from soundmask.avs2d.frames import read_frame_source
     from soundmask.data.io import atomic_dir
-    from soundmask.errors import DataError
     from soundmask.report.overlay import write_mask_pngs, write_overlay_video
 
     cls, opts = _method_options(method, set_)
     infer = _inference_options(cls, opts)
     with err_console.status(f"reading {frames}"):
         src = read_frame_source(frames, audio=audio_path, fps=fps, max_frames=max_frames)
-    if src.audio is None:
-        raise DataError("no audio: the video has no sound track", frames, "pass --audio FILE")
+    from soundmask.pipeline.video import check_source
+
+    check_source(src, frames, audio_path, min_frames=1 if frames.is_dir() else 2)
     with err_console.status(f"loading {method}"):
         seg = cls.load(checkpoint, **infer)
+    from soundmask.pipeline.video import predict_source
+
     t0 = time.perf_counter()
     with _progress_bar(f"segment {method}") as bar:
         task = bar.add_task(f"segment {len(src)} frames", total=len(src), stage="")
-        chunk = 16
-        parts = []
-        from soundmask.avs2d.base import frame_windows
-
-        wins = frame_windows(len(src), src.audio.shape[1], src.sample_rate, src.frame_times)
-        for a in range(0, len(src), chunk):
-            b = min(len(src), a + chunk)
-            s0, s1 = wins[a][0], wins[b - 1][1]
-            pred = seg.predict(src.frames[a:b], src.audio[:, s0:s1], src.sample_rate,
-                               src.frame_times[a:b] - s0 / src.sample_rate)
-            parts.append(pred.masks)
-            bar.update(task, completed=b)
-    masks = np.concatenate(parts)
+        masks = predict_source(seg, src, progress=lambda b: bar.update(task, completed=b))
     dt = time.perf_counter() - t0
     with atomic_dir(out, overwrite=True) as tmp:
         write_mask_pngs(tmp / "masks", src.names, masks > 0.5)
@@ -510,6 +502,94 @@ def render(
     paths = render_views(model, out, scene=scene, views=view, camera=camera, orbit=orbit, time=time, label=label,
                          backend=backend)
     console.print(f"{len(paths)} view(s) written to {out}")
+
+
+@app.command()
+@cli_options(RunConfig)
+def run(
+    config: RunConfig,
+    video: Path = typer.Argument(..., help="Your video (MP4/MKV/MOV/...) with its sound; stereo for directions."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: VIDEO's name + '_soundmask')."),
+    audio_path: Path | None = typer.Option(None, "--audio", "-a", help="The recording, when it is not in the video."),
+) -> None:
+    """Your own video: 2D sound masks per frame, the audio analysis (segments, tags, stereo direction), camera
+    motion, and whether the video can go to 3D (stereo audio and a moving camera)."""
+    from soundmask.pipeline.video import open_video, run_video
+
+    out = out or video.with_name(video.stem + "_soundmask")
+    with err_console.status(f"reading {video.name}"):
+        src = open_video(video, config, audio_path)
+    with _progress_bar("run") as bar:
+        task = bar.add_task(f"run {video.name}", total=100, stage="")
+        res = run_video(video, config, out, audio=audio_path, source=src,
+                        progress=lambda s, f: bar.update(task, completed=int(100 * f), stage=s))
+    console.print(f"{res['frames']} frames, {res['sounding_frames']} with a sounding object "
+                  f"({res['method']}); {len(res['audio_report']['segments'])} sound segment(s); "
+                  f"camera motion {res['camera_motion']:.4f}")
+    console.print(f"{res['mode'].upper()}: {res['reason']}")
+    console.print(f"outputs in {out}: masks/, input/ (frames), audio/, overlay.mp4, run.json")
+
+
+@app.command()
+def view(
+    model: Path = typer.Argument(..., help="A sound_scene.pt from `soundmask lift` / `soundmask demo` (OUT/lift/), "
+                                 "or a .ply/.pt model."),
+    port: int = typer.Option(8080, help="Port of the viewer (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: reachable from other machines)."),
+) -> None:
+    """Interactive browser viewer (viser): the Gaussian scene with its sounding objects highlighted, a time slider
+    and a query box (label, time or both)."""
+    from soundmask.report.viewer import SoundViewer
+
+    if not model.is_file():
+        raise ConfigError("model file not found", model, "pass OUT/lift/sound_scene.pt or a model from "
+                          "`soundmask reconstruct`")
+    v = SoundViewer(model, host=host, port=port)
+    console.print(f"viewer of {model} ({len(v.g)} Gaussians, {len(v.sound.tags)} sounding object(s)) at "
+                  f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{v.port}  (Ctrl-C to stop)")
+    try:
+        v.serve_forever()
+    except KeyboardInterrupt:
+        v.stop()
+
+
+@app.command()
+@cli_options(DemoConfig)
+def demo(
+    config: DemoConfig,
+    out: Path = typer.Option(Path("soundmask-demo"), "--out", "-o", help="Output folder: report.html, metrics.json, "
+                             "the scene, the model and the stage cache."),
+) -> None:
+    """The main job, offline: generate a sounding scene, run the whole pipeline (audio, 2D AVS, reconstruction,
+    lifting, tagging, novel views) and write OUT/report.html and OUT/metrics.json. Re-running resumes."""
+    from rich.table import Table
+
+    from soundmask.pipeline.demo import STAGES, run_demo
+
+    with _progress_bar("demo") as bar:
+        tasks = {s: bar.add_task(f"{s:<11}", total=100, stage="waiting") for s in STAGES}
+
+        def progress(stage: str, frac: float, note: str) -> None:
+            bar.update(tasks[stage], completed=int(round(100 * frac)), stage=note or "running")
+
+        res = run_demo(config, out, progress=progress)
+    m = res.metrics
+    table = Table(title=f"soundmask demo: {m['scene']}", show_header=True, header_style="bold")
+    for c in ("stage", "seconds", ""):
+        table.add_column(c)
+    for r in res.stages:
+        table.add_row(r.name, f"{r.seconds:.1f}", "cached" if r.cached else "")
+    console.print(table)
+
+    def f(x: object) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    s3, m2 = m["scene3d"], m["masks_2d"]
+    console.print(f"2D ({m['method']}): pooled J {f(m2['pooled_j'])}, F {f(m2['pooled_f'])}; reconstruction "
+                  f"{m['reconstruction']['psnr_test']:.1f} dB on held-out views; 3D sound masks: mIoU "
+                  f"{f(s3.get('miou'))}, F {f(s3.get('fscore'))}, {s3.get('num_tags')} sounding object(s): "
+                  + (", ".join(t["label"] for t in m["tags"]) or "none"))
+    console.print(f"report: {res.report}  (metrics: {out / 'metrics.json'}; {m['seconds']:.0f} s)")
 
 
 def main() -> None:

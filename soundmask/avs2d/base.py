@@ -54,6 +54,26 @@ class Prediction:
         return self.masks > threshold
 
 
+def check_finite_checkpoint(ckpt: Any, path: str | Path, fix: str = "retrain it or use another checkpoint") -> None:
+    """:class:`ConfigError` naming ``path`` and the first tensor of ``ckpt`` (nested dicts/lists) holding NaN/inf."""
+    import torch
+
+    from soundmask.errors import ConfigError
+
+    def walk(x: Any, where: str) -> None:
+        if torch.is_tensor(x):
+            if x.is_floating_point() and not torch.isfinite(x).all():
+                raise ConfigError(f"the checkpoint holds NaN or infinite weights ({where.strip('.')})", path, fix)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                walk(v, f"{where}[{i}]")
+
+    walk(ckpt, "")
+
+
 def check_inputs(frames: Any, audio: Any, sr: int, where: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validated ``frames`` (T, H, W, 3) uint8 and ``audio`` (C, S) float32; :class:`DataError` otherwise."""
     frames = np.asarray(frames)

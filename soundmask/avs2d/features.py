@@ -179,13 +179,20 @@ def _cache_path(key: dict[str, Any], cache_dir: Path) -> Path:
     return cache_dir / f"features-{key['split']}-{h}.pt"
 
 
+def open_training_dataset(root: Path, split: str) -> Any:
+    """``split`` of a training folder: an AVSBench-layout dataset, or posed scenes read as 5-frame clips
+    (:class:`~soundmask.data.scene_clips.SceneClipsDataset`)."""
+    from soundmask.data.avsbench import AVSBenchDataset
+    from soundmask.data.scene_clips import SceneClipsDataset, is_scene_collection
+
+    return SceneClipsDataset(root, split) if is_scene_collection(root) else AVSBenchDataset(root, split=split)
+
+
 def build_training_features(roots: Sequence[str | Path], split: str, extractor_options: dict[str, Any],
                             cache_dir: Path, max_clips: int = 0, categories: Sequence[str] | None = None,
                             progress: Progress | None = None) -> TrainingFeatures:
     """The :class:`TrainingFeatures` of ``split`` of the AVSBench-layout folders ``roots`` (cached; see the
     module docstring). ``categories``: the category list to index (default: every category seen, sorted)."""
-    from soundmask.data.avsbench import AVSBenchDataset
-
     roots = [Path(r) for r in roots]
     key = {"data": [str(r.resolve()) for r in roots], "split": split, "max_clips": max_clips,
            "categories": list(categories) if categories else None, "version": 1,
@@ -195,7 +202,7 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
         cached = TrainingFeatures.load(path)
         if cached is not None and cached.key == key:
             return cached
-    datasets = [AVSBenchDataset(r, split=split) for r in roots]
+    datasets = [open_training_dataset(r, split) for r in roots]
     clips = [(d, i) for d in datasets for i in range(len(d))]
     if max_clips and max_clips < len(clips):
         rng = np.random.default_rng(0)  # a mixed subset of every dataset, not the first folder only

@@ -64,11 +64,9 @@ def read_checkpoint(path: Path, kind: str) -> dict[str, Any]:
                           f"pass a file written by `soundmask train --method {kind}`") from e
     if not isinstance(ckpt, dict) or ckpt.get("kind") != kind:
         raise ConfigError(f"not a {kind} checkpoint", path, f"pass a file written by `soundmask train --method {kind}`")
-    for name, phase in ckpt.get("phases", {}).items():
-        for k, v in (phase.get("weights") or {}).items():
-            if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
-                raise ConfigError(f"the checkpoint holds NaN or infinite weights ({name}: {k})", path,
-                                  "retrain it or use another checkpoint")
+    from soundmask.avs2d.base import check_finite_checkpoint
+
+    check_finite_checkpoint({name: phase.get("weights") or {} for name, phase in ckpt.get("phases", {}).items()}, path)
     return ckpt
 
 

@@ -120,13 +120,18 @@ def load_model(path: str | Path) -> Gaussians:
     if p.suffix.lower() == ".ply":
         from soundmask.splat.ply import read_ply
 
-        return read_ply(p)
-    try:
-        d = torch.load(p, map_location="cpu", weights_only=True)
-        return Gaussians.from_state_dict(d)
-    except Exception as e:
-        raise DataError(f"not a soundmask model ({type(e).__name__}: {e})", p, "pass a .ply or a .pt from "
-                        "`soundmask reconstruct`") from e
+        g = read_ply(p)
+    else:
+        try:
+            d = torch.load(p, map_location="cpu", weights_only=True)
+            g = Gaussians.from_state_dict(d)
+        except Exception as e:
+            raise DataError(f"not a soundmask model ({type(e).__name__}: {e})", p, "pass a .ply or a .pt from "
+                            "`soundmask reconstruct`") from e
+    for name, v in g.state_dict().items():
+        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
+            raise DataError(f"the model has NaN or infinite values ({name})", p, "re-run `soundmask reconstruct`")
+    return g
 
 
 # ------------------------------------------------------------------------------------------ audio
@@ -138,6 +143,10 @@ class FrameAudio:
     taggings: list[Any]
     tdoa: list[Any] | None
     window: float
+
+    def active(self, t: float) -> bool:
+        """Whether some audio-active segment overlaps the frame window [t, t + window)."""
+        return any(a < t + self.window and t < b for a, b in self.segments)
 
 
 def frame_audio(scene: Scene, times: list[float]) -> FrameAudio:
@@ -168,6 +177,16 @@ def frame_audio(scene: Scene, times: list[float]) -> FrameAudio:
         taggings = [None] * len(times)
     tdoa = segment_tdoa(stereo, sr, wins, spacing=None) if stereo is not None else None
     return FrameAudio(segs, taggings, tdoa, window)
+
+
+def scene_mono(scene: Scene) -> tuple[np.ndarray, int]:
+    """(mono audio, sample rate) of a scene: ``audio/mono.wav``, else 3DAVS per-frame clips."""
+    from soundmask.data.scene import load_mono
+
+    root = scene.root
+    if root is not None and (root / "audio" / "mono.wav").is_file():
+        return load_mono(scene), scene.sample_rate
+    return _clips_audio(scene, len(scene.frames)), scene.sample_rate
 
 
 def _clips_audio(scene: Scene, n: int) -> np.ndarray:
@@ -265,9 +284,19 @@ def run_lift(
     reconstruct: ReconstructConfig | None = None,
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
+    audio: FrameAudio | None = None,
+    masks_2d: dict[int, np.ndarray] | None = None,
 ) -> LiftResult:
-    """Run the pipeline on one scene (see the module docstring); write renders/JSON/scene under ``out_dir``."""
+    """Run the pipeline on one scene (see the module docstring); write renders/JSON/scene under ``out_dir``.
+
+    ``audio`` (from :func:`frame_audio`) and ``masks_2d`` (from :func:`sound_masks_2d`, at least every training
+    frame) skip those stages when a caller (e.g. ``soundmask demo``) has already computed them."""
     cfg = cfg or LiftConfig()
+    if not cfg.use_gt_2d:  # an unknown method fails before any work
+        from soundmask.avs2d import METHODS
+        from soundmask.registry import resolve
+
+        resolve(METHODS, cfg.method, "2D AVS method")
     rcfg = reconstruct or ReconstructConfig(backend=cfg.backend, seed=cfg.seed)
     say = progress or (lambda stage, frac: None)
     timings: dict[str, float] = {}
@@ -301,20 +330,20 @@ def run_lift(
     # 2. audio
     t0 = _time.perf_counter()
     say("audio", 0.0)
-    fa = frame_audio(scene, views.times)
+    fa = audio if audio is not None else frame_audio(scene, views.times)
     lap("audio", t0)
 
     train = views.train
     # 3. 2D masks
     t0 = _time.perf_counter()
     say("2d masks", 0.0)
-    audio_in = None
-    if not cfg.use_gt_2d:
-        from soundmask.data.scene import load_mono
-
-        audio_in = (load_mono(scene) if scene.root is not None and (scene.root / "audio" / "mono.wav").is_file()
-                    else _clips_audio(scene, len(scene.frames)), scene.sample_rate)
-    masks = sound_masks_2d(views, cfg, train, audio_in)
+    if masks_2d is not None:
+        missing = [i for i in train if i not in masks_2d]
+        if missing:
+            raise ConfigError(f"masks_2d lacks training frames {missing[:5]}")
+        masks = {i: _resize_mask(masks_2d[i], views.size[1], views.size[0]) for i in train}
+    else:
+        masks = sound_masks_2d(views, cfg, train, None if cfg.use_gt_2d else scene_mono(scene))
     lap("masks_2d", t0)
 
     # 4. visibility, grouping
@@ -389,7 +418,7 @@ def run_lift(
     for i in views.test:
         t = views.times[i]
         active = timeline.active_at(t, train_times, audio_active=sim, segments=[(-np.inf, np.inf)]) \
-            if len(components) and _audio_active(fa, t) else [False] * len(components)
+            if len(components) and fa.active(t) else [False] * len(components)
         ids = [comp.id for comp, a in zip(components, active, strict=True) if a and comp.id in members]
         test_masks[i] = _sound_alpha(g, views, i, [members[c] for c in ids], cfg)
     metrics = _evaluate(views, scene, test_masks, tags, cfg)
@@ -415,11 +444,6 @@ def _near(means: np.ndarray, idx: np.ndarray, margin: float) -> np.ndarray:
     pad = margin * (hi - lo) + 1e-6
     inside = ((means >= lo - pad) & (means <= hi + pad)).all(axis=1)
     return np.flatnonzero(inside)
-
-
-def _audio_active(fa: FrameAudio, t: float) -> bool:
-    """Whether some audio-active segment overlaps the frame window [t, t + window)."""
-    return any(a < t + fa.window and t < b for a, b in fa.segments)
 
 
 def _audio_similarity(fa: FrameAudio, times: list[float]) -> Callable[[float, float], float] | None:

@@ -99,6 +99,11 @@ class SeAC(Segmenter):
 
     name = "seac"
 
+    @classmethod
+    def default_checkpoint(cls) -> Path:
+        """The shipped weights (``weights/seac_default.pt``)."""
+        return default_checkpoint()
+
     def __init__(self, config: SeACConfig | None = None, association: AssociationModule | None = None,
                  categories: tuple[str, ...] | None = None) -> None:
         from soundmask.audio.embed import get_embedder
@@ -280,6 +285,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                           "pass a file written by `soundmask train --method seac`") from e
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "seac" or "association" not in ckpt:
         raise ConfigError("not a SeAC checkpoint", p, "pass a file written by `soundmask train --method seac`")
+    from soundmask.avs2d.base import check_finite_checkpoint
+
+    check_finite_checkpoint(ckpt, p)
     return ckpt
 
 

@@ -1,0 +1,277 @@
+"""``soundmask demo``: the whole pipeline on a generated sounding scene, offline, with a report.
+
+Stages (each cached in ``OUT/cache``, see :mod:`soundmask.pipeline.cache`; a killed run resumes):
+
+1. **scene** — a small ``scene3d`` (or ``scene4d``) scene from the generator (:mod:`soundmask.synth`), a seed of
+   the *test* split by default, so none of the shipped checkpoints has seen it.
+2. **audio** — activity chunking, YAMNet tags and GCC-PHAT TDoA per frame window
+   (:func:`soundmask.pipeline.lift3d.frame_audio`).
+3. **2d** — 2D sound masks of every frame from a 2D AVS method (SDAVS with its shipped weights by default).
+4. **reconstruct** — a Gaussian-splatting model of the training views (:func:`soundmask.splat.train.fit`).
+5. **lift** — grouping, association with the TDoA tie-break, voting, tagging and the EchoSegnet evaluation on
+   the held-out views (:func:`soundmask.pipeline.lift3d.run_lift`).
+6. **render** — novel views around the scene with the 3D sound masks as a heat map.
+7. **report** — ``OUT/report.html`` (self-contained) and ``OUT/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time as _time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from soundmask.config import option
+from soundmask.data.io import atomic_path
+from soundmask.errors import ConfigError
+
+__all__ = ["STAGES", "DemoConfig", "DemoResult", "run_demo"]
+
+STAGES = ("scene", "audio", "2d", "reconstruct", "lift", "render", "report")
+
+# (stage, fraction done, note)
+Progress = Callable[[str, float, str], None]
+
+
+@dataclass
+class DemoConfig:
+    """Options of ``soundmask demo`` (every field is a command-line option)."""
+
+    preset: Literal["scene3d", "scene4d"] = option("scene3d", "generated scene: scene3d (static objects) | scene4d "
+                                                   "(objects move)")
+    seed: int = option(210, "scene seed (210 is in the generator's test split: no shipped checkpoint saw it)")
+    width: int = option(128, "frame width and height in pixels")
+    frames: int = option(40, "frames (1 per second of audio)")
+    iterations: int = option(400, "reconstruction steps")
+    method: str = option("sdavs", "2D AVS method: seac | avsc | sdavs")
+    checkpoint: str = option("", "2D checkpoint (default: the method's shipped weights)")
+    orbit: int = option(6, "novel views rendered on a circle around the scene")
+    report_frames: int = option(8, "input frames shown in the report")
+    resume: bool = option(True, "reuse the stages already finished in OUT/cache (same options)")
+    backend: str = option("auto", "rasterizer: auto | tile | dense | gsplat")
+
+    def __post_init__(self) -> None:
+        if not 32 <= self.width <= 1024:
+            raise ConfigError(f"width must be in 32..1024, got {self.width}")
+        if self.frames < 9:
+            raise ConfigError(f"frames must be >= 9 (every 8th frame is a held-out test view), got {self.frames}")
+        if self.iterations < 1 or self.orbit < 0 or self.report_frames < 1:
+            raise ConfigError("iterations and report-frames must be >= 1, orbit >= 0")
+
+
+@dataclass
+class StageRun:
+    """One stage of a demo run: how long it took and whether it came from the cache."""
+
+    name: str
+    seconds: float
+    cached: bool
+
+
+@dataclass
+class DemoResult:
+    """What ``soundmask demo`` made: the report, the metrics (``metrics.json``) and the stage timings."""
+
+    report: Path
+    metrics: dict[str, Any]
+    stages: list[StageRun] = field(default_factory=list)
+
+
+def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None) -> DemoResult:
+    """Run the stages of the module docstring into ``out``; returns the report path, metrics and timings."""
+    from soundmask.pipeline.cache import StageCache, stage_key
+    from soundmask.pipeline.lift3d import LiftConfig
+    from soundmask.splat.train import ReconstructConfig
+
+    say = progress or (lambda stage, frac, note: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = StageCache(out / "cache")
+    from soundmask.avs2d import METHODS
+    from soundmask.registry import resolve
+
+    resolve(METHODS, cfg.method, "2D AVS method")  # an unknown method fails before any work
+    ckpt = cfg.checkpoint
+    lcfg = LiftConfig(method=cfg.method, checkpoint=ckpt, backend=cfg.backend, render_views="test")
+    rcfg = ReconstructConfig(iterations=cfg.iterations, backend=cfg.backend)
+    runs: list[StageRun] = []
+    t_all = _time.perf_counter()
+
+    def stage(name: str, key: str, outputs: list[Path], make: Callable[[], None]) -> None:
+        say(name, 0.0, "")
+        t0 = _time.perf_counter()
+        if cfg.resume and cache.fresh(name, key, *outputs):
+            runs.append(StageRun(name, cache.seconds(name) or 0.0, True))
+            say(name, 1.0, "cached")
+            return
+        make()
+        dt = _time.perf_counter() - t0
+        cache.done(name, key, dt)
+        runs.append(StageRun(name, dt, False))
+        say(name, 1.0, f"{dt:.1f} s")
+
+    # 1. scene
+    name = f"{cfg.preset}_{cfg.seed:06d}"
+    scene_dir = out / "scene" / name
+    k_scene = stage_key("scene", cfg.preset, cfg.seed, cfg.width, cfg.frames, 1)
+    stage("scene", k_scene, [scene_dir / "scene.json"], lambda: _make_scene(cfg, out / "scene", say))
+    from soundmask.splat.train import load_views
+
+    views = load_views(scene_dir, scale=rcfg.scale, test_every=rcfg.test_every)
+    scene = views.scene
+    assert scene is not None
+
+    # 2. audio
+    k_audio = stage_key("audio", k_scene)
+
+    def make_audio() -> None:
+        from soundmask.pipeline.lift3d import frame_audio
+
+        cache.save_object("audio", frame_audio(scene, views.times))
+
+    stage("audio", k_audio, [cache.root / "audio.pkl"], make_audio)
+    fa = cache.load_object("audio")
+
+    # 3. 2D sound masks of every frame
+    k_2d = stage_key("2d", k_scene, cfg.method, _file_id(ckpt))
+    masks_path = cache.root / "masks2d.npz"
+
+    def make_2d() -> None:
+        from soundmask.pipeline.lift3d import scene_mono, sound_masks_2d
+
+        m = sound_masks_2d(views, lcfg, list(range(len(views.cameras))), scene_mono(scene))
+        with atomic_path(masks_path) as tmp:
+            with tmp.open("wb") as f:
+                np.savez_compressed(f, masks=np.stack([m[i] for i in range(len(m))]))
+
+    stage("2d", k_2d, [masks_path], make_2d)
+    with np.load(masks_path) as z:
+        masks2d = z["masks"].astype(bool)
+
+    # 4. reconstruction
+    k_rec = stage_key("reconstruct", k_scene, asdict(rcfg))
+    model_path = cache.root / "model.ply"
+    rec_path = cache.root / "reconstruct.json"
+
+    def make_model() -> None:
+        from soundmask.pipeline.lift3d import save_model
+        from soundmask.splat.train import fit
+
+        res = fit(views, rcfg, progress=lambda s, n, info: say("reconstruct", s / max(n, 1),
+                                                               f"{info['gaussians']} Gaussians"))
+        save_model(res.gaussians, model_path)
+        with atomic_path(rec_path) as tmp:
+            tmp.write_text(json.dumps({"psnr_test": res.psnr_test, "psnr_train": res.psnr_train,
+                                       "iterations": res.iterations, "gaussians": len(res.gaussians)}))
+
+    stage("reconstruct", k_rec, [model_path, rec_path], make_model)
+    from soundmask.pipeline.lift3d import load_model
+
+    g = load_model(model_path)  # always the file, so a resumed run lifts exactly the same model
+    rec = json.loads(rec_path.read_text())
+
+    # 5. lifting
+    k_lift = stage_key("lift", k_audio, k_2d, k_rec, asdict(lcfg))
+    lift_dir = out / "lift"
+
+    def make_lift() -> None:
+        from soundmask.pipeline.lift3d import run_lift
+
+        run_lift(scene_dir, lcfg, model=g, reconstruct=rcfg, out_dir=lift_dir, audio=fa,
+                 masks_2d={i: masks2d[i] for i in range(len(masks2d))},
+                 progress=lambda s, frac: say("lift", frac, s))
+
+    stage("lift", k_lift, [lift_dir / "sound_scene.pt", lift_dir / "lift.json"], make_lift)
+    from soundmask.lift.tags import SoundScene
+
+    sound = SoundScene.load(lift_dir / "sound_scene.pt")
+    lift_metrics = json.loads((lift_dir / "lift.json").read_text())
+
+    # 6. novel views
+    k_render = stage_key("render", k_lift, cfg.orbit)
+    render_dir = out / "renders"
+    orbit_files = [render_dir / f"orbit_{k:03d}.png" for k in range(cfg.orbit)]
+
+    def make_render() -> None:
+        from soundmask.report.figures import orbit_heatmaps
+
+        orbit_heatmaps(sound, views, cfg.orbit, render_dir, backend=cfg.backend)
+
+    stage("render", k_render, [*orbit_files, render_dir / "captions.json"], make_render)
+
+    # 7. report + metrics (always rebuilt: cheap, and it shows this run's stage times)
+    from soundmask.pipeline.lift3d import _jsonable
+    from soundmask.report.html import write_demo_report
+
+    say("report", 0.0, "")
+    t0 = _time.perf_counter()
+    metrics = _metrics(cfg, ckpt, scene, views, masks2d, rec, lift_metrics, sound)
+    metrics["stages"] = {r.name: {"seconds": round(r.seconds, 2), "cached": r.cached} for r in runs}
+    report = write_demo_report(out / "report.html", metrics, scene, views, fa, masks2d, sound, render_dir,
+                               lift_dir, cfg.report_frames, backend=cfg.backend)
+    runs.append(StageRun("report", _time.perf_counter() - t0, False))
+    say("report", 1.0, f"{runs[-1].seconds:.1f} s")
+    metrics["stages"]["report"] = {"seconds": round(runs[-1].seconds, 2), "cached": False}
+    metrics["seconds"] = round(_time.perf_counter() - t_all, 2)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(_jsonable(metrics), indent=2))
+    return DemoResult(report, metrics, runs)
+
+
+def _file_id(path: str) -> Any:
+    """A checkpoint's identity for cache keys: path, size and modification time ('' for the default)."""
+    if not path:
+        return ""
+    p = Path(path)
+    st = p.stat() if p.is_file() else None
+    return [str(p.resolve()), st.st_size if st else 0, int(st.st_mtime) if st else 0]
+
+
+def _make_scene(cfg: DemoConfig, root: Path, say: Progress) -> None:
+    from soundmask.synth.config import SynthConfig
+    from soundmask.synth.generator import generate_dataset
+
+    scfg = SynthConfig(preset=cfg.preset, width=cfg.width, frames=cfg.frames)
+    generate_dataset(scfg, root, 1, cfg.seed, progress=lambda s: say("scene", 0.5, s))
+
+
+def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.ndarray, rec: dict[str, Any],
+             lift: dict[str, Any], sound: Any) -> dict[str, Any]:
+    """The numbers of ``metrics.json``: 2D sound masks vs ground truth, reconstruction, 3D lifting, tags."""
+    from soundmask.data.scene import load_sound_mask
+    from soundmask.metrics.pooled import PooledJF
+
+    H, W = views.size
+    from soundmask.splat.train import resize_to
+
+    gt = np.stack([resize_to(load_sound_mask(scene, i).astype(np.uint8), W, H, nearest=True) > 0
+                   for i in range(len(masks2d))])
+    pj = PooledJF(from_logits=False)
+    pj.update(torch.from_numpy(masks2d.astype(np.float32)), torch.from_numpy(gt))
+    m2 = pj.compute()
+    objects = []
+    for o in scene.objects:
+        ev = [(e.start, e.end) for e in scene.sound_events if e.object_id == o.id]
+        objects.append({"id": o.id, "category": o.category, "sounding": bool(ev), "events": ev,
+                        "position": np.asarray(o.positions).mean(axis=0).round(3).tolist()})
+    return {
+        "scene": scene.name, "preset": cfg.preset, "seed": cfg.seed, "frames": len(views.cameras),
+        "size": [H, W], "test_views": list(views.test),
+        "method": cfg.method, "checkpoint": ckpt or "(shipped default)",
+        "masks_2d": {"pooled_j": m2["j"], "pooled_f": m2["f"], "j_frame_mean": m2["j_frame_mean"],
+                     "frames": m2["frames"]},
+        "reconstruction": {"psnr_test": rec["psnr_test"], "psnr_train": rec["psnr_train"],
+                           "gaussians": rec["gaussians"], "iterations": rec["iterations"]},
+        "scene3d": {k: lift.get(k) for k in ("miou", "fscore", "pooled_j", "pooled_f", "centroid_error_m",
+                                             "num_components", "num_tags", "grouping")},
+        "tags": [{"component": int(t.component_id), "label": t.label, "scores": t.scores,
+                  "spans": [list(s) for s in t.spans], "gaussians": len(t.index),
+                  "centroid": np.asarray(t.centroid).round(3).tolist()} for t in sound.tags],
+        "objects": objects,
+        "config": asdict(cfg),
+    }

@@ -1,0 +1,200 @@
+"""``soundmask run VIDEO``: a user's own video → 2D sound masks per frame, the audio analysis, and what 3D needs.
+
+1. **Read** the video at ``fps`` frames per second with its sound track (or ``--audio``). Refused with one line
+   (exit 2): no sound, a single frame, audio shorter than the video, NaNs in the audio.
+2. **Audio**: activity segments, YAMNet tags and, for stereo, the TDoA/direction per segment
+   (:func:`soundmask.audio.analyze.analyze`).
+3. **2D**: the sound masks of every frame from a 2D method (:func:`predict_source`).
+4. **Camera motion** from tracked corners (OpenCV Lucas–Kanade): the median displacement between consecutive
+   sampled frames, as a fraction of the frame diagonal.
+5. **3D readiness**: mono audio or a static camera → 2D only, and the reason is written. A moving camera with
+   stereo audio can be lifted to 3D once camera poses exist: estimating poses from a video is not part of
+   soundmask yet, so the run says how to get them (COLMAP on ``input/`` → the 3DAVS-S34-O7 layout → ``soundmask
+   lift``).
+
+Outputs (in ``OUT``, written as a whole to a temporary folder, then renamed): ``masks/<frame>.png`` (0/255),
+``input/<frame>.png`` (the sampled frames), ``overlay.mp4``, ``audio/stereo.wav`` (or ``mono.wav``) and
+``run.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time as _time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundmask.config import option
+from soundmask.errors import ConfigError, DataError
+
+__all__ = ["RunConfig", "camera_motion", "check_source", "open_video", "predict_source", "run_video"]
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class RunConfig:
+    """Options of ``soundmask run`` (every field is a command-line option)."""
+
+    method: str = option("seac", "2D AVS method: seac | avsc | sdavs")
+    checkpoint: str = option("", "checkpoint of the 2D method (default: its shipped weights)")
+    fps: float = option(2.0, "frames per second sampled from the video")
+    max_frames: int = option(0, "process at most this many frames (0: all)")
+    spacing: float = option(0.2, "microphone spacing in metres (stereo direction)")
+    motion_threshold: float = option(0.01, "the camera moves when tracked corners shift by more than this share of "
+                                     "the frame diagonal between sampled frames (median)")
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0 or self.max_frames < 0 or self.spacing <= 0 or self.motion_threshold < 0:
+            raise ConfigError("fps and spacing must be > 0; max-frames and motion-threshold >= 0")
+
+
+def predict_source(seg: Any, src: Any, progress: Callable[[int], None] | None = None, chunk: int = 16) -> np.ndarray:
+    """(T, H, W) float sound masks of a :class:`~soundmask.avs2d.frames.FrameSource`, ``chunk`` frames at a time
+    (each chunk gets the audio of its own frame windows)."""
+    from soundmask.avs2d.base import frame_windows
+
+    wins = frame_windows(len(src), src.audio.shape[1], src.sample_rate, src.frame_times)
+    parts = []
+    for a in range(0, len(src), chunk):
+        b = min(len(src), a + chunk)
+        s0, s1 = wins[a][0], wins[b - 1][1]
+        pred = seg.predict(src.frames[a:b], src.audio[:, s0:s1], src.sample_rate,
+                           src.frame_times[a:b] - s0 / src.sample_rate)
+        parts.append(pred.masks)
+        if progress is not None:
+            progress(b)
+    return np.concatenate(parts)
+
+
+def camera_motion(frames: np.ndarray, max_corners: int = 200) -> float:
+    """Median displacement of tracked corners between consecutive frames, as a fraction of the frame diagonal
+    (the median over frame pairs; 0 when nothing can be tracked)."""
+    import cv2
+
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    diag = float(np.hypot(*frames.shape[1:3]))
+    shifts = []
+    for a, b in zip(grey[:-1], grey[1:], strict=True):
+        pts = cv2.goodFeaturesToTrack(a, maxCorners=max_corners, qualityLevel=0.01, minDistance=5)
+        if pts is None or len(pts) < 4:
+            continue
+        nxt, ok, _ = cv2.calcOpticalFlowPyrLK(a, b, pts, None)
+        ok = ok.reshape(-1).astype(bool)
+        if ok.sum() < 4:
+            continue
+        d = np.linalg.norm((nxt - pts).reshape(-1, 2)[ok], axis=1)
+        shifts.append(float(np.median(d)) / diag)
+    return float(np.median(shifts)) if shifts else 0.0
+
+
+def check_source(src: Any, video: Path, audio: Path | None, min_frames: int = 2) -> None:
+    """Refuse (one-line :class:`DataError`) a source without sound, with fewer than ``min_frames`` frames, with
+    non-finite audio, or whose audio ends before its last frame window."""
+    where = audio or video
+    if src.audio is None:
+        raise DataError("the video has no sound track", video, "pass a video with sound, or its recording with "
+                        "--audio FILE")
+    if len(src) < min_frames:
+        raise DataError(f"the video has {len(src)} frame(s) at the sampled rate; at least {min_frames} are needed",
+                        video, "pass a longer video or a higher --fps (for one image use `soundmask segment`)")
+    a = np.asarray(src.audio)
+    if not np.isfinite(a).all():
+        raise DataError("the audio has NaN or infinite samples", where, "re-export the recording")
+    dur_a = a.shape[1] / float(src.sample_rate)
+    dur_v = float(src.frame_times[-1]) + 1.0 / src.fps
+    if dur_a + 0.5 / src.fps < dur_v:
+        raise DataError(f"the audio ({dur_a:.2f} s) is shorter than the video ({dur_v:.2f} s)", where,
+                        "pass the full recording with --audio, or trim the video to the audio")
+
+
+def open_video(video: str | Path, cfg: RunConfig, audio: str | Path | None = None) -> Any:
+    """Read and check ``video`` (and ``audio``) as a :class:`~soundmask.avs2d.frames.FrameSource`; an unknown
+    method or a bad input fails here, before any work is done or any output is written."""
+    from soundmask.avs2d import METHODS
+    from soundmask.avs2d.frames import read_frame_source
+    from soundmask.registry import resolve
+
+    resolve(METHODS, cfg.method, "2D AVS method")
+    video = Path(video)
+    src = read_frame_source(video, audio=audio, fps=cfg.fps, max_frames=cfg.max_frames or None)
+    check_source(src, video, Path(audio) if audio else None)
+    return src
+
+
+def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str | Path | None = None,
+              progress: Progress | None = None, source: Any = None) -> dict[str, Any]:
+    """Run the stages of the module docstring on ``video``; returns the summary written to ``run.json``.
+    ``source``: the video already read by :func:`open_video`."""
+    from soundmask.audio.analyze import analyze
+    from soundmask.avs2d import METHODS
+    from soundmask.data.io import atomic_dir, write_audio
+    from soundmask.registry import resolve
+    from soundmask.report.overlay import write_mask_pngs, write_overlay_video
+
+    say = progress or (lambda stage, frac: None)
+    video = Path(video)
+    timings: dict[str, float] = {}
+    t0 = _time.perf_counter()
+    src = source if source is not None else open_video(video, cfg, audio)
+    cls = resolve(METHODS, cfg.method, "2D AVS method")
+    seg = cls.load(cfg.checkpoint or None)  # a bad checkpoint fails before the slow stages
+    timings["read"] = _time.perf_counter() - t0
+
+    t0 = _time.perf_counter()
+    say("audio", 0.0)
+    rep = analyze(src.audio, int(src.sample_rate), path=str(audio or video), spacing=cfg.spacing)
+    timings["audio"] = _time.perf_counter() - t0
+
+    t0 = _time.perf_counter()
+    say("2d", 0.0)
+    masks = predict_source(seg, src, progress=lambda b: say("2d", b / len(src)))
+    timings["2d"] = _time.perf_counter() - t0
+
+    t0 = _time.perf_counter()
+    say("camera", 0.0)
+    motion = camera_motion(src.frames)
+    timings["camera"] = _time.perf_counter() - t0
+    stereo = src.audio.shape[0] == 2
+    moving = motion > cfg.motion_threshold
+    if not stereo:
+        mode, reason = "2d", ("the audio is mono: 3D needs two microphones (stereo) for the time-difference cue; "
+                              "2D sound masks only")
+    elif not moving:
+        mode, reason = "2d", (f"the camera is static (median motion {motion:.4f} of the frame diagonal ≤ "
+                              f"{cfg.motion_threshold}): 3D needs views from several positions; 2D sound masks only")
+    else:
+        mode, reason = "2d", ("the camera moves and the audio is stereo, so the video can be lifted to 3D once camera "
+                              "poses exist. soundmask does not estimate poses from a video yet: run COLMAP on "
+                              "OUT/input/ into OUT/sparse/0/ (the 3DAVS-S34-O7 layout), then `soundmask lift "
+                              "--scene OUT`")
+    binary = masks > 0.5
+    summary: dict[str, Any] = {
+        "video": str(video), "audio": str(audio) if audio else None, "frames": len(src), "fps": src.fps,
+        "size": list(src.size), "channels": int(src.audio.shape[0]), "sample_rate": int(src.sample_rate),
+        "method": cfg.method, "checkpoint": cfg.checkpoint or "(shipped default)",
+        "sounding_frames": int(binary.reshape(len(binary), -1).any(1).sum()),
+        "camera_motion": round(motion, 5), "mode": mode, "reason": reason,
+        "audio_report": rep.to_dict(), "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "config": asdict(cfg),
+    }
+    say("write", 0.0)
+    with atomic_dir(out, overwrite=True) as tmp:
+        write_mask_pngs(tmp / "masks", src.names, binary)
+        _write_frames(tmp / "input", src)
+        write_overlay_video(tmp / "overlay.mp4", src.frames, masks, fps=src.fps)
+        write_audio(tmp / "audio" / ("stereo.wav" if stereo else "mono.wav"), src.audio, int(src.sample_rate))
+        (tmp / "run.json").write_text(json.dumps(summary, indent=2))
+    say("done", 1.0)
+    return summary
+
+
+def _write_frames(folder: Path, src: Any) -> None:
+    from soundmask.data.io import write_image
+
+    for name, f in zip(src.names, src.frames, strict=True):
+        write_image(folder / f"{name}.png", f)

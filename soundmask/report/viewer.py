@@ -1,0 +1,172 @@
+"""``soundmask view MODEL``: an interactive browser view of a Gaussian scene with its sound-tagged objects, built on
+viser (the viewer nerfstudio uses; its client renders Gaussian splats in WebGL).
+
+* The Gaussians are sent as splats (centres, 3×3 covariances, colours, opacities). The Gaussians of each sounding
+  object (:class:`~soundmask.lift.tags.SoundTag`) are tinted in its colour (:data:`soundmask.report.figures.PALETTE`
+  order) and carry a floating label.
+* **Time** (a slider; for 4D models the Gaussians move): at time ``t`` only the objects sounding at ``t`` are
+  highlighted; the *all times* checkbox highlights every sounding object.
+* **Query** (a text box): a label (``dog``), a time (``t=3``, ``3s``) or both (``dog@3``); the matching objects are
+  highlighted, the rest is shown in its own colours. :func:`parse_query` reads it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundmask.errors import ConfigError
+
+__all__ = ["Query", "SoundViewer", "parse_query", "splat_arrays"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the query box asks for: a label substring and/or a time in seconds (None: any)."""
+
+    label: str | None = None
+    time: float | None = None
+
+
+_TIME = re.compile(r"^(?:t\s*=\s*)?(-?\d+(?:\.\d*)?)\s*s?$", re.IGNORECASE)
+
+
+def parse_query(text: str) -> Query:
+    """``""`` → everything; ``dog`` → label; ``t=3`` / ``3s`` / ``3`` → time; ``dog@3`` / ``dog t=3`` → both."""
+    q = text.strip()
+    if not q:
+        return Query()
+    if "@" in q:
+        lab, _, tm = q.partition("@")
+        t = _TIME.match(tm.strip())
+        if t is None:
+            raise ConfigError(f"cannot read the time in query {text!r}", fix="write e.g. dog@3 or dog t=3")
+        return Query(lab.strip() or None, float(t.group(1)))
+    parts = q.rsplit(None, 1)
+    if len(parts) == 2 and _TIME.match(parts[1]) and parts[1].lower().startswith("t"):
+        return Query(parts[0], float(_TIME.match(parts[1]).group(1)))  # type: ignore[union-attr]
+    t = _TIME.match(q)
+    if t is not None and (q[0].isdigit() or q.lower().startswith("t")):
+        return Query(None, float(t.group(1)))
+    return Query(q, None)
+
+
+def highlighted_tags(sound: Any, query: Query, time: float | None, all_times: bool) -> list[int]:
+    """Indices of the tags to highlight: those matching the query's label and sounding at the query's time (or,
+    without one, at ``time`` unless ``all_times``)."""
+    t = query.time if query.time is not None else (None if all_times else time)
+    out = []
+    for k, tag in enumerate(sound.tags):
+        if query.label and not tag.matches(query.label):
+            continue
+        if t is not None and not tag.active(t):
+            continue
+        out.append(k)
+    return out
+
+
+def splat_arrays(g: Any, time: float | None, tags: list[Any], highlight: list[int],
+                 tint: float = 0.7) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(centres (N, 3), covariances (N, 3, 3), colours (N, 3) in [0, 1], opacities (N, 1)) for viser; the
+    Gaussians of the tags in ``highlight`` are tinted towards their tag colour by ``tint``."""
+    from soundmask.report.figures import colour
+
+    with torch.no_grad():
+        centres = g.means_at(time).numpy().astype(np.float32)
+        cov = g.covariances().numpy().astype(np.float32)
+        rgb = g.colors().clamp(0, 1).numpy().astype(np.float32)
+        op = g.opacities().reshape(-1, 1).numpy().astype(np.float32)
+    rgb = rgb.copy()
+    for k in highlight:
+        idx = np.asarray(tags[k].index, np.int64)
+        rgb[idx] = (1 - tint) * rgb[idx] + tint * np.array(colour(k), np.float32) / 255
+    return centres, cov, rgb, op
+
+
+class SoundViewer:
+    """A viser server showing ``path`` (a ``sound_scene.pt`` from ``soundmask lift``, or a plain model)."""
+
+    def __init__(self, path: str | Path, host: str = "127.0.0.1", port: int = 8080) -> None:
+        import viser
+
+        from soundmask.lift.tags import SoundScene
+        from soundmask.pipeline.lift3d import load_model
+
+        p = Path(path)
+        self.sound: Any = None
+        if p.suffix.lower() == ".pt" and p.is_file():
+            try:
+                self.sound = SoundScene.load(p)
+            except Exception:  # noqa: BLE001 - not a sound scene: a plain .pt model
+                self.sound = None
+        if self.sound is None:
+            self.sound = SoundScene(load_model(p), [], {})
+        self.g = self.sound.gaussians
+        self._lock = threading.Lock()
+        self.server = viser.ViserServer(host=host, port=port, verbose=False)
+        self.port = self.server.get_port()
+        ends = [b for tg in self.sound.tags for _, b in tg.spans]
+        lo, hi = self.g.time_range
+        self.duration = float(max([hi if self.g.dynamic else 0.0, *ends, 1.0]))
+        self._build_gui()
+        self._place_camera()
+        self.update()
+
+    # ------------------------------------------------------------------------------------------ GUI
+    def _build_gui(self) -> None:
+        gui = self.server.gui
+        tags = self.sound.tags
+        from soundmask.report.figures import colour
+
+        rows = "".join(f"<div><span style='display:inline-block;width:10px;height:10px;background:rgb{colour(k)}'>"
+                       f"</span> #{k + 1} {t.label}: " + ", ".join(f"{a:g}–{b:g} s" for a, b in t.spans) + "</div>"
+                       for k, t in enumerate(tags))
+        gui.add_html(f"<b>{len(tags)} sounding object(s)</b>{rows or '<div>none</div>'}")
+        self.query = gui.add_text("query", "", hint="a label (dog), a time (t=3) or both (dog@3)")
+        self.all_times = gui.add_checkbox("all times", True, hint="highlight every sounding object")
+        self.time = gui.add_slider("time (s)", 0.0, self.duration, 0.1, 0.0)
+        self.status = gui.add_markdown("")
+        for h in (self.query, self.all_times, self.time):
+            h.on_update(lambda _e: self.update())
+        for k, t in enumerate(tags):
+            self.server.scene.add_label(f"/tags/{k}", f"#{k + 1} {t.label}", position=tuple(float(x) for x in
+                                                                                          t.centroid))
+
+    def _place_camera(self) -> None:
+        with torch.no_grad():
+            m = self.g.means.numpy()
+        lo, hi = np.percentile(m, 5, axis=0), np.percentile(m, 95, axis=0)
+        centre = (lo + hi) / 2
+        r = float(np.linalg.norm(hi - lo)) or 1.0
+        self.server.initial_camera.position = tuple(float(x) for x in centre + np.array([0.6, -0.6, 0.45]) * r)
+        self.server.initial_camera.look_at = tuple(float(x) for x in centre)
+
+    # ------------------------------------------------------------------------------------------ state
+    def update(self) -> list[int]:
+        """Re-send the splats for the current query, time and checkbox; returns the highlighted tags."""
+        with self._lock:
+            try:
+                q = parse_query(self.query.value)
+                note = ""
+            except ConfigError as e:
+                q, note = Query(), f"*{e.problem}*"
+            t = q.time if q.time is not None else float(self.time.value)
+            hl = highlighted_tags(self.sound, q, float(self.time.value), bool(self.all_times.value))
+            c, cov, rgb, op = splat_arrays(self.g, t if self.g.dynamic else None, self.sound.tags, hl)
+            self.server.scene.add_gaussian_splats("/splats", centers=c, covariances=cov, rgbs=rgb, opacities=op)
+            names = ", ".join(f"#{k + 1} {self.sound.tags[k].label}" for k in hl) or "none"
+            self.status.content = note or f"highlighted: {names}"
+            self.highlighted = hl
+            return hl
+
+    def serve_forever(self) -> None:
+        self.server.sleep_forever()
+
+    def stop(self) -> None:
+        self.server.stop()
