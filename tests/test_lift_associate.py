@@ -178,3 +178,42 @@ def test_no_components_selects_nothing():
     tl = ComponentTimeline(np.zeros(0, np.int64), np.zeros((4, 0), bool))
     assert tl.active.shape == (4, 0)
     assert tl.active_at(1.5, [0.0, 1.0, 2.0, 3.0]).shape == (0,)
+
+
+def _room_with_objects(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A 6×5 m floor, two walls and a ceiling (thin noisy planes) and two 0.3 m blobs standing on the floor;
+    returns the centres and each centre's truth (0 structure, 1 and 2 the blobs)."""
+    n = 3000
+    floor = np.c_[rng.uniform(0, 6, n), rng.uniform(0, 5, n), rng.normal(0, 0.005, n)]
+    wall1 = np.c_[rng.uniform(0, 6, n // 2), rng.normal(5, 0.005, n // 2), rng.uniform(0, 2.5, n // 2)]
+    wall2 = np.c_[rng.normal(0, 0.005, n // 2), rng.uniform(0, 5, n // 2), rng.uniform(0, 2.5, n // 2)]
+    ceil = np.c_[rng.uniform(0, 6, n // 2), rng.uniform(0, 5, n // 2), rng.normal(2.5, 0.005, n // 2)]
+    a = rng.normal([2, 2, 0.4], 0.1, (300, 3))
+    b = rng.normal([4, 3, 0.4], 0.1, (300, 3))
+    pts = np.concatenate([floor, wall1, wall2, ceil, a, b])
+    truth = np.r_[np.zeros(len(pts) - 600, int), np.ones(300, int), np.full(300, 2)]
+    return pts, truth
+
+
+def test_structure_planes_finds_floor_walls_and_ceiling(rng):
+    from soundmask.lift.grouping import structure_planes
+
+    pts, truth = _room_with_objects(rng)
+    on = structure_planes(pts)
+    assert on[truth == 0].mean() > 0.97  # the planes are found
+    assert on[truth > 0].mean() < 0.05  # the objects are not planes
+    assert structure_planes(pts, seed=0).tolist() == on.tolist()  # deterministic
+
+
+def test_geometric_components_are_the_objects(rng):
+    from soundmask.lift.grouping import geometric_components
+
+    pts, truth = _room_with_objects(rng)
+    comps = geometric_components(pts, min_size=50)
+    assert len(comps) == 2
+    for c in comps:
+        labels = truth[c.index]
+        assert (labels == np.bincount(labels).argmax()).mean() > 0.95 and len(c.index) > 250
+    op = np.ones(len(pts))
+    op[truth == 2] = 0.01  # transparent Gaussians are not objects
+    assert len(geometric_components(pts, op, min_size=50)) == 1

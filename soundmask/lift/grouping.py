@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Component", "candidate_index", "components_from_labels", "default_radius", "spatial_components"]
+__all__ = ["Component", "candidate_index", "components_from_labels", "default_radius", "geometric_components",
+           "spatial_components", "structure_planes"]
 
 
 @dataclass
@@ -106,3 +107,49 @@ def spatial_components(means: Any, candidates: Any, radius: float | None = None,
         sel = idx[lab == c]
         out.append(Component(len(out) + 1, sel, m[sel].mean(axis=0), int(sizes[c])))
     return out
+
+
+def structure_planes(means: Any, *, inlier_fraction: float = 0.015, min_share: float = 0.08, max_planes: int = 8,
+                     trials: int = 300, seed: int = 0) -> np.ndarray:
+    """(N,) bool: the Gaussians on the scene's large planes (floor, walls, ceiling, table tops), found by
+    sequential RANSAC: repeatedly the plane through 3 random remaining centres with the most centres within
+    ``inlier_fraction`` × the scene's extent (2nd–98th percentile box diagonal) is removed, while it holds at
+    least ``min_share`` of all the centres."""
+    m = _means(means).astype(np.float64)
+    n = len(m)
+    on = np.zeros(n, bool)
+    if n < 3:
+        return on
+    rng = np.random.default_rng(seed)
+    extent = float(np.linalg.norm(np.percentile(m, 98, axis=0) - np.percentile(m, 2, axis=0))) or 1.0
+    tol = inlier_fraction * extent
+    for _ in range(max_planes):
+        idx = np.flatnonzero(~on)
+        if idx.size < 3:
+            break
+        tri = m[rng.choice(idx, size=(trials, 3))]  # (trials, 3 points, xyz)
+        normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        norm = np.linalg.norm(normal, axis=1)
+        ok = norm > 1e-12
+        if not ok.any():
+            break
+        normal, tri = normal[ok] / norm[ok, None], tri[ok]
+        offset = -(normal * tri[:, 0]).sum(axis=1)
+        counts = (np.abs(m[idx] @ normal.T + offset) < tol).sum(axis=0)
+        best = int(np.argmax(counts))
+        if counts[best] < min_share * n:
+            break
+        on |= np.abs(m @ normal[best] + offset[best]) < tol
+    return on
+
+
+def geometric_components(means: Any, opacities: Any | None = None, min_size: int = 20,
+                         min_opacity: float = 0.1, **plane_options: Any) -> list[Component]:
+    """Objects from geometry alone (no mask of any kind): the centres left after removing the large planes
+    (:func:`structure_planes`) and the nearly transparent Gaussians, split into connected components
+    (:func:`spatial_components`)."""
+    m = _means(means)
+    keep = ~structure_planes(m, **plane_options)
+    if opacities is not None:
+        keep &= np.asarray(opacities, dtype=np.float64).reshape(-1) > min_opacity
+    return spatial_components(m, keep, min_size=min_size)

@@ -20,8 +20,11 @@ __all__ = ["StageCache", "stage_key"]
 
 
 def stage_key(*parts: Any) -> str:
-    """A short hash of JSON-serialisable ``parts`` (a stage's options and its upstream keys)."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    """A short hash of JSON-serialisable ``parts`` (a stage's options and its upstream keys) and of the soundmask
+    version, so that an upgrade recomputes every stage."""
+    from soundmask import __version__
+
+    blob = json.dumps([__version__, *parts], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -8,8 +8,9 @@
    GCC-PHAT TDoA per frame window from the stereo track (when the scene has one).
 3. **2D sound masks** of the training frames: ground truth (``use_gt_2d``) or a 2D AVS method (``method``).
 4. **Grouping** the Gaussians into objects: majority vote of the 2D *instance* masks (``instances``; needs
-   instance masks, i.e. ground truth), SAGA-style affinity features trained on them (``affinity``), or connected
-   components of the Gaussians the sound masks vote for (``spatial``, needs nothing but the sound masks).
+   instance masks, i.e. ground truth), SAGA-style affinity features trained on them (``affinity``), connected components of the Gaussians off the scene's large
+   planes (``geometry``, the default without ground truth: needs no mask at all), or connected components of the
+   Gaussians the sound masks vote for (``spatial``).
 5. **Association** per training frame: each component's visible render vs. the frame's 2D sound mask, with the
    TDoA tie-break (:func:`soundmask.lift.associate.associate_frame`) → a component × frame timeline.
 6. **Voting within** each component (EchoSegnet's rule, votes₁/(votes₀+votes₁) > τ over the frames where the
@@ -58,9 +59,10 @@ class LiftConfig:
     method: str = option("sdavs", "2D AVS method for the sound masks (seac | avsc | sdavs); ignored with --use-gt-2d")
     checkpoint: str = option("", "checkpoint of the 2D method (default: its shipped weights)")
     use_gt_2d: bool = option(False, "use the scene's ground-truth 2D sound masks (semantic_masks/) instead of a method")
-    grouping: Literal["auto", "instances", "affinity", "spatial"] = option(
+    grouping: Literal["auto", "instances", "affinity", "geometry", "spatial"] = option(
         "auto", "how Gaussians become objects: auto = instances with --use-gt-2d when instance masks exist, else "
-        "spatial | instances (2D instance-mask vote) | affinity (SAGA-style features) | spatial (sound-vote clusters)")
+        "geometry | instances (2D instance-mask vote) | affinity (SAGA-style features from the instance masks) | "
+        "geometry (connected components off the large planes: needs no mask) | spatial (sound-vote clusters)")
     vote_threshold: float = option(0.5, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this")
     any_threshold: float = option(0.15, "spatial grouping: a Gaussian is a candidate when this share of its votes "
                                   "(over frames with a sound) is positive")
@@ -144,9 +146,11 @@ class FrameAudio:
     tdoa: list[Any] | None
     window: float
 
-    def active(self, t: float) -> bool:
-        """Whether some audio-active segment overlaps the frame window [t, t + window)."""
-        return any(a < t + self.window and t < b for a, b in self.segments)
+    def active(self, t: float, min_share: float = 0.25) -> bool:
+        """Whether audio-active segments cover at least ``min_share`` of the frame window [t, t + window) (so a
+        sound that starts a few milliseconds before the next frame does not make this one sounding)."""
+        cover = sum(max(0.0, min(b, t + self.window) - max(a, t)) for a, b in self.segments)
+        return cover >= min_share * self.window
 
 
 def frame_audio(scene: Scene, times: list[float]) -> FrameAudio:
@@ -250,14 +254,20 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
     how = cfg.grouping
     has_inst = scene.root is not None and (scene.root / "instance_masks").is_dir()
     if how == "auto":
-        how = "instances" if (cfg.use_gt_2d and has_inst) else "spatial"
+        how = "instances" if (cfg.use_gt_2d and has_inst) else "geometry"
     cams = [views.cameras[i] for i in train]
     times = [views.times[i] for i in train]
     means = g.means.detach().numpy()
+    if how == "geometry":
+        from soundmask.lift.grouping import geometric_components
+
+        with torch.no_grad():
+            op = g.opacities().reshape(-1).numpy()
+        return geometric_components(means, op, min_size=cfg.min_component), how
     if how in ("instances", "affinity"):
         if not has_inst:
             raise DataError(f"--grouping {how} needs instance masks (instance_masks/)", scene.root,
-                            "use --grouping spatial")
+                            "use --grouping geometry")
         H, W = views.size
         inst = [resize_to(load_instance_mask(scene, i), W, H, nearest=True) for i in train]
         if how == "instances":
