@@ -246,11 +246,10 @@ def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.nda
     from soundmask.data.scene import load_sound_mask
     from soundmask.metrics.pooled import PooledJF
 
-    H, W = views.size
-    from soundmask.splat.train import resize_to
+    from soundmask.pipeline.lift3d import resize_mask
 
-    gt = np.stack([resize_to(load_sound_mask(scene, i).astype(np.uint8), W, H, nearest=True) > 0
-                   for i in range(len(masks2d))])
+    H, W = views.size
+    gt = np.stack([resize_mask(load_sound_mask(scene, i), W, H) for i in range(len(masks2d))])
     pj = PooledJF(from_logits=False)
     pj.update(torch.from_numpy(masks2d.astype(np.float32)), torch.from_numpy(gt))
     m2 = pj.compute()

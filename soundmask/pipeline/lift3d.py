@@ -47,7 +47,7 @@ from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.render import render
 from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views, resize_to
 
-__all__ = ["LiftConfig", "LiftResult", "load_model", "run_lift", "save_model"]
+__all__ = ["LiftConfig", "LiftResult", "load_model", "resize_mask", "run_lift", "save_model"]
 
 Progress = Callable[[str, float], None]
 
@@ -223,7 +223,7 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
             except DataError as e:
                 raise DataError(f"--use-gt-2d needs semantic_masks/ ({e.problem})", e.path,
                                 "drop --use-gt-2d to use a 2D method") from e
-            out[i] = _resize_mask(m, W, H)
+            out[i] = resize_mask(m, W, H)
         return out
     from soundmask.avs2d import METHODS
     from soundmask.data.scene import load_rgb
@@ -236,11 +236,12 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
     pred = seg.predict(frames, mono[None], sr, frame_times=np.array([f.time for f in scene.frames]))
     bm = pred.binary()
     for i in which:
-        out[i] = _resize_mask(bm[i], W, H)
+        out[i] = resize_mask(bm[i], W, H)
     return out
 
 
-def _resize_mask(m: np.ndarray, W: int, H: int) -> np.ndarray:
+def resize_mask(m: np.ndarray, W: int, H: int) -> np.ndarray:
+    """A mask (any dtype, non-zero = inside) as bool at W × H pixels (nearest neighbour)."""
     return resize_to(np.asarray(m).astype(np.uint8), W, H, nearest=True) > 0
 
 
@@ -351,7 +352,7 @@ def run_lift(
         missing = [i for i in train if i not in masks_2d]
         if missing:
             raise ConfigError(f"masks_2d lacks training frames {missing[:5]}")
-        masks = {i: _resize_mask(masks_2d[i], views.size[1], views.size[0]) for i in train}
+        masks = {i: resize_mask(masks_2d[i], views.size[1], views.size[0]) for i in train}
     else:
         masks = sound_masks_2d(views, cfg, train, None if cfg.use_gt_2d else scene_mono(scene))
     lap("masks_2d", t0)
@@ -526,7 +527,7 @@ def _evaluate(views: SceneViews, scene: Scene, test_alpha: dict[int, np.ndarray]
     gts, preds = [], []
     for i, a in test_alpha.items():
         try:
-            gts.append(_resize_mask(load_sound_mask(scene, i), W, H))
+            gts.append(resize_mask(load_sound_mask(scene, i), W, H))
         except DataError:
             return {"miou": None, "fscore": None, "pooled_j": None, "pooled_f": None, "centroid_error_m": None,
                     "note": "the scene has no ground-truth sound masks; nothing to score"}

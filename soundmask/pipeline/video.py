@@ -131,9 +131,8 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     """Run the stages of the module docstring on ``video``; returns the summary written to ``run.json``.
     ``source``: the video already read by :func:`open_video`."""
     from soundmask.audio.analyze import analyze
-    from soundmask.avs2d import METHODS
+    from soundmask.avs2d import load_segmenter
     from soundmask.data.io import atomic_dir, write_audio
-    from soundmask.registry import resolve
     from soundmask.report.overlay import write_mask_pngs, write_overlay_video
 
     say = progress or (lambda stage, frac: None)
@@ -141,8 +140,7 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     timings: dict[str, float] = {}
     t0 = _time.perf_counter()
     src = source if source is not None else open_video(video, cfg, audio)
-    cls = resolve(METHODS, cfg.method, "2D AVS method")
-    seg = cls.load(cfg.checkpoint or None)  # a bad checkpoint fails before the slow stages
+    seg = load_segmenter(cfg.method, cfg.checkpoint or None)  # a bad checkpoint fails before the slow stages
     timings["read"] = _time.perf_counter() - t0
 
     t0 = _time.perf_counter()

@@ -51,7 +51,7 @@ def object_overlay(frame: np.ndarray, mask: np.ndarray, maps: np.ndarray, gt: np
     """``frame`` with the 2D sound ``mask`` coloured per object: a pixel takes the colour of the tag whose
     rendered coverage (``maps``, K × H × W) is highest there (when ≥ ``min_cover``), else light grey (sounding
     but not attributed to any 3D object). The ground-truth mask ``gt`` is outlined in red."""
-    from scipy import ndimage
+    from soundmask.report.overlay import mask_edge
 
     out = frame.astype(np.float32).copy()
     m = np.asarray(mask, bool)
@@ -64,9 +64,7 @@ def object_overlay(frame: np.ndarray, mask: np.ndarray, maps: np.ndarray, gt: np
         col[hit] = pal[best[hit]]
     out[m] = 0.4 * out[m] + 0.6 * col[m]
     if gt is not None and np.asarray(gt).any():
-        g = np.asarray(gt, bool)
-        edge = g & ~ndimage.binary_erosion(g, structure=np.ones((3, 3), bool), border_value=1)
-        out[edge] = GT_COLOR
+        out[mask_edge(np.asarray(gt, bool))] = GT_COLOR
     return out.astype(np.uint8)
 
 

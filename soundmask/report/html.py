@@ -94,7 +94,7 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
                       backend: str = "auto") -> Path:
     """Write the report (see the module docstring) to ``path`` atomically."""
     from soundmask.data.scene import load_rgb, load_sound_mask
-    from soundmask.pipeline.lift3d import scene_mono
+    from soundmask.pipeline.lift3d import resize_mask, scene_mono
     from soundmask.report.figures import audio_timeline_png, object_overlay, tag_maps
     from soundmask.splat.train import resize_to
 
@@ -168,7 +168,7 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
     figs = []
     for i in pick:
         rgb = resize_to(load_rgb(scene, i), W, H)
-        gt = resize_to(load_sound_mask(scene, i).astype(np.uint8), W, H, nearest=True) > 0
+        gt = resize_mask(load_sound_mask(scene, i), W, H)
         maps, _ = tag_maps(sound, views.cameras[i], views.times[i], backend=backend)
         img = object_overlay(rgb, masks2d[i], maps, gt)
         t = views.times[i]

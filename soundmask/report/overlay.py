@@ -28,7 +28,7 @@ from scipy import ndimage
 from soundmask.data.io import atomic_dir, atomic_path, write_mask
 from soundmask.errors import ConfigError, DataError
 
-__all__ = ["DEFAULT_COLOR", "binary_mask", "overlay", "write_mask_pngs", "write_overlay_video"]
+__all__ = ["DEFAULT_COLOR", "binary_mask", "mask_edge", "overlay", "write_mask_pngs", "write_overlay_video"]
 
 PathLike = str | os.PathLike[str]
 
@@ -81,9 +81,13 @@ def overlay(
     else:
         out = f.copy()
     if contour and binary.any():
-        edge = binary & ~ndimage.binary_erosion(binary, structure=np.ones((3, 3), bool), border_value=1)
-        out[edge] = rgb.astype(np.uint8)
+        out[mask_edge(binary)] = rgb.astype(np.uint8)
     return out
+
+
+def mask_edge(binary: np.ndarray) -> np.ndarray:
+    """The inner 1-px boundary of a bool mask (8-connected; the image border does not count as a boundary)."""
+    return binary & ~ndimage.binary_erosion(binary, structure=np.ones((3, 3), bool), border_value=1)
 
 
 def _check_mask_shape(

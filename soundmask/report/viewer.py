@@ -112,8 +112,8 @@ class SoundViewer:
         self.server = viser.ViserServer(host=host, port=port, verbose=False)
         self.port = self.server.get_port()
         ends = [b for tg in self.sound.tags for _, b in tg.spans]
-        lo, hi = self.g.time_range
-        self.duration = float(max([hi if self.g.dynamic else 0.0, *ends, 1.0]))
+        end = self.g.time_range[1] if self.g.dynamic else 0.0
+        self.duration = float(max([end, *ends, 1.0]))
         self._build_gui()
         self._place_camera()
         self.update()
