@@ -8,7 +8,9 @@ masks and categories are known:
 2. **muted audio**: the clip's audio replaced by zeros → fraction of frames with an empty mask (target ≥ 0.9);
 3. **swapped audio**: the audio replaced by a window of *another* test scene whose sounding object has the
    category of a visible silent object of this one → fraction of frames whose mask moves to that object
-   (IoU with its instance mask ≥ 0.5; target ≥ 0.8);
+   (IoU with its instance mask ≥ 0.5; target ≥ 0.8), with the diagnosis: how often the mask stays on the
+   originally sounding object, how often the target is among the method's candidate masks at all, and how often
+   the audio ranks it first when it is;
 4. **speed**: frames/s of ``predict`` on 224² frames that are all different (the identical-frame cache of a
    static camera does not apply), 2 threads.
 
@@ -74,8 +76,7 @@ def main() -> None:
             if len(ids) == 1:
                 by_cat[sc.scene.object(ids[0]).category].append(sc.stereo[:, s0:s1])
     best_iou, muted_empty, muted_total = [], 0, 0
-    moved, swaps = 0, 0
-    kept_gt = []
+    moved, swaps, kept_original, target_candidate, top1_target = 0, 0, 0, 0, 0
     for k, sc in enumerate(scenes):
         if proposer is not None:
             props = proposer.propose(sc.rgb[0])
@@ -104,7 +105,13 @@ def main() -> None:
             swaps += 1
             target = sc.instances[0] == obj.id
             moved += int(iou(p.binary()[0], target) >= 0.5)
-            kept_gt.append(obj.category)
+            kept_original += int(any(iou(p.binary()[0], sc.instances[0] == o) >= 0.5 for o in sounding))
+            cand = p.objects[0]
+            ious = [iou(m, target) for m in cand.masks]
+            if ious and max(ious) >= 0.5:  # the target is a candidate: did the audio rank it first?
+                target_candidate += 1
+                rank = cand.confidence if cand.confidence is not None else cand.scores
+                top1_target += int(int(np.argmax(rank)) == int(np.argmax(ious)))
             break
     # speed on distinct frames: one frame from each scene, one audio second each
     frames = np.stack([sc.rgb[0] for sc in scenes[:20]])
@@ -121,6 +128,9 @@ def main() -> None:
     res |= {
         "muted_empty_fraction": muted_empty / max(1, muted_total), "muted_frames": muted_total,
         "swap_moved_fraction": moved / max(1, swaps), "swaps": swaps,
+        "swap_kept_original_fraction": kept_original / max(1, swaps),
+        "swap_target_is_candidate_fraction": target_candidate / max(1, swaps),
+        "swap_top1_is_target_when_candidate": top1_target / max(1, target_candidate),
         "frames_per_second_distinct_224": fps,
     }
     print(json.dumps(res, indent=1))

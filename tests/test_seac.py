@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
 from soundmask.avs2d import get_method, load_segmenter
@@ -82,6 +81,11 @@ def test_a_short_training_run_lowers_the_loss(s4, tmp_path):
     assert again["loss"] == log["loss"]  # finished run: nothing retrained
     seg = load_segmenter("seac", ckpt)
     assert seg.config.top_n == 8
+    # the ablation without mask context trains and loads too
+    log0 = get_method("seac").train(s4, tmp_path / "m0.pt", split="test", epochs=3, batch_size=4, lr=1e-3,
+                                    mask_layers=0)
+    assert len(log0["loss"]) == 3
+    assert load_segmenter("seac", tmp_path / "m0.pt").association.mask_encoder is None
 
 
 def test_train_resumes_an_interrupted_run(s4, tmp_path):

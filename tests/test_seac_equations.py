@@ -139,3 +139,20 @@ def test_association_module_shapes_and_padding():
                           m.similarity(f, valid, torch.randn(3, 2, 8) * 0 + 1)[0, :3], atol=1e-5)
     assert len(m.mask_encoder.layers) == 4
     assert 0 < float(m.tau.detach()) < 1
+
+
+def test_association_without_mask_context_scores_each_mask_on_its_own():
+    """``layers=0`` (``--set mask_layers=0``): a mask's score does not depend on the other masks of the image,
+    whereas the paper's Transformer mask encoder lets every mask see the others."""
+    torch.manual_seed(0)
+    f = torch.randn(1, 4, 12)
+    a = torch.randn(1, 2, 8)
+    valid = torch.ones(1, 4, dtype=torch.bool)
+    other = f.clone()
+    other[0, 1:] = torch.randn(3, 12)  # same first mask, different companions
+    for layers, independent in ((0, True), (2, False)):
+        m = AssociationModule(AssociationConfig(audio_dim=8, mask_dim=12, dim=16, hidden=32, layers=layers,
+                                                heads=4, dropout=0.0)).eval()
+        s1, s2 = m.similarity(f, valid, a)[0, 0], m.similarity(other, valid, a)[0, 0]
+        assert torch.isclose(s1, s2, atol=1e-6).item() is independent
+    assert AssociationModule(AssociationConfig(layers=0)).mask_encoder is None

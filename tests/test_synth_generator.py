@@ -179,6 +179,29 @@ def test_frame_count_does_not_change_the_room() -> None:
     assert [(o.category, o.mesh) for o in a.scene.objects] == [(o.category, o.mesh) for o in b.scene.objects]
 
 
+def test_framing_options() -> None:
+    """``framing=random`` frames a non-empty subset chosen without looking at which objects sound; ``all`` frames
+    every object, so its camera stands at least as far back as the one that frames only the sounding ones."""
+    from soundmask.synth.generator import _framed_ids
+
+    rng = np.random.default_rng(0)
+    draws = [_framed_ids("random", 4, {2}, rng) for _ in range(400)]
+    assert all(d and d <= {1, 2, 3, 4} for d in draws)
+    left_out = np.mean([3 not in d for d in draws])  # the sounding object (index 2 → id 3) is not framed
+    assert 0.25 < left_out < 0.6
+    assert _framed_ids("sounding", 4, {2}, rng) == {3} and _framed_ids("all", 4, {2}, rng) is None
+    dist = {}
+    for framing in ("sounding", "all"):
+        sc = generate_scene(SynthConfig(preset="s4", width=32, framing=framing), 3)  # type: ignore[arg-type]
+        eye = sc.scene.frames[0].camera.camera_to_world[:3, 3]
+        objs = np.array([o.positions[0, :2] for o in sc.scene.objects])
+        dist[framing] = float(np.linalg.norm(objs - eye[:2], axis=1).max())
+        assert sc.scene.extra["generator"]["framing"] == framing
+    assert dist["all"] >= dist["sounding"] - 1e-6
+    with pytest.raises(ConfigError, match="framing"):
+        SynthConfig(preset="s4", framing="centre").resolved()  # type: ignore[arg-type]
+
+
 def test_splits_are_by_seed() -> None:
     splits = [split_of(s) for s in range(3000)]
     frac = {k: splits.count(k) / len(splits) for k in ("train", "val", "test")}

@@ -71,6 +71,10 @@ class SynthConfig:
     meshes: MeshSource = option("auto", "auto (Sweet Home 3D models when installed) | furniture | procedural")
     categories: str = option("", "comma-separated categories to draw from (default: all): " + ", ".join(category_names()))
     fov: float = option(60.0, "mean horizontal field of view in degrees (±10)")
+    framing: Literal["sounding", "all", "random"] = option(
+        "sounding", "static presets: the camera frames the sounding objects (AVSBench-like; distractors may be cut "
+        "off), all objects, or a random subset drawn without looking at which sound (training data where the "
+        "framing does not give the sounding object away)")
     split: Literal["auto", "train", "val", "test"] = option("auto", "auto = by seed (80/10/10), or force one split")
 
     def preset_spec(self) -> Preset:
@@ -106,6 +110,8 @@ class SynthConfig:
             raise ConfigError(f"preset {p.name} needs at least {p.sounding[0] + (p.name == 's4')} objects")
         if not 0 <= c.rt60_max <= 2.0:
             raise ConfigError(f"rt60-max {c.rt60_max} s is out of range", fix="use 0..2 s")
+        if c.framing not in ("sounding", "all", "random"):
+            raise ConfigError(f"unknown framing {c.framing!r}", fix="use sounding, all or random")
         if not 20 <= c.fov <= 120:
             raise ConfigError(f"fov {c.fov} is out of range", fix="use 20..120 degrees")
         self.category_pool()

@@ -159,6 +159,18 @@ def _choose_categories(pool: list[str], n: int, n_sounding: int, preset: Preset,
     return [str(c) for c in sounding] + rest
 
 
+def _framed_ids(framing: str, n: int, sounding_idx: set[int], rng: np.random.Generator) -> set[int] | None:
+    """Ids of the objects a static camera must frame (None: all): the sounding ones (AVSBench-like), all, or a
+    random non-empty subset that ignores which objects sound (so cut-off objects sound as often as framed ones)."""
+    if framing == "sounding":
+        return {i + 1 for i in sounding_idx}
+    if framing == "all":
+        return None
+    pick = rng.random(n) < 0.5
+    pick[int(rng.integers(n))] = True
+    return {i + 1 for i in np.flatnonzero(pick)}
+
+
 def _intrinsics(width: int, height: int, hfov_deg: float) -> Intrinsics:
     fx = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
     return Intrinsics(fx, fx, width / 2.0, height / 2.0, width, height)
@@ -228,7 +240,8 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
         placed = place_objects(models, r_layout, spread=spread, facing=az if static else None, moving=moving,
                                num_frames=T)
         if static:
-            c2w, _ = static_camera(placed, r_layout, hfov, azimuth=az, frame={i + 1 for i in sounding_idx})
+            framed = _framed_ids(cfg.framing, n, sounding_idx, r_layout)
+            c2w, _ = static_camera(placed, r_layout, hfov, azimuth=az, frame=framed)
             poses = np.repeat(c2w[None], T, axis=0)
         else:
             poses = orbit_path(placed, r_layout, T, hfov)
@@ -353,7 +366,8 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
                   "image_order": order, **room.info}
     scene.extra = {"generator": {"preset": p.name, "seed": int(seed), "split": split, "lighting": light_info,
                                  "fov_deg": round(math.degrees(hfov), 4), "audio_gain": round(scale, 6),
-                                 "meshes": cfg.meshes, "layout_attempts": attempt + 1}}
+                                 "meshes": cfg.meshes, "framing": cfg.framing,
+                                 "layout_attempts": attempt + 1}}
     sound_masks = np.zeros(ids.shape, bool)
     labels = np.zeros(ids.shape, np.uint8) if p.layout == "avss" else None
     for i, f in enumerate(frames):

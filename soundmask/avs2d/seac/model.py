@@ -63,7 +63,8 @@ class AssociationModule(nn.Module):
         layer = nn.TransformerEncoderLayer(cfg.hidden, cfg.heads, dim_feedforward=2 * cfg.hidden,
                                            dropout=cfg.dropout, activation="gelu", batch_first=True,
                                            norm_first=True)
-        self.mask_encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        # layers = 0: no context, each mask is embedded on its own (an ablation of the paper's 4 layers)
+        self.mask_encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False) if cfg.layers else None
         self.mask_out_norm = nn.LayerNorm(cfg.hidden)
         self.phi_m = nn.Linear(cfg.hidden, cfg.dim)
         self.log_inv_tau = nn.Parameter(torch.tensor(float(-torch.log(torch.tensor(cfg.init_tau)))))
@@ -80,7 +81,8 @@ class AssociationModule(nn.Module):
     def embed_masks(self, f: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, N, mask_dim) local-global embeddings and (B, N) validity → (B, N, dim) ``f̂`` (L2-normalised)."""
         x = self.mask_fc(self.mask_norm(f))
-        x = self.mask_encoder(x, src_key_padding_mask=~valid)
+        if self.mask_encoder is not None:
+            x = self.mask_encoder(x, src_key_padding_mask=~valid)
         return F.normalize(self.phi_m(self.mask_out_norm(x)), dim=-1)
 
     def similarity(self, f: torch.Tensor, valid: torch.Tensor, patches: torch.Tensor,

@@ -51,10 +51,13 @@ class SeACTrainConfig:
     split: str = option("train", "dataset split to train on")
     max_clips: int = option(0, "use at most this many clips (0: all)")
     seed: int = option(0, "random seed (batches, mixing, initialisation)")
+    mask_layers: int = option(4, "Transformer layers of the mask encoder (the paper's 4; 0: each mask alone)")
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise ConfigError("epochs must be >= 1 and batch_size >= 2")
+        if self.mask_layers < 0:
+            raise ConfigError(f"mask_layers must be >= 0, got {self.mask_layers}")
         if not 0.0 <= self.mix_max_prob <= 1.0:
             raise ConfigError(f"mix_max_prob must be in [0, 1], got {self.mix_max_prob}")
 
@@ -231,7 +234,8 @@ def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeA
         feats = extract_features(seac, clips, key, progress)
         out.parent.mkdir(parents=True, exist_ok=True)
         feats.save(cache)
-    model = AssociationModule(AssociationConfig(audio_dim=feats.audio.shape[-1], mask_dim=feats.local.shape[-1]))
+    model = AssociationModule(AssociationConfig(audio_dim=feats.audio.shape[-1], mask_dim=feats.local.shape[-1],
+                                                layers=cfg.mask_layers))
     seac.association = model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
