@@ -104,8 +104,9 @@ def main() -> None:
                 continue
             swaps += 1
             target = sc.instances[0] == obj.id
-            moved += int(iou(p.binary()[0], target) >= 0.5)
-            kept_original += int(any(iou(p.binary()[0], sc.instances[0] == o) >= 0.5 for o in sounding))
+            mask = p.binary()[0]
+            moved += int(iou(mask, target) >= 0.5)
+            kept_original += int(any(iou(mask, sc.instances[0] == o) >= 0.5 for o in sounding))
             cand = p.objects[0]
             ious = [iou(m, target) for m in cand.masks]
             if ious and max(ious) >= 0.5:  # the target is a candidate: did the audio rank it first?

@@ -8,9 +8,9 @@
    GCC-PHAT TDoA per frame window from the stereo track (when the scene has one).
 3. **2D sound masks** of the training frames: ground truth (``use_gt_2d``) or a 2D AVS method (``method``).
 4. **Grouping** the Gaussians into objects: majority vote of the 2D *instance* masks (``instances``; needs
-   instance masks, i.e. ground truth), SAGA-style affinity features trained on them (``affinity``), connected components of the Gaussians off the scene's large
-   planes (``geometry``, the default without ground truth: needs no mask at all), or connected components of the
-   Gaussians the sound masks vote for (``spatial``).
+   instance masks, i.e. ground truth), SAGA-style affinity features trained on them (``affinity``), connected
+   components of the Gaussians off the scene's large planes (``geometry``, the default without ground truth:
+   needs no mask at all), or connected components of the Gaussians the sound masks vote for (``spatial``).
 5. **Association** per training frame: each component's visible render vs. the frame's 2D sound mask, with the
    TDoA tie-break (:func:`soundmask.lift.associate.associate_frame`) → a component × frame timeline.
 6. **Voting within** each component (EchoSegnet's rule, votes₁/(votes₀+votes₁) > τ over the frames where the

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from soundmask.config import option
 from soundmask.errors import ConfigError
@@ -17,6 +17,7 @@ from .catalog import CATEGORIES, MeshSource, category_names
 __all__ = ["PRESETS", "SPLITS", "Preset", "SynthConfig", "split_of"]
 
 PresetName = Literal["s4", "ms3", "avss", "scene3d", "scene4d"]
+Framing = Literal["sounding", "all", "random"]
 SPLITS = ("train", "val", "test")
 
 
@@ -71,7 +72,7 @@ class SynthConfig:
     meshes: MeshSource = option("auto", "auto (Sweet Home 3D models when installed) | furniture | procedural")
     categories: str = option("", "comma-separated categories to draw from (default: all): " + ", ".join(category_names()))
     fov: float = option(60.0, "mean horizontal field of view in degrees (±10)")
-    framing: Literal["sounding", "all", "random"] = option(
+    framing: Framing = option(
         "sounding", "static presets: the camera frames the sounding objects (AVSBench-like; distractors may be cut "
         "off), all objects, or a random subset drawn without looking at which sound (training data where the "
         "framing does not give the sounding object away)")
@@ -110,8 +111,8 @@ class SynthConfig:
             raise ConfigError(f"preset {p.name} needs at least {p.sounding[0] + (p.name == 's4')} objects")
         if not 0 <= c.rt60_max <= 2.0:
             raise ConfigError(f"rt60-max {c.rt60_max} s is out of range", fix="use 0..2 s")
-        if c.framing not in ("sounding", "all", "random"):
-            raise ConfigError(f"unknown framing {c.framing!r}", fix="use sounding, all or random")
+        if c.framing not in get_args(Framing):
+            raise ConfigError(f"unknown framing {c.framing!r}", fix="use one of " + ", ".join(get_args(Framing)))
         if not 20 <= c.fov <= 120:
             raise ConfigError(f"fov {c.fov} is out of range", fix="use 20..120 degrees")
         self.category_pool()
