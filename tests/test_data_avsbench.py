@@ -109,6 +109,21 @@ def test_ms3_round_trip_and_layout(tmp_path, rng):
             assert got.mask_valid.all() and got.category == ""
 
 
+@pytest.mark.parametrize("subset", ["s4", "ms3"])
+def test_instance_ids_round_trip_where_given(tmp_path, rng, subset):
+    cat = "dog" if subset == "s4" else ""
+    with_ids = _clip(rng, "vid_ids", "test", cat)
+    with_ids.instances = rng.integers(0, 4, (5, H, W)).astype(np.int32) * 300  # ids above 255 survive
+    with_ids.instance_categories = {300: "dog", 600: "piano", 900: "fan"}
+    plain = _clip(rng, "vid_plain", "test", cat)
+    root = write_avsbench(tmp_path / subset, [with_ids, plain], subset=subset)
+    assert not list((root / f"{subset}_data" / "gt_masks").rglob("objects.csv"))  # beside, not inside, the GT
+    got = {c.name: c for c in AVSBenchDataset(root, split="test")}
+    assert np.array_equal(got["vid_ids"].instances, with_ids.instances)
+    assert got["vid_ids"].instance_categories == with_ids.instance_categories
+    assert got["vid_plain"].instances is None and got["vid_plain"].instance_categories == {}
+
+
 def test_write_resamples_to_16k(tmp_path, rng):
     c = _clip(rng, "v", "test", "dog_barking", sr=44100)
     t = np.arange(44100) / 44100

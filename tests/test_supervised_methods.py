@@ -36,6 +36,18 @@ def s4(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def s4_few(tmp_path_factory) -> Path:
+    """S4 clips from three categories, every object framed: silent objects of categories other clips sound."""
+    from soundmask.synth.config import SynthConfig
+    from soundmask.synth.generator import generate_dataset
+
+    root = tmp_path_factory.mktemp("s4few") / "s4"
+    generate_dataset(SynthConfig(preset="s4", split="test", categories="dog,piano,guitar", framing="all",
+                                 min_objects=2, max_objects=3), root, count=6, seed=80)
+    return root
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_shipped_default_predicts_and_muted_audio_is_empty(s4, method):
     seg = load_segmenter(method)
@@ -118,6 +130,69 @@ def test_feature_cache_is_reused_and_keyed(s4, tmp_path):
     assert a.masks.shape[1:] == (112, 112) and a.valid.all() and len(a.categories) >= 1
     build_training_features([s4], "test", {**ext, "min_active": 0.5}, tmp_path)
     assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_features_carry_every_objects_instance_and_avsc_targets_them(s4, tmp_path):
+    from soundmask.avs2d.avsc.segmenter import _segments
+
+    ext = {"audio": "yamnet", "audio_path": None, "min_active": 0.6}
+    f = build_training_features([s4], "test", ext, tmp_path)
+    ds = AVSBenchDataset(s4, split="test")
+    silent_seen = 0
+    for r in range(len(f.clip)):
+        masks, cats = f.row_instances(r)
+        assert len(masks) == len(cats) and (cats >= 0).all()
+        union = masks.any(0) if len(masks) else torch.zeros_like(f.masks[r])
+        # the sound mask is the union of the sounding instances: (almost) all of it lies on some instance
+        assert (f.masks[r] & ~union).sum() <= 0.02 * max(1, int(f.masks[r].sum()))
+        clip = ds[int(f.clip[r])]
+        assert f.categories.index(clip.category) in cats.tolist()  # S4: the sounding object is one of them
+        silent_seen += len(cats) - 1
+    assert silent_seen > 0  # the fixture shows silent objects too
+    with_inst, sound_only = _segments(f, True), _segments(f, False)
+    assert sum(len(c) for _, c in with_inst.values()) == len(f.clip) + silent_seen
+    assert all(len(c) == int(f.masks[r].any()) for r, (_, c) in sound_only.items())  # S4: the sound mask
+    # a minimum area above every object leaves only the sounding ones (a sounding object always stays)
+    big_only = _segments(f, True, 1.0)
+    assert all(len(c) == int(f.masks[r].any()) for r, (_, c) in big_only.items())
+
+
+def test_counterfactual_audio_pairs_a_silent_object_with_its_categorys_sound(s4_few, tmp_path):
+    from soundmask.avs2d.supervised import CounterfactualAudio
+
+    f = build_training_features([s4_few], "test", {"audio": "yamnet", "audio_path": None, "min_active": 0.6},
+                                tmp_path)
+    cf = CounterfactualAudio(f)
+    assert cf.available > 0
+    g = torch.Generator().manual_seed(0)
+    made = 0
+    for c, rows in enumerate(cf.clips):
+        assert int(f.category[rows[0]]) not in cf.silent[c]  # the sounding object is never a swap target
+        win = rows[1:4]
+        sw = cf.window(win, g)
+        if sw is None:
+            continue
+        made += 1
+        donor = [k for k, d in enumerate(cf.clips) if any(torch.equal(sw.audio[0], f.audio[r]) for r in d)]
+        assert donor and donor[0] != c
+        cat = int(f.category[cf.clips[donor[0]][0]])
+        assert cat in cf.silent[c]
+        for t, r in enumerate(win.tolist()):
+            masks, cats = f.row_instances(r)
+            want = masks[cats == cat].any(0) if (cats == cat).any() else torch.zeros_like(sw.target[t])
+            assert torch.equal(sw.target[t], want) or not sw.target[t].any()  # empty where the donor is silent
+            assert not (sw.target[t] & f.masks[r]).any() or not f.valid[r]  # off the originally sounding object
+    assert made > 0
+    assert cf.draw([rows for rows in cf.clips], 0.0, g) == [None] * len(cf.clips)
+
+
+def test_sdavs_trains_with_counterfactual_audio(s4_few, s4, tmp_path):
+    with pytest.raises(ConfigError, match="swap_prob"):  # no clip of s4 has a usable silent object
+        get_method("sdavs").train(s4, tmp_path / "no.pt", split="test", val_split="", epochs=1, swap_prob=0.5,
+                                  cache_dir=str(tmp_path / "cache"))
+    log = get_method("sdavs").train(s4_few, tmp_path / "cf.pt", split="test", val_split="", epochs=3, lr=2e-3,
+                                    width=16, batch_size=2, swap_prob=0.5, cache_dir=str(tmp_path / "cache"))
+    assert len(log["net"]["loss"]) == 3 and all(np.isfinite(log["net"]["loss"]))
 
 
 def test_errors_are_one_line(s4, tmp_path):

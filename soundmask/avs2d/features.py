@@ -122,7 +122,10 @@ class TrainingFeatures:
     """Cached training inputs of a split. Images: ``levels`` (5 tensors (M, C, h, w) float16). Frames (R rows,
     clip-major): ``image`` (R,) index into the images, ``audio`` (R, Da), ``active`` (R,), ``masks`` (R, 112,
     112) bool ground truth at stride 2, ``valid`` (R,) whether the frame has a ground-truth mask, ``clip`` (R,)
-    and ``category`` (R,) the clip's category index in ``categories`` (−1: unknown, e.g. MS3)."""
+    and ``category`` (R,) the clip's category index in ``categories`` (−1: unknown, e.g. MS3). Where the data
+    has every object's instance ids (generated data): ``instances`` (R, 112, 112) uint8, 0 = background, k = the
+    row's k-th object, whose category index is ``instance_cats[r, k − 1]`` (−1: no such object); rows of data
+    without them have no object."""
 
     levels: list[torch.Tensor]
     image: torch.Tensor
@@ -134,6 +137,8 @@ class TrainingFeatures:
     category: torch.Tensor
     categories: tuple[str, ...]
     key: dict[str, Any]
+    instances: torch.Tensor | None = None
+    instance_cats: torch.Tensor | None = None
 
     @property
     def num_clips(self) -> int:
@@ -156,7 +161,17 @@ class TrainingFeatures:
                               for k, c in enumerate(clips)])
         return TrainingFeatures([lv[imgs] for lv in self.levels], new_image, self.audio[rows], self.active[rows],
                                 self.masks[rows], self.valid[rows], new_clip, self.category[rows], self.categories,
-                                key)
+                                key, None if self.instances is None else self.instances[rows],
+                                None if self.instance_cats is None else self.instance_cats[rows])
+
+    def row_instances(self, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row ``r``'s objects: ((G, 112, 112) bool masks, (G,) category indices); G = 0 without instance data."""
+        if self.instances is None or self.instance_cats is None:
+            return torch.zeros((0, *self.masks.shape[1:]), dtype=torch.bool), torch.zeros(0, dtype=torch.long)
+        cats = self.instance_cats[r]
+        ks = torch.nonzero(cats >= 0).flatten()
+        return torch.stack([self.instances[r] == k + 1 for k in ks.tolist()]) if len(ks) else \
+            torch.zeros((0, *self.masks.shape[1:]), dtype=torch.bool), cats[ks]
 
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
@@ -172,6 +187,27 @@ class TrainingFeatures:
             return cls(**d)
         except Exception:
             return None
+
+
+def _mask_rows(masks: np.ndarray) -> torch.Tensor:
+    """(T, H, W) bool masks → (T, 112, 112) bool: area-averaged, then > 0.5 (the training resolution)."""
+    m = torch.from_numpy(np.asarray(masks, np.float32))[:, None]
+    return F.interpolate(m, size=(MASK_SIZE, MASK_SIZE), mode="area")[:, 0] > 0.5
+
+
+def _instance_rows(ids: np.ndarray, categories: dict[int, str]) -> tuple[torch.Tensor, list[list[str]]]:
+    """(T, H, W) object ids → (T, 112, 112) uint8 local indices (k = the frame's k-th object at that
+    resolution, 0 = background) and each frame's categories in that order; objects without a category (or
+    that vanish at 112²) are left out."""
+    T = len(ids)
+    local = torch.zeros((T, MASK_SIZE, MASK_SIZE), dtype=torch.uint8)
+    cats: list[list[str]] = [[] for _ in range(T)]
+    for oid in sorted(int(i) for i in np.unique(ids) if i != 0 and int(i) in categories):
+        m = _mask_rows(ids == oid)
+        for t in torch.nonzero(m.flatten(1).any(1)).flatten().tolist():
+            cats[t].append(categories[oid])
+            local[t][m[t] & (local[t] == 0)] = len(cats[t])
+    return local, cats
 
 
 def _cache_path(key: dict[str, Any], cache_dir: Path) -> Path:
@@ -195,7 +231,7 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
     module docstring). ``categories``: the category list to index (default: every category seen, sorted)."""
     roots = [Path(r) for r in roots]
     key = {"data": [str(r.resolve()) for r in roots], "split": split, "max_clips": max_clips,
-           "categories": list(categories) if categories else None, "version": 1,
+           "categories": list(categories) if categories else None, "version": 2,
            **{k: extractor_options.get(k) for k in ("audio", "audio_path", "min_active")}}
     path = _cache_path(key, cache_dir)
     if path.is_file():
@@ -215,7 +251,8 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
     if not clips:
         raise DataError(f"no clips in split {split!r}", roots[0], "pass --set split=... with clips in it")
     ext = FeatureExtractor(**extractor_options)
-    rows: dict[str, list[Any]] = {k: [] for k in ("image", "audio", "active", "masks", "valid", "clip")}
+    rows: dict[str, list[Any]] = {k: [] for k in ("image", "audio", "active", "masks", "valid", "clip", "instances")}
+    row_cats: list[list[str]] = []  # per row, the categories of its instances
     levels: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
     n_img = 0
     names: list[str] = []
@@ -226,8 +263,14 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
         f = ext.clip(clip.frames, clip.audio, clip.sample_rate, clip.frame_times)
         for k, lv in enumerate(f.levels):
             levels[k].append(lv)
-        m = torch.from_numpy(np.asarray(clip.masks, np.float32))[:, None]
-        m = F.interpolate(m, size=(MASK_SIZE, MASK_SIZE), mode="area")[:, 0] > 0.5
+        m = _mask_rows(clip.masks)
+        if clip.instances is not None:
+            local, cats = _instance_rows(clip.instances, clip.instance_categories)
+        else:
+            local, cats = torch.zeros((len(clip.frames), MASK_SIZE, MASK_SIZE), dtype=torch.uint8), \
+                [[] for _ in clip.frames]
+        rows["instances"].append(local)
+        row_cats.extend(cats)
         valid = clip.mask_valid if clip.mask_valid is not None else np.ones(len(clip.frames), bool)
         T = len(clip.frames)
         rows["image"].append(torch.from_numpy(f.frame_index + n_img))
@@ -240,14 +283,17 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
         n_img += len(f.levels[0])
         if progress is not None:
             progress(f"features ({split})", ci + 1, len(clips))
-    cats_seen = sorted({c for c in names if c})
+    cats_seen = sorted({c for c in names if c} | {c for r in row_cats for c in r})
     cats = tuple(categories) if categories else tuple(cats_seen)
     lookup = {c: k for k, c in enumerate(cats)}
     cat_rows = [torch.full((len(r),), lookup.get(n, -1), dtype=torch.long) for n, r in zip(names, rows["clip"])]
+    inst_cats = torch.full((len(row_cats), max([1] + [len(r) for r in row_cats])), -1, dtype=torch.long)
+    for r, cs in enumerate(row_cats):
+        inst_cats[r, :len(cs)] = torch.tensor([lookup.get(c, -1) for c in cs], dtype=torch.long)
     feats = TrainingFeatures(
         [torch.cat(lv) for lv in levels], torch.cat(rows["image"]), torch.cat(rows["audio"]),
         torch.cat(rows["active"]), torch.cat(rows["masks"]), torch.cat(rows["valid"]), torch.cat(rows["clip"]),
-        torch.cat(cat_rows), cats, key)
+        torch.cat(cat_rows), cats, key, torch.cat(rows["instances"]), inst_cats)
     cache_dir.mkdir(parents=True, exist_ok=True)
     feats.save(path)
     return feats

@@ -9,6 +9,7 @@ A method subclasses :class:`FeatureSegmenter`, sets ``config_class`` / ``train_c
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +24,8 @@ from soundmask.avs2d.trainer import TrainConfig, read_checkpoint
 from soundmask.config import fields_of, option
 from soundmask.errors import ConfigError
 
-__all__ = ["FeatureSegmenter", "SupervisedConfig", "one_row_per_clip", "pooled_j", "upsample_logits"]
+__all__ = ["CounterfactualAudio", "FeatureSegmenter", "Swap", "SupervisedConfig", "one_row_per_clip", "pooled_j",
+           "upsample_logits"]
 
 
 @dataclass
@@ -61,6 +63,78 @@ def pooled_j(pred: torch.Tensor, gt: torch.Tensor) -> float:
     union = (pred | gt).sum(1).float()
     both_empty = union == 0
     return float((inter.sum() + both_empty.sum()) / (union.sum() + both_empty.sum()).clamp(min=1))
+
+
+@dataclass
+class Swap:
+    """A counterfactual training window: the donor's audio rows (n, Da) and the target masks (n, 112, 112)."""
+
+    audio: torch.Tensor
+    target: torch.Tensor
+
+
+class CounterfactualAudio:
+    """Counterfactual audio for supervised training (our addition; neither the AVSC nor the SDAVS paper has it).
+
+    A network supervised by sound masks alone can learn which object *looks* sounding (the one the camera
+    frames) and ignore the audio. Where the data has every object's instance mask (generated data), a window
+    of a clip can be shown with the audio of *another* clip whose only sounding object (S4) has the category of
+    one of this clip's visible **silent** objects; the target is then that object's instance mask (empty in
+    frames where the donor window is silent). The frames are unchanged, so only the audio can tell the two
+    targets apart. An object counts as sounding in a clip when more than half of its mask lies in an annotated
+    sound mask (or it has the clip's S4 category)."""
+
+    def __init__(self, feats: TrainingFeatures) -> None:
+        self.feats = feats
+        self.clips = feats.clip_rows()
+        self.donors: dict[int, list[torch.Tensor]] = defaultdict(list)
+        self.silent: list[list[int]] = []
+        for rows in self.clips:
+            seen: set[int] = set()
+            sounding: set[int] = set()
+            cat = int(feats.category[rows[0]]) if len(rows) else -1
+            if cat >= 0:
+                sounding.add(cat)
+                self.donors[cat].append(rows)
+            for r in rows.tolist():
+                masks, cats = feats.row_instances(r)
+                seen.update(cats.tolist())
+                if bool(feats.valid[r]) and len(cats):
+                    inside = (masks & feats.masks[r]).flatten(1).sum(1) / masks.flatten(1).sum(1).clamp(min=1)
+                    sounding.update(cats[inside > 0.5].tolist())
+            self.silent.append(sorted(seen - sounding))
+
+    @property
+    def available(self) -> int:
+        """How many clips have a visible silent object whose category some donor clip sounds."""
+        return sum(any(self.donors.get(c) for c in s) for s in self.silent)
+
+    def window(self, rows: torch.Tensor, g: torch.Generator) -> Swap | None:
+        """A counterfactual version of the consecutive ``rows`` of one clip (None when the clip has no usable
+        silent object)."""
+        cands = [c for c in self.silent[int(self.feats.clip[rows[0]])] if self.donors.get(c)]
+        if not cands:
+            return None
+        cat = cands[int(torch.randint(len(cands), (1,), generator=g))]
+        donors = [d for d in self.donors[cat] if len(d) >= len(rows)]
+        if not donors:
+            return None
+        d = donors[int(torch.randint(len(donors), (1,), generator=g))]
+        start = int(torch.randint(len(d) - len(rows) + 1, (1,), generator=g))
+        drows = d[start:start + len(rows)]
+        target = torch.zeros((len(rows), *self.feats.masks.shape[1:]), dtype=torch.bool)
+        for t, r in enumerate(rows.tolist()):
+            masks, cats = self.feats.row_instances(r)
+            hit = torch.nonzero(cats == cat).flatten()
+            if len(hit) and bool(self.feats.active[drows[t]]):
+                target[t] = masks[hit].any(0)
+        return Swap(self.feats.audio[drows], target)
+
+    def draw(self, windows: list[torch.Tensor], prob: float, g: torch.Generator) -> list[Swap | None]:
+        """For each window, with probability ``prob``, its counterfactual version (else None)."""
+        if prob <= 0:
+            return [None] * len(windows)
+        return [self.window(w, g) if float(torch.rand(1, generator=g)) < prob else None for w in windows]
 
 
 class FeatureSegmenter(Segmenter):

@@ -15,6 +15,12 @@ MS3 (``root`` holds ``ms3_meta_data.csv`` and ``ms3_data/``); no category folder
     ms3_data/gt_masks/<split>/<name>/<name>_<k>.png                    all 5 annotated in every split
     ms3_data/audio_wav/<split>/<name>.wav                              16 kHz
 
+Our generator adds every object's instance ids beside the ground truth (AVSBench has no such folder; readers
+that do not know it ignore it)::
+
+    <subset>_data/instance_masks/<the gt_masks path>/<name>_<k>.png   uint16 object ids, 0 = background, k = 1..5
+    <subset>_data/instance_masks/<the gt_masks path>/objects.csv      id,category
+
 Frame ``k`` was sampled at about ``(k-1) + 15/16`` s of the 5-s clip and is paired with audio second
 ``[k-1, k)``; :attr:`Clip.frame_times` holds ``k-1``, the start of that second. See ``docs/formats.md``.
 """
@@ -68,6 +74,8 @@ AVSBENCH_SUBSETS: tuple[str, ...] = ("s4", "ms3")
 AVSBENCH_SPLITS: tuple[str, ...] = ("train", "val", "test")
 NUM_FRAMES = 5  # every AVSBench-object clip has 5 frames (one per second)
 AVSBENCH_SAMPLE_RATE = 16000
+INSTANCE_DIR = "instance_masks"  # our addition: every object's ids (see the module docstring)
+OBJECTS_FILE = "objects.csv"
 FRAME_OFFSET_S = 15 / 16  # frame k is the 16th of 16 samples taken in second k-1 (preprocess_s4.py)
 
 # The 23 S4 categories (preprocess_scripts/preprocess_s4.py); informative only, the CSV is authoritative.
@@ -101,6 +109,9 @@ class _Layout:
         if self.subset == "s4":
             return data / "gt_masks" / split / category / name
         return data / "gt_masks" / split / name
+
+    def instance_dir(self, data: Path, split: str, category: str, name: str) -> Path:
+        return data / INSTANCE_DIR / self.mask_dir(data, split, category, name).relative_to(data / "gt_masks")
 
     def audio_file(self, data: Path, split: str, category: str, name: str) -> Path:
         if self.subset == "s4":
@@ -168,7 +179,8 @@ class AVSBenchDataset(ClipDataset):
     which). Each item is a :class:`Clip` with 5 frames, the clip's audio at its file's sample rate, binary
     ``masks`` and ``mask_valid`` (False for frames without ground truth, e.g. frames 2-5 of S4 train),
     ``category`` (S4; empty for MS3), ``split`` and ``meta`` (``subset``, ``start_time`` for S4 and any
-    further CSV columns).
+    further CSV columns), and ``instances`` / ``instance_categories`` where the clip has an
+    ``instance_masks/`` folder (generated data).
     """
 
     def __init__(self, root: PathLike, subset: Subset | None = None, split: str = "test"):
@@ -224,6 +236,19 @@ class AVSBenchDataset(ClipDataset):
         d = self._layout.mask_dir(self.data_root, e.split, e.category, e.name)
         return [d / f"{e.name}_{k}.png" for k in range(1, NUM_FRAMES + 1)]
 
+    def instance_paths(self, i: int) -> tuple[list[Path], Path]:
+        """The clip's instance-id images (frames 1..5) and its ``objects.csv`` (generated data only)."""
+        e = self._entry(i)
+        d = self._layout.instance_dir(self.data_root, e.split, e.category, e.name)
+        return [d / f"{e.name}_{k}.png" for k in range(1, NUM_FRAMES + 1)], d / OBJECTS_FILE
+
+    def _instances(self, i: int, size: tuple[int, int]) -> tuple[np.ndarray | None, dict[int, str]]:
+        files, table = self.instance_paths(i)
+        if not table.is_file():
+            return None, {}
+        cats = {int(r["id"]): r["category"] for r in read_csv(table, ("id", "category"))}
+        return np.stack([read_label_image(p, size).astype(np.int32) for p in files]), cats
+
     def audio_path(self, i: int) -> Path:
         e = self._entry(i)
         return self._layout.audio_file(self.data_root, e.split, e.category, e.name)
@@ -241,6 +266,7 @@ class AVSBenchDataset(ClipDataset):
                 masks[k - 1] = read_binary_mask(p, size)
                 valid[k - 1] = True
         audio, sr = read_audio(self.audio_path(i))
+        instances, instance_categories = self._instances(i, size)
         return Clip(
             name=e.name,
             frames=frames,
@@ -252,6 +278,8 @@ class AVSBenchDataset(ClipDataset):
             split=e.split,
             frame_times=np.arange(NUM_FRAMES, dtype=np.float64),
             meta=dict(e.meta),
+            instances=instances,
+            instance_categories=instance_categories,
         )
 
 
@@ -302,7 +330,8 @@ def write_avsbench(root: PathLike, clips: Iterable[Clip], subset: Subset = "s4",
     5 frames, ``split`` in train/val/test, a ``category`` (S4), and masks for the frames the subset
     annotates (S4 train: frame 1; otherwise all 5) — further frames are written where ``mask_valid`` is
     True. Audio is resampled to 16 kHz and written as 16-bit PCM WAV (clipped to [-1, 1]).
-    ``meta['start_time']`` (S4) is written to the CSV (0 when absent). Returns ``root``.
+    ``meta['start_time']`` (S4) is written to the CSV (0 when absent). A clip with ``instances`` also gets its
+    ``instance_masks/`` folder (see the module docstring). Returns ``root``.
     """
     if subset not in _LAYOUTS:
         raise DataError(f"unknown AVSBench subset {subset!r}", root, "use 's4' or 'ms3'")
@@ -362,5 +391,14 @@ def _write_clip(data: Path, c: Clip, layout: _Layout) -> None:
     for k in range(1, NUM_FRAMES + 1):
         if c.mask_valid[k - 1]:
             write_mask(mdir / f"{c.name}_{k}.png", c.masks[k - 1])
+    if c.instances is not None:
+        idir = layout.instance_dir(data, c.split, c.category, c.name)
+        for k in range(1, NUM_FRAMES + 1):
+            write_image(idir / f"{c.name}_{k}.png", c.instances[k - 1].astype(np.uint16))
+        idir.mkdir(parents=True, exist_ok=True)
+        with (idir / OBJECTS_FILE).open("w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(("id", "category"))
+            w.writerows(sorted(c.instance_categories.items()))
     audio = np.clip(resample_audio(c.audio, c.sample_rate, AVSBENCH_SAMPLE_RATE), -1.0, 1.0)
     write_audio(layout.audio_file(data, c.split, c.category, c.name), audio, AVSBENCH_SAMPLE_RATE)

@@ -100,7 +100,9 @@ class Clip:
 
     ``masks[t]`` marks the pixels of frame ``t`` that belong to a sounding object; ``mask_valid[t]`` says
     whether frame ``t`` has ground truth at all (AVSBench S4 *train* annotates only the first frame).
-    ``labels`` holds AVSS semantic class ids (0 = background) when the dataset has them.
+    ``labels`` holds AVSS semantic class ids (0 = background) when the dataset has them. ``instances`` holds
+    every object's id per pixel (0 = background; the generator writes them, AVSBench does not) and
+    ``instance_categories`` the category of each id, sounding or not.
     """
 
     name: str
@@ -114,6 +116,8 @@ class Clip:
     split: str = ""
     frame_times: np.ndarray | None = None  # (T,) seconds from the start of the audio
     meta: dict[str, Any] = field(default_factory=dict)
+    instances: np.ndarray | None = None  # (T, H, W) int32 object ids, 0 = background
+    instance_categories: dict[int, str] = field(default_factory=dict)  # object id → category
 
     def __post_init__(self) -> None:
         f = np.asarray(self.frames)
@@ -144,6 +148,11 @@ class Clip:
             if lab.shape != (T, H, W):
                 raise ValueError(f"Clip.labels must be {(T, H, W)}, got {lab.shape}")
             self.labels = lab
+        if self.instances is not None:
+            ins = np.asarray(self.instances).astype(np.int32, copy=False)
+            if ins.shape != (T, H, W):
+                raise ValueError(f"Clip.instances must be {(T, H, W)}, got {ins.shape}")
+            self.instances = ins
         if self.frame_times is None:
             self.frame_times = np.arange(T, dtype=np.float64) * (self.duration / max(T, 1))
 

@@ -106,7 +106,8 @@ class SynthScene:
             cat = "|".join(sorted({str(o.extra.get("avss_class")) for o in sounding}))
         return Clip(self.name, self.rgb, self.stereo, self.scene.sample_rate, masks=self.sound_masks,
                     mask_valid=np.ones(len(self.rgb), bool), labels=self.labels, category=cat, split=self.split,
-                    frame_times=self.frame_times, meta=meta)
+                    frame_times=self.frame_times, meta=meta, instances=self.instances,
+                    instance_categories={o.id: o.category for o in self.scene.objects})
 
 
 # ---------------------------------------------------------------------------------------------- caches

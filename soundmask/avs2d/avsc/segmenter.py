@@ -25,7 +25,14 @@ from soundmask.avs2d.avsc.losses import asl_map, avc_loss, gt_segments, mask_cls
 from soundmask.avs2d.avsc.model import AudioCategoryNet, AVSCNetConfig, PotentialObjectNet
 from soundmask.avs2d.base import FrameObjects
 from soundmask.avs2d.features import ClipFeatures, TrainingFeatures
-from soundmask.avs2d.supervised import FeatureSegmenter, SupervisedConfig, one_row_per_clip, pooled_j, upsample_logits
+from soundmask.avs2d.supervised import (
+    CounterfactualAudio,
+    FeatureSegmenter,
+    SupervisedConfig,
+    one_row_per_clip,
+    pooled_j,
+    upsample_logits,
+)
 from soundmask.avs2d.trainer import TrainConfig, fit_phase
 from soundmask.config import fields_of, option
 from soundmask.errors import ConfigError, DataError
@@ -55,11 +62,20 @@ class AVSCConfig(SupervisedConfig):
 class AVSCTrainConfig(TrainConfig):
     """Training options of AVSC: phase ``objects`` uses these; phase ``audio`` uses ``audio_epochs``/``audio_lr``."""
 
-    epochs: int = option(9, "epochs of the potential-object network (one annotated frame per clip per epoch)")
+    epochs: int = option(20, "epochs of the potential-object network (one annotated frame per clip per epoch; the "
+                                 "best validated one is kept)")
     batch_size: int = option(16, "frames per batch")
     lr: float = option(4e-4, "AdamW learning rate of the potential-object network")
     audio_epochs: int = option(30, "epochs of the audio branch (Eq. 6)")
     audio_lr: float = option(1e-3, "learning rate of the audio branch (the paper's 0.001)")
+    instance_targets: bool = option(True, "supervise the potential-object network with every visible object's "
+                                          "instance mask and category where the data has them (generated "
+                                          "data); false: the sound masks only, as AVSBench allows")
+    instance_min_area: float = option(0.005, "instance targets: leave out objects covering less of the frame than "
+                                              "this (slivers cut off by the frame edge)")
+    swap_prob: float = option(0.0, "audio phase: probability that a training frame gets counterfactual audio (the "
+                                   "sound of a visible silent object, that object's mask as the target; "
+                                   "generated data only, see CounterfactualAudio)")
 
 
 class AVSC(FeatureSegmenter):
@@ -94,21 +110,22 @@ class AVSC(FeatureSegmenter):
         p_a = self.audio_net(torch.from_numpy(feats.audio))
         per_image = []
         for u in range(len(cls_logits)):
-            _, conf, index = potential_instances(cls_logits[u], mask_logits[u], self.config.filter_rule,
-                                                 self.config.noobj_threshold)
+            _, _, index = potential_instances(cls_logits[u], mask_logits[u], self.config.filter_rule,
+                                              self.config.noobj_threshold)
             cats = torch.nonzero(index >= 0).flatten()
             full = upsample_logits(mask_logits[u, index[cats]], size) > 0 if len(cats) else torch.zeros((0, *size), dtype=torch.bool)
-            per_image.append((cats, conf[cats], full))
+            per_image.append((cats, full))
         T = len(feats.frame_index)
         out = np.zeros((T, *size), np.float32)
         objects = []
         for t in range(T):
-            cats, conf, full = per_image[int(feats.frame_index[t])]
+            cats, full = per_image[int(feats.frame_index[t])]
             scores = p_a[t, cats]
             if len(cats):
                 out[t] = asl_map(scores[None], full[None])[0].numpy()
+            # FrameObjects.confidence is the raw audio-object score: for AVSC, p_a of the mask's category itself
             objects.append(FrameObjects(full.numpy(), scores.numpy().astype(np.float32),
-                                        tuple(self.categories[int(c)] for c in cats), conf.numpy().astype(np.float32)))
+                                        tuple(self.categories[int(c)] for c in cats), scores.numpy().astype(np.float32)))
         return out, objects
 
     # ------------------------------------------------------------------------------------------ training
@@ -124,7 +141,8 @@ class AVSC(FeatureSegmenter):
         net, anet = PotentialObjectNet(ncfg), AudioCategoryNet(ncfg)
         base = {"kind": "avsc", "version": 1, "config": asdict(config), "net_config": ncfg.to_dict(),
                 "categories": list(train.categories), "train_config": asdict(tcfg)}
-        segs = _segments(train)
+        segs = _segments(train, tcfg.instance_targets, tcfg.instance_min_area)
+
         def batches(g: torch.Generator) -> list[torch.Tensor]:
             pick = one_row_per_clip(train, train.valid, g)
             return [pick[b:b + tcfg.batch_size] for b in range(0, len(pick), tcfg.batch_size)]
@@ -134,7 +152,7 @@ class AVSC(FeatureSegmenter):
             return _objects_loss(cls_logits, mask_logits, [segs[int(r)] for r in batch], config), len(batch)
 
         val_rows = torch.nonzero(val.valid).flatten()[:400] if val is not None else None
-        val_segs = _segments(val) if val is not None else None
+        val_segs = _segments(val, tcfg.instance_targets, tcfg.instance_min_area) if val is not None else None
 
         @torch.no_grad()
         def objects_val() -> float:
@@ -151,7 +169,9 @@ class AVSC(FeatureSegmenter):
         ocfg = TrainConfig(**fields_of(TrainConfig, asdict(tcfg)))
         log = {"objects": fit_phase("objects", net, batches, objects_loss, ocfg, out, base,
                                     objects_val if val is not None else None, resume, progress,
-                                    invalidates=("audio",), identity={"model": net_opts})}
+                                    invalidates=("audio",),
+                                    identity={"model": net_opts, "instance_targets": tcfg.instance_targets,
+                                              "instance_min_area": tcfg.instance_min_area})}
         net.eval()
         inst = _instances(net, train, config)
         vinst = _instances(net, val, config) if val is not None else None
@@ -161,14 +181,26 @@ class AVSC(FeatureSegmenter):
                             "branch has nothing to learn from", out, "train the objects phase longer (--set epochs=...)"
                             " or raise --set noobj_threshold")
 
-        def audio_batches(g: torch.Generator) -> list[torch.Tensor]:
-            perm = arows[torch.randperm(len(arows), generator=g)]
-            return [perm[b:b + 64] for b in range(0, len(perm), 64)]
+        counterfactual = CounterfactualAudio(train) if tcfg.swap_prob > 0 else None
+        if counterfactual is not None and not counterfactual.available:
+            raise ConfigError("swap_prob needs clips with every object's instance mask (generated data) and a "
+                              "visible silent object", fix="train on `soundmask synth` data or set swap_prob=0")
 
-        def audio_loss(batch: torch.Tensor) -> tuple[torch.Tensor, int]:
-            img = train.image[batch]
-            s = _asl(anet(train.audio[batch]), inst[0][img], inst[1][img])
-            return avc_loss(s, train.masks[batch]), len(batch)
+        def audio_batches(g: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+            perm = arows[torch.randperm(len(arows), generator=g)]
+            audio, target = train.audio[perm].clone(), train.masks[perm].clone()
+            if counterfactual is not None:
+                for i, sw in enumerate(counterfactual.draw([perm[i:i + 1] for i in range(len(perm))],
+                                                           tcfg.swap_prob, g)):
+                    if sw is not None:
+                        audio[i], target[i] = sw.audio[0], sw.target[0]
+            return [(perm[b:b + 64], audio[b:b + 64], target[b:b + 64]) for b in range(0, len(perm), 64)]
+
+        def audio_loss(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
+            rows, audio, target = batch
+            img = train.image[rows]
+            s = _asl(anet(audio), inst[0][img], inst[1][img])
+            return avc_loss(s, target), len(rows)
 
         @torch.no_grad()
         def audio_val() -> float:
@@ -181,15 +213,29 @@ class AVSC(FeatureSegmenter):
         audio_opts = {k: getattr(config, k) for k in ("audio_activation", "filter_rule", "noobj_threshold")}
         log["audio"] = fit_phase("audio", anet, audio_batches, audio_loss, acfg, out, base,
                                  audio_val if val is not None else None, resume, progress,
-                                 identity={"model": {**net_opts, **audio_opts}})
+                                 identity={"model": {**net_opts, **audio_opts},
+                                           "instance_targets": tcfg.instance_targets, "swap_prob": tcfg.swap_prob})
         return log
 
 
-def _segments(feats: TrainingFeatures) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """Ground-truth segments (flattened float masks, categories) of every row with a mask."""
+def _segments(feats: TrainingFeatures, instance_targets: bool = True, min_area: float = 0.0
+              ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Targets of the potential-object network (flattened float masks, categories) of every row with a mask:
+    with ``instance_targets`` and a row with instance data, every visible object (sounding or silent — the
+    *potential* sounding objects of Sec. 3.1, which is what lets the audio select a silent object when it is
+    the one heard; objects under ``min_area`` of the frame are left out unless they sound); otherwise the
+    segments of the sound mask (:func:`gt_segments`)."""
     out = {}
     for r in torch.nonzero(feats.valid).flatten().tolist():
-        m, c = gt_segments(feats.masks[r].numpy(), int(feats.category[r]))
+        m_t, c_t = feats.row_instances(r) if instance_targets else (torch.zeros(0), torch.zeros(0))
+        if len(c_t):
+            big = m_t.flatten(1).float().mean(1) >= min_area
+            big |= (m_t & feats.masks[r]).flatten(1).any(1)  # a sounding object always stays
+            m_t, c_t = m_t[big], c_t[big]
+        if len(c_t):
+            m, c = m_t.numpy(), c_t.numpy()
+        else:
+            m, c = gt_segments(feats.masks[r].numpy(), int(feats.category[r]))
         out[r] = (torch.from_numpy(m.reshape(len(m), m.shape[-2] * m.shape[-1]).astype(np.float32)), torch.from_numpy(c))
     return out
 

@@ -19,7 +19,14 @@ from soundmask.avs2d.base import FrameObjects
 from soundmask.avs2d.features import ClipFeatures, TrainingFeatures
 from soundmask.avs2d.sdavs.losses import sdavs_loss
 from soundmask.avs2d.sdavs.model import SDAVSNet, SDAVSNetConfig
-from soundmask.avs2d.supervised import FeatureSegmenter, SupervisedConfig, pooled_j, upsample_logits
+from soundmask.avs2d.supervised import (
+    CounterfactualAudio,
+    FeatureSegmenter,
+    SupervisedConfig,
+    Swap,
+    pooled_j,
+    upsample_logits,
+)
 from soundmask.avs2d.trainer import TrainConfig, fit_phase
 from soundmask.config import option
 from soundmask.errors import ConfigError
@@ -46,6 +53,9 @@ class SDAVSTrainConfig(TrainConfig):
     clip_frames: int = option(3, "frames of a clip seen together in training: a window around a random annotated "
                                  "frame (0: the whole clip); prediction always sees the whole clip")
     lr: float = option(5e-4, "AdamW learning rate (the paper's 5e-5 is for a fine-tuned backbone; ours is frozen)")
+    swap_prob: float = option(0.0, "probability that a training window gets counterfactual audio: the sound of a "
+                                   "visible silent object, with that object's instance mask as the target "
+                                   "(generated data only; see CounterfactualAudio)")
 
 
 class SDAVS(FeatureSegmenter):
@@ -83,15 +93,21 @@ class SDAVS(FeatureSegmenter):
         base = {"kind": "sdavs", "version": 1, "config": asdict(config), "net_config": ncfg.to_dict(),
                 "categories": list(train.categories), "train_config": asdict(tcfg)}
         clips = [r for r in train.clip_rows() if bool(train.valid[r].any())]
+        counterfactual = CounterfactualAudio(train) if tcfg.swap_prob > 0 else None
+        if counterfactual is not None and not counterfactual.available:
+            raise ConfigError("swap_prob needs clips with every object's instance mask (generated data) and a "
+                              "visible silent object", fix="train on `soundmask synth` data or set swap_prob=0")
 
-        def batches(g: torch.Generator) -> list[list[torch.Tensor]]:
+        def batches(g: torch.Generator) -> list[tuple[list[torch.Tensor], list[Swap | None]]]:
             order = torch.randperm(len(clips), generator=g).tolist()
             wins = [_window(clips[i], train.valid[clips[i]], tcfg.clip_frames, g) for i in order]
-            return [wins[b:b + tcfg.batch_size] for b in range(0, len(wins), tcfg.batch_size)]
+            swaps = counterfactual.draw(wins, tcfg.swap_prob, g) if counterfactual is not None else [None] * len(wins)
+            return [(wins[b:b + tcfg.batch_size], swaps[b:b + tcfg.batch_size])
+                    for b in range(0, len(wins), tcfg.batch_size)]
 
-        def loss_fn(batch: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
-            logits, valid, gt = _clip_batch(net, train, batch)
-            return sdavs_loss(logits[valid], gt[valid])["total"], len(batch)
+        def loss_fn(batch: tuple[list[torch.Tensor], list[Swap | None]]) -> tuple[torch.Tensor, int]:
+            logits, valid, gt = _clip_batch(net, train, *batch)
+            return sdavs_loss(logits[valid], gt[valid])["total"], len(batch[0])
 
         @torch.no_grad()
         def validate() -> float:
@@ -120,14 +136,20 @@ def _window(rows: torch.Tensor, valid: torch.Tensor, n: int, g: torch.Generator)
     return rows[start:start + n]
 
 
-def _clip_batch(net: SDAVSNet, feats: TrainingFeatures, clips: list[torch.Tensor]
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run ``net`` on whole clips of equal length → (frames, 112, 112) logits, valid flags, ground truth."""
+def _clip_batch(net: SDAVSNet, feats: TrainingFeatures, clips: list[torch.Tensor],
+                swaps: list[Swap | None] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run ``net`` on whole clips of equal length → (frames, 112, 112) logits, valid flags, ground truth; a
+    clip with a :class:`Swap` hears the donor's audio and is supervised (every frame) by its target."""
+    swaps = swaps or [None] * len(clips)
     lengths = {len(r) for r in clips}
     if len(lengths) != 1:  # clips of different lengths go one by one
-        parts = [_clip_batch(net, feats, [r]) for r in clips]
+        parts = [_clip_batch(net, feats, [r], [s]) for r, s in zip(clips, swaps, strict=True)]
         return tuple(torch.cat([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
     rows = torch.cat(clips)
     T = lengths.pop()
-    logits = net(feats.frame_levels(rows), feats.audio[rows].reshape(len(clips), T, -1))
-    return logits.reshape(len(rows), *logits.shape[2:]), feats.valid[rows], feats.masks[rows]
+    audio, valid, gt = feats.audio[rows].clone(), feats.valid[rows].clone(), feats.masks[rows].clone()
+    for i, s in enumerate(swaps):
+        if s is not None:
+            audio[i * T:(i + 1) * T], gt[i * T:(i + 1) * T], valid[i * T:(i + 1) * T] = s.audio, s.target, True
+    logits = net(feats.frame_levels(rows), audio.reshape(len(clips), T, -1))
+    return logits.reshape(len(rows), *logits.shape[2:]), valid, gt
