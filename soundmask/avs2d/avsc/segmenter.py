@@ -62,7 +62,7 @@ class AVSCConfig(SupervisedConfig):
 class AVSCTrainConfig(TrainConfig):
     """Training options of AVSC: phase ``objects`` uses these; phase ``audio`` uses ``audio_epochs``/``audio_lr``."""
 
-    epochs: int = option(20, "epochs of the potential-object network (one annotated frame per clip per epoch; the "
+    epochs: int = option(16, "epochs of the potential-object network (one annotated frame per clip per epoch; the "
                                  "best validated one is kept)")
     batch_size: int = option(16, "frames per batch")
     lr: float = option(4e-4, "AdamW learning rate of the potential-object network")
