@@ -2,7 +2,8 @@
 
 1. The **potential sounding-object network** (:class:`~.model.PotentialObjectNet`) proposes N (class, mask)
    pairs per frame; trained with Hungarian matching, Eq. 2–3 (CE + 20·focal + 1·dice) and the silent-object-
-   aware loss Eq. 4 (λ_soas = 1), Eq. 5 in total — phase ``objects``.
+   aware loss Eq. 4 (λ_soas = 1), Eq. 5 in total — phase ``objects``. Its targets are every visible object
+   with its category where the data has instance masks (generated data), else the sound masks.
 2. The **category filter** and **score filter** keep the most confident mask of each category (Sec. 3.3).
 3. The **audio branch** (:class:`~.model.AudioCategoryNet`) gives P_a over the K categories; the sound mask is
    S_asl = Σ_j p_cj · m_j (Eq. 1), trained with BCE against the ground-truth mask (Eq. 6) — phase ``audio``,
