@@ -104,6 +104,18 @@ class CounterfactualAudio:
                     sounding.update(cats[inside > 0.5].tolist())
             self.silent.append(sorted(seen - sounding))
 
+    @classmethod
+    def for_training(cls, feats: TrainingFeatures, prob: float) -> CounterfactualAudio | None:
+        """The pairs of ``feats`` when ``prob`` > 0 (None otherwise); :class:`ConfigError` when no clip can
+        have one."""
+        if prob <= 0:
+            return None
+        cf = cls(feats)
+        if not cf.available:
+            raise ConfigError("swap_prob needs clips with every object's instance mask (generated data) and a "
+                              "visible silent object", fix="train on `soundmask synth` data or set swap_prob=0")
+        return cf
+
     @property
     def available(self) -> int:
         """How many clips have a visible silent object whose category some donor clip sounds."""

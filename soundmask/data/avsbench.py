@@ -394,8 +394,7 @@ def _write_clip(data: Path, c: Clip, layout: _Layout) -> None:
     if c.instances is not None:
         idir = layout.instance_dir(data, c.split, c.category, c.name)
         for k in range(1, NUM_FRAMES + 1):
-            write_image(idir / f"{c.name}_{k}.png", c.instances[k - 1].astype(np.uint16))
-        idir.mkdir(parents=True, exist_ok=True)
+            write_image(idir / f"{c.name}_{k}.png", c.instances[k - 1].astype(np.uint16))  # makes idir
         with (idir / OBJECTS_FILE).open("w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(("id", "category"))

@@ -182,10 +182,7 @@ class AVSC(FeatureSegmenter):
                             "branch has nothing to learn from", out, "train the objects phase longer (--set epochs=...)"
                             " or raise --set noobj_threshold")
 
-        counterfactual = CounterfactualAudio(train) if tcfg.swap_prob > 0 else None
-        if counterfactual is not None and not counterfactual.available:
-            raise ConfigError("swap_prob needs clips with every object's instance mask (generated data) and a "
-                              "visible silent object", fix="train on `soundmask synth` data or set swap_prob=0")
+        counterfactual = CounterfactualAudio.for_training(train, tcfg.swap_prob)
 
         def audio_batches(g: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
             perm = arows[torch.randperm(len(arows), generator=g)]

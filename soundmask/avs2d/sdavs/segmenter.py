@@ -93,10 +93,7 @@ class SDAVS(FeatureSegmenter):
         base = {"kind": "sdavs", "version": 1, "config": asdict(config), "net_config": ncfg.to_dict(),
                 "categories": list(train.categories), "train_config": asdict(tcfg)}
         clips = [r for r in train.clip_rows() if bool(train.valid[r].any())]
-        counterfactual = CounterfactualAudio(train) if tcfg.swap_prob > 0 else None
-        if counterfactual is not None and not counterfactual.available:
-            raise ConfigError("swap_prob needs clips with every object's instance mask (generated data) and a "
-                              "visible silent object", fix="train on `soundmask synth` data or set swap_prob=0")
+        counterfactual = CounterfactualAudio.for_training(train, tcfg.swap_prob)
 
         def batches(g: torch.Generator) -> list[tuple[list[torch.Tensor], list[Swap | None]]]:
             order = torch.randperm(len(clips), generator=g).tolist()
