@@ -66,3 +66,33 @@ def test_missing_weights_is_a_config_error(tmp_path):
     bad.write_bytes(b"junk")
     with pytest.raises(ConfigError, match="not a proposer checkpoint"):
         get_proposer("learned", weights=bad)
+
+
+def test_proposer_stage_trains_on_generated_avsbench_instance_masks(tmp_path):
+    """``soundmask train --method seac --stage proposer --data DIR``: DIR's instance masks are the targets."""
+    pytest.importorskip("moderngl")
+    from soundmask.avs2d.seac.train import ProposerStageConfig, avsbench_instance_images, train_proposer_stage
+    from soundmask.errors import DataError
+    from soundmask.synth.config import SynthConfig
+    from soundmask.synth.generator import generate_dataset, generate_scene
+
+    root = tmp_path / "s4"
+    generate_dataset(SynthConfig(preset="s4", split="test"), root, count=3, seed=70)
+    images, ids = avsbench_instance_images(root, "test")
+    assert len(images) == 3  # static camera: one image per clip
+    sc = generate_scene(SynthConfig(preset="s4", split="test"), 70)
+    assert np.array_equal(images[0], sc.rgb[0]) and np.array_equal(ids[0], sc.instances[0])
+    with pytest.raises(DataError, match="no train clip with instance masks"):
+        avsbench_instance_images(root, "train")
+
+    out = tmp_path / "prop.pt"
+    log = train_proposer_stage(out, ProposerStageConfig(proposer_epochs=2, split="test"), data=[root])
+    assert log["images"] == 3 and len(log["loss"]) == 2
+    p = get_proposer("learned", weights=out, top_n=4).propose(images[0])
+    assert len(p) <= 4 and p.masks.shape[1:] == images[0].shape[:2]
+    tuned = train_proposer_stage(tmp_path / "tuned.pt", ProposerStageConfig(proposer_epochs=1, split="test",
+                                                                            proposer_init=str(out)), data=root)
+    assert tuned["config"]["init"] == str(out)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="neither"):
+        train_proposer_stage(tmp_path / "x.pt", ProposerStageConfig(), data=tmp_path / "empty")

@@ -316,6 +316,10 @@ class ProposerStageConfig:
     synth_seed: int = option(0, "first generator seed")
     synth_presets: tuple[str, ...] = option(("s4", "ms3"), "generator presets, alternated")
     proposer_epochs: int = option(12, "proposer training epochs")
+    proposer_lr: float = option(2e-3, "proposer AdamW learning rate (linearly decayed to 0)")
+    proposer_init: str | None = option(None, "start from these proposer weights (fine-tuning) instead of a random "
+                                             "decoder")
+    split: str = option("train", "split of the AVSBench-layout --data folders to take images from")
 
 
 def synth_instance_images(cfg: ProposerStageConfig, progress: Progress | None = None
@@ -339,22 +343,71 @@ def synth_instance_images(cfg: ProposerStageConfig, progress: Progress | None = 
     return images, ids
 
 
-def train_proposer_stage(out: str | Path, cfg: ProposerStageConfig, data: str | Path | None = None,
-                         progress: Progress | None = None) -> dict[str, Any]:
-    """Generate training images in memory (or read ``*.npz`` with ``rgb``/``ids`` arrays from ``data``) and train
-    :class:`~soundmask.vision.proposals.learned.LearnedProposer`'s decoder into ``out``."""
-    from soundmask.vision.proposals.learned import ProposerTrainConfig, train_proposer
+def avsbench_instance_images(root: str | Path, split: str = "train", progress: Progress | None = None
+                             ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """First frame and instance ids of each ``split`` clip of an AVSBench-layout folder written by ``soundmask
+    synth`` (its ``instance_masks/``), plus any later frame that differs from the first (a moving camera)."""
+    from soundmask.data.avsbench import AVSBenchDataset
+    from soundmask.data.io import read_image, read_label_image
 
-    if data is not None:
-        files = sorted(Path(data).glob("*.npz"))
-        if not files:
-            raise DataError("no *.npz instance images (arrays rgb, ids) in the folder", data,
-                            "omit --data to generate training images with the scene generator")
-        images, ids = [], []
-        for f in files:
-            z = np.load(f)
+    ds = AVSBenchDataset(root, split=split)
+    images: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    for i in range(len(ds)):
+        files, table = ds.instance_paths(i)
+        if not table.is_file():
+            continue
+        frames = ds.frame_paths(i)
+        first = read_image(frames[0])
+        for k, f in enumerate(frames):
+            im = first if k == 0 else read_image(f)
+            if k == 0 or not np.array_equal(im, first):
+                images.append(im)
+                ids.append(read_label_image(files[k], im.shape[:2]).astype(np.int32))
+        if progress is not None:
+            progress(f"read {Path(root).name}", i + 1, len(ds))
+    if not images:
+        raise DataError(f"no {split} clip with instance masks (instance_masks/<...>/objects.csv)", root,
+                        "generate the data with `soundmask synth --preset s4|ms3`, or pass *.npz instance images")
+    return images, ids
+
+
+def npz_instance_images(folder: str | Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``rgb`` / ``ids`` arrays of every ``*.npz`` in ``folder``."""
+    images, ids = [], []
+    for f in sorted(Path(folder).glob("*.npz")):
+        with np.load(f) as z:
             images.append(z["rgb"])
             ids.append(z["ids"])
-    else:
+    return images, ids
+
+
+def train_proposer_stage(out: str | Path, cfg: ProposerStageConfig, data: Any = None,
+                         progress: Progress | None = None) -> dict[str, Any]:
+    """Train :class:`~soundmask.vision.proposals.learned.LearnedProposer`'s decoder into ``out``.
+
+    ``data``: None (generate training images in memory), or one or more folders, each either an AVSBench-layout
+    folder written by ``soundmask synth`` (its train clips' instance masks) or a folder of ``*.npz`` files with
+    ``rgb`` / ``ids`` arrays."""
+    from soundmask.data.avsbench import detect_subset
+    from soundmask.vision.proposals.learned import ProposerTrainConfig, train_proposer
+
+    if data is None:
         images, ids = synth_instance_images(cfg, progress)
-    return train_proposer(images, ids, out, ProposerTrainConfig(epochs=cfg.proposer_epochs), progress=progress)
+    else:
+        images, ids = [], []
+        for d in data if isinstance(data, (list, tuple)) else [data]:
+            if any(Path(d).glob("*.npz")):
+                im, i_ = npz_instance_images(d)
+            else:
+                try:
+                    detect_subset(Path(d))
+                except DataError as e:
+                    raise DataError("neither *.npz instance images (arrays rgb, ids) nor an AVSBench-layout folder",
+                                    d, "pass a folder written by `soundmask synth --preset s4|ms3`, or omit "
+                                       "--data to generate training images") from e
+                im, i_ = avsbench_instance_images(d, cfg.split, progress)
+            images += im
+            ids += i_
+    tcfg = ProposerTrainConfig(epochs=cfg.proposer_epochs, lr=cfg.proposer_lr, init=cfg.proposer_init)
+    return train_proposer(images, ids, out, tcfg, progress=progress)

@@ -11,7 +11,9 @@ offsets are upsampled to the image size before grouping.
 
 Training (:func:`train_proposer`): BCE + soft-Dice on objectness, MSE (×``center_weight``) on a Gaussian
 centre heatmap (σ = ``sigma`` px at stride 2), L1 on offsets inside objects; AdamW with linear decay. Weights
-(≈1 MB) ship as ``weights/learned.pt``; ``soundmask train --method seac --stage proposer`` reproduces them.
+(≈0.4 MB) ship as ``weights/learned.pt``; ``soundmask train --method seac --stage proposer`` trains the decoder
+(``--data``: generated AVSBench folders' instance masks; ``--set proposer_init=W.pt`` fine-tunes), and
+``docs/avs2d.md`` gives the commands that made the shipped weights.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def backbone_levels(encoder: Any, images: torch.Tensor) -> list[torch.Tensor]:
 
 def to_net_input(images: np.ndarray) -> torch.Tensor:
     """(B, H, W, 3) uint8 → (B, 3, 224, 224) float in [0, 1] (bilinear)."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255.0
     if x.shape[-2:] != (NET_SIZE, NET_SIZE):
         x = F.interpolate(x, size=(NET_SIZE, NET_SIZE), mode="bilinear", align_corners=False, antialias=True)
     return x
