@@ -107,8 +107,8 @@ def main() -> None:
             mask = p.binary()[0]
             moved += int(iou(mask, target) >= 0.5)
             kept_original += int(any(iou(mask, sc.instances[0] == o) >= 0.5 for o in sounding))
-            cand = p.objects[0]
-            ious = [iou(m, target) for m in cand.masks]
+            cand = p.objects[0] if p.objects else None  # SDAVS has no candidate masks
+            ious = [iou(m, target) for m in cand.masks] if cand is not None else []
             if ious and max(ious) >= 0.5:  # the target is a candidate: did the audio rank it first?
                 target_candidate += 1
                 rank = cand.confidence if cand.confidence is not None else cand.scores

@@ -119,3 +119,23 @@ def test_a_run_stopped_by_max_minutes_continues_with_a_larger_budget(tmp_path):
     m4, b4, l4 = _task()
     straight = fit_phase("p", m4, b4, l4, TrainConfig(epochs=5, lr=0.05), tmp_path / "s.pt", {"kind": "toy"})
     assert more["loss"] == pytest.approx(straight["loss"], rel=1e-6)
+
+
+def test_init_fine_tunes_from_a_checkpoint_and_refuses_one_that_does_not_fit(tmp_path):
+    model, batches, loss = _task()
+    first = fit_phase("p", model, batches, loss, TrainConfig(epochs=15, lr=0.05, val_split=""), tmp_path / "a.pt",
+                      {"kind": "toy"})
+    model2, batches2, loss2 = _task()
+    tuned = fit_phase("p", model2, batches2, loss2, TrainConfig(epochs=1, lr=1e-6, init=str(tmp_path / "a.pt")),
+                      tmp_path / "b.pt", {"kind": "toy"})
+    # starts where the first run ended: the first epoch's loss is the first run's last, not a random start's
+    assert tuned["loss"][0] < 2 * first["loss"][-1] < first["loss"][0]
+    with pytest.raises(ConfigError, match="no trained 'q' phase"):
+        fit_phase("q", *_task(), TrainConfig(epochs=1, init=str(tmp_path / "a.pt")), tmp_path / "c.pt", {"kind": "toy"})
+    wide = torch.nn.Linear(4, 1)
+    with pytest.raises(ConfigError, match="do not fit"):
+        fit_phase("p", wide, batches, lambda i: (wide(torch.cat([X[i], X[i, :1]], 1)).pow(2).mean(), len(i)),
+                  TrainConfig(epochs=1, init=str(tmp_path / "a.pt")), tmp_path / "d.pt", {"kind": "toy"})
+    with pytest.raises(ConfigError, match="not a sdavs checkpoint"):
+        fit_phase("p", *_task(), TrainConfig(epochs=1, init=str(tmp_path / "a.pt")), tmp_path / "e.pt",
+                  {"kind": "sdavs"})

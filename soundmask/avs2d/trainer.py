@@ -45,6 +45,8 @@ class TrainConfig:
     patience: int = option(0, "stop a phase when validation has not improved for this many epochs (0: never)")
     cache_dir: str | None = option(None, "folder for the cached frozen features (default: beside --out)")
     seed: int = option(0, "random seed (initialisation, batches)")
+    init: str | None = option(None, "start each phase from this checkpoint's weights for it (fine-tuning); same "
+                                    "method and architecture options")
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -74,6 +76,19 @@ def write_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
+
+
+def init_weights(model: torch.nn.Module, path: Path, kind: str, phase: str) -> None:
+    """Load the weights that the ``kind`` checkpoint ``path`` holds for ``phase`` into ``model`` (``--set init``)."""
+    weights = (read_checkpoint(path, kind).get("phases", {}).get(phase) or {}).get("weights")
+    if not weights:
+        raise ConfigError(f"the checkpoint has no trained {phase!r} phase", path,
+                          f"pass a finished `soundmask train --method {kind}` checkpoint as init")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise ConfigError(f"its {phase!r} weights do not fit this model", path,
+                          "train with the architecture --set options the init checkpoint was trained with") from e
 
 
 def fit_phase(name: str, model: torch.nn.Module, batches: Callable[[torch.Generator], Iterable[Any]],
@@ -108,6 +123,8 @@ def fit_phase(name: str, model: torch.nn.Module, batches: Callable[[torch.Genera
         return phase["log"]
     for later in invalidates:
         ckpt["phases"].pop(later, None)
+    if cfg.init:
+        init_weights(model, Path(cfg.init), str(base.get("kind")), name)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     params = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
