@@ -87,8 +87,10 @@ def init_weights(model: torch.nn.Module, path: Path, kind: str, phase: str) -> N
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
-        raise ConfigError(f"its {phase!r} weights do not fit this model", path,
-                          "train with the architecture --set options the init checkpoint was trained with") from e
+        first = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), "")[:160]
+        raise ConfigError(f"its {phase!r} weights do not fit this model ({first})", path,
+                          "fine-tune with the architecture --set options, and data with the categories, that the "
+                          "init checkpoint was trained with") from e
 
 
 def fit_phase(name: str, model: torch.nn.Module, batches: Callable[[torch.Generator], Iterable[Any]],
