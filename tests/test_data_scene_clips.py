@@ -58,3 +58,12 @@ def test_open_training_dataset_picks_the_reader(scenes: Path, tmp_path: Path) ->
         open_training_dataset(tmp_path, "train")  # neither scenes nor AVSBench
     with pytest.raises(DataError, match="no scenes"):
         SceneClipsDataset(tmp_path)
+
+
+def test_seac_trains_its_association_on_scene_clips(scenes: Path, tmp_path: Path) -> None:
+    """Every method's `soundmask train --data SCENES` reads the scenes as clips (SeAC: frames + audio only)."""
+    from soundmask.avs2d import get_method
+
+    split = split_of(0)  # scene 0's split holds at least its two clips
+    log = get_method("seac").train(scenes, tmp_path / "seac.pt", split=split, epochs=2, batch_size=2)
+    assert len(log["loss"]) == 2 and all(np.isfinite(log["loss"]))

@@ -209,7 +209,8 @@ def _batches(feats: TrainingFeatures, batch: int, g: torch.Generator) -> list[to
 def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeACTrainConfig | None = None,
                seac_config: SeACConfig | None = None, resume: bool = True, progress: Progress | None = None,
                dataset: Any = None) -> dict[str, Any]:
-    """Train the association module on the AVSBench-layout dataset(s) ``data`` (frames + audio of ``split``)."""
+    """Train the association module on the AVSBench-layout dataset(s) or folders of generated scenes ``data``
+    (frames + audio of ``split``)."""
     cfg = config or SeACTrainConfig()
     sc = seac_config or SeACConfig()
     if sc.mode != "trained":
@@ -217,9 +218,9 @@ def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeA
     out = Path(out)
     roots = [Path(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     if dataset is None:
-        from soundmask.data.avsbench import AVSBenchDataset
+        from soundmask.avs2d.features import open_training_dataset
 
-        dataset = _Concat([AVSBenchDataset(r, split=cfg.split) for r in roots])
+        dataset = _Concat([open_training_dataset(r, cfg.split) for r in roots])
     clips = dataset if not cfg.max_clips else dataset[: cfg.max_clips]
     if len(clips) == 0:
         raise DataError(f"no clips in split {cfg.split!r}", roots[0], "pass --split with clips in it")
