@@ -349,22 +349,18 @@ def avsbench_instance_images(root: str | Path, split: str = "train", progress: P
     """First frame and instance ids of each ``split`` clip of an AVSBench-layout folder written by ``soundmask
     synth`` (its ``instance_masks/``), plus any later frame that differs from the first (a moving camera)."""
     from soundmask.data.avsbench import AVSBenchDataset
-    from soundmask.data.io import read_image, read_label_image
 
     ds = AVSBenchDataset(root, split=split)
     images: list[np.ndarray] = []
     ids: list[np.ndarray] = []
     for i in range(len(ds)):
-        files, table = ds.instance_paths(i)
-        if not table.is_file():
+        clip = ds[i]
+        if clip.instances is None:
             continue
-        frames = ds.frame_paths(i)
-        first = read_image(frames[0])
-        for k, f in enumerate(frames):
-            im = first if k == 0 else read_image(f)
-            if k == 0 or not np.array_equal(im, first):
+        for k, im in enumerate(clip.frames):
+            if k == 0 or not np.array_equal(im, clip.frames[0]):
                 images.append(im)
-                ids.append(read_label_image(files[k], im.shape[:2]).astype(np.int32))
+                ids.append(clip.instances[k])
         if progress is not None:
             progress(f"read {Path(root).name}", i + 1, len(ds))
     if not images:
