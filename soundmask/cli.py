@@ -513,7 +513,8 @@ def run(
     audio_path: Path | None = typer.Option(None, "--audio", "-a", help="The recording, when it is not in the video."),
 ) -> None:
     """Your own video: 2D sound masks per frame, the audio analysis (segments, tags, stereo direction), camera
-    motion, and whether the video can go to 3D (stereo audio and a moving camera)."""
+    motion and, when the camera moves and the audio is stereo, the 3D result: COLMAP camera poses, a Gaussian
+    reconstruction and its sound-tagged objects (OUT/lift/sound_scene.pt, for `soundmask view`)."""
     from soundmask.pipeline.video import open_video, run_video
 
     out = out or video.with_name(video.stem + "_soundmask")
@@ -527,7 +528,15 @@ def run(
                   f"({res['method']}); {len(res['audio_report']['segments'])} sound segment(s); "
                   f"camera motion {res['camera_motion']:.4f}")
     console.print(f"{res['mode'].upper()}: {res['reason']}")
-    console.print(f"outputs in {out}: masks/, input/ (frames), audio/, overlay.mp4, run.json")
+    if "lift" in res:
+        lift = res["lift"]
+        objs = ", ".join(o["label"] for o in lift["sounding_objects"]) or "none"
+        psnr = lift["psnr_test"]
+        console.print(f"3D: {lift['gaussians']} Gaussians (held-out-view PSNR "
+                      f"{'n/a' if psnr is None else f'{psnr:.1f}'} dB), sounding objects: {objs}; "
+                      f"view it with `soundmask view {out / 'lift' / 'sound_scene.pt'}`")
+    console.print(f"outputs in {out}: masks/, input/ (frames), audio/, overlay.mp4, run.json"
+                  + (", scene/ (3DAVS layout), lift/" if "lift" in res else ""))
 
 
 @app.command()

@@ -372,7 +372,7 @@ def write_3davs_files(
     root: Path,
     scene: Scene,
     rgb: np.ndarray | Sequence[np.ndarray],
-    sound_masks: np.ndarray | Sequence[np.ndarray],
+    sound_masks: np.ndarray | Sequence[np.ndarray] | None,
     binaural: np.ndarray | Sequence[np.ndarray],
     mono: np.ndarray | Sequence[np.ndarray] | None = None,
     *,
@@ -380,14 +380,16 @@ def write_3davs_files(
     point_colors: np.ndarray | None = None,
     colmap_binary: bool = False,
 ) -> dict[str, list[str]]:
-    """Write the 3DAVS files of ``scene`` into the existing folder ``root``; return the train/test split."""
+    """Write the 3DAVS files of ``scene`` into the existing folder ``root``; return the train/test split.
+    ``sound_masks`` None: a scene without ground truth (e.g. a user's video), no ``semantic_masks/``."""
     names = frame_names(scene)
     T = len(names)
     if T == 0:
         raise ValueError("scene has no frames")
     H, W = scene.size
     _check_len("rgb", rgb, T)
-    _check_len("sound_masks", sound_masks, T)
+    if sound_masks is not None:
+        _check_len("sound_masks", sound_masks, T)
     _check_len("binaural", binaural, T)
     if mono is not None:
         _check_len("mono", mono, T)
@@ -396,15 +398,16 @@ def write_3davs_files(
         img = np.asarray(rgb[i])
         if img.shape != (H, W, 3) or img.dtype != np.uint8:
             raise ValueError(f"rgb[{i}] must be uint8 ({H}, {W}, 3), got {img.dtype} {img.shape}")
-        m = np.asarray(sound_masks[i])
-        if m.shape != (H, W):
+        m = None if sound_masks is None else np.asarray(sound_masks[i])
+        if m is not None and m.shape != (H, W):
             raise ValueError(f"sound_masks[{i}] must be ({H}, {W}), got {m.shape}")
         b = np.asarray(binaural[i], dtype=np.float32)
         if b.ndim != 2 or b.shape[0] != 2:
             raise ValueError(f"binaural[{i}] must be (2, samples), got {b.shape}")
         mo = b.mean(axis=0) if mono is None else np.asarray(mono[i], dtype=np.float32).reshape(-1)
         write_image(root / RGB_DIR / f"{name}.png", img)
-        write_mask(root / MASK_DIR / f"{name}.png", m)
+        if m is not None:
+            write_mask(root / MASK_DIR / f"{name}.png", m)
         clip = audio_clip_name(name)
         write_audio(root / BINAURAL_DIR / f"{clip}.wav", b, sr)
         write_audio(root / MONO_DIR / f"{clip}.wav", mo, sr)

@@ -47,7 +47,7 @@ from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.render import render
 from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views, resize_to
 
-__all__ = ["LiftConfig", "LiftResult", "load_model", "resize_mask", "run_lift", "save_model"]
+__all__ = ["FrameAudio", "LiftConfig", "LiftResult", "audio_cues", "frame_audio", "load_model", "resize_mask", "run_lift", "save_model"]
 
 Progress = Callable[[str, float], None]
 
@@ -155,23 +155,30 @@ class FrameAudio:
 
 def frame_audio(scene: Scene, times: list[float]) -> FrameAudio:
     """Chunk the scene's audio, tag each frame window with YAMNet and estimate its TDoA (stereo only)."""
-    from soundmask.audio.chunking import chunk
-    from soundmask.audio.embed import get_embedder
-    from soundmask.audio.tdoa import segment_tdoa
-    from soundmask.audio.types import Segment
     from soundmask.data.scene import load_mono, load_stereo
 
     root = scene.root
     window = 1.0 / scene.fps if scene.fps > 0 else 1.0
-    stereo = None
     if root is not None and (root / "audio" / "stereo.wav").is_file():
-        stereo = load_stereo(scene)
-        mono = stereo.mean(axis=0)
+        audio = load_stereo(scene)
     elif root is not None and (root / "audio" / "mono.wav").is_file():
-        mono = load_mono(scene)
+        audio = load_mono(scene)
     else:
-        mono = _clips_audio(scene, len(times))
-    sr = scene.sample_rate
+        audio = _clips_audio(scene, len(times))
+    return audio_cues(audio, scene.sample_rate, times, window)
+
+
+def audio_cues(audio: np.ndarray, sr: int, times: list[float], window: float) -> FrameAudio:
+    """:class:`FrameAudio` of a recording ((2, S) stereo, channel 0 = left, or (S,) mono) for frames at ``times``
+    (s), each owning ``[t, t + window)``: activity segments, YAMNet tags, TDoA (stereo only)."""
+    from soundmask.audio.chunking import chunk
+    from soundmask.audio.embed import get_embedder
+    from soundmask.audio.tdoa import segment_tdoa
+    from soundmask.audio.types import Segment
+
+    audio = np.asarray(audio, dtype=np.float32)
+    stereo = audio if audio.ndim == 2 and audio.shape[0] == 2 else None
+    mono = stereo.mean(axis=0) if stereo is not None else audio.reshape(-1)
     dur = mono.shape[-1] / sr
     segs = [(s.start, s.end) for s in chunk(mono, sr, speech=False)]
     wins = [Segment(min(t, dur), min(t + window, dur)) for t in times]
@@ -288,7 +295,7 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
 
 
 def run_lift(
-    scene_dir: str | Path,
+    scene_dir: str | Path | Scene,
     cfg: LiftConfig | None = None,
     *,
     model: str | Path | Gaussians | None = None,

@@ -7,14 +7,24 @@
 3. **2D**: the sound masks of every frame from a 2D method (:func:`predict_source`).
 4. **Camera motion** from tracked corners (OpenCV Lucas–Kanade): the median displacement between consecutive
    sampled frames, as a fraction of the frame diagonal.
-5. **3D readiness**: mono audio or a static camera → 2D only, and the reason is written. A moving camera with
-   stereo audio can be lifted to 3D once camera poses exist: estimating poses from a video is not part of
-   soundmask yet, so the run says how to get them (COLMAP on ``input/`` → the 3DAVS-S34-O7 layout → ``soundmask
-   lift``).
+5. **3D**: mono audio or a static camera → 2D only, and the reason is written. A moving camera with stereo
+   audio goes on to 3D:
+
+   a. **Camera poses** by structure from motion (COLMAP through pycolmap, :func:`soundmask.vision.poses.
+      estimate_poses`). Too few registered frames → 2D only, with COLMAP's count in the reason.
+   b. The registered frames become a **3DAVS-S34-O7-layout scene** (``OUT/scene/``: ``input/``, ``sparse/0/``,
+      per-frame binaural/mono clips, ``camera_splits.json``; no ``semantic_masks/``: a user's video has no
+      ground truth), which ``soundmask lift --scene OUT/scene`` can also read later.
+   c. **Lifting** (:func:`soundmask.pipeline.lift3d.run_lift`) with this run's 2D masks and audio cues: a Gaussian
+      reconstruction from the poses (every 8th registered frame held out as a novel view), grouping,
+      association with the TDoA tie-break, tagging. The microphones are placed on the camera's x axis,
+      ``spacing`` apart (left = −x), so the direction cone cos θ = c·τ/spacing is the one measured, whatever
+      COLMAP's unknown scale. Outputs in ``OUT/lift/`` (``sound_scene.pt`` for ``soundmask view``, renders of
+      the held-out views with their sound masks, ``lift.json``).
 
 Outputs (in ``OUT``, written as a whole to a temporary folder, then renamed): ``masks/<frame>.png`` (0/255),
-``input/<frame>.png`` (the sampled frames), ``overlay.mp4``, ``audio/stereo.wav`` (or ``mono.wav``) and
-``run.json``.
+``input/<frame>.png`` (the sampled frames), ``overlay.mp4``, ``audio/stereo.wav`` (or ``mono.wav``),
+``scene/`` and ``lift/`` (3D only) and ``run.json``.
 """
 
 from __future__ import annotations
@@ -45,12 +55,21 @@ class RunConfig:
     fps: float = option(2.0, "frames per second sampled from the video")
     max_frames: int = option(0, "process at most this many frames (0: all)")
     spacing: float = option(0.2, "microphone spacing in metres (stereo direction)")
-    motion_threshold: float = option(0.01, "the camera moves when tracked corners shift by more than this share of "
+    motion_threshold: float = option(0.004, "the camera moves when tracked corners shift by more than this share of "
                                      "the frame diagonal between sampled frames (median)")
+    lift_3d: bool = option(True, "go on to 3D (COLMAP poses, reconstruction, lifting) when the camera moves and the "
+                           "audio is stereo")
+    min_registered: float = option(0.6, "3D needs COLMAP to register at least this share of the frames")
+    size_3d: int = option(128, "the 3D reconstruction fits the frames at this longest side (pixels)")
+    iterations: int = option(650, "reconstruction steps")
+    dense_init: bool = option(True, "seed the reconstruction with plane-sweep stereo depth of the training frames "
+                              "(else with COLMAP's sparse points)")
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.max_frames < 0 or self.spacing <= 0 or self.motion_threshold < 0:
             raise ConfigError("fps and spacing must be > 0; max-frames and motion-threshold >= 0")
+        if not 0 < self.min_registered <= 1 or self.size_3d < 32 or self.iterations < 1:
+            raise ConfigError("min-registered must be in (0, 1], size-3d >= 32 and iterations >= 1")
 
 
 def predict_source(seg: Any, src: Any, progress: Callable[[int], None] | None = None, chunk: int = 16) -> np.ndarray:
@@ -159,17 +178,30 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     timings["camera"] = _time.perf_counter() - t0
     stereo = src.audio.shape[0] == 2
     moving = motion > cfg.motion_threshold
+    poses = None
     if not stereo:
         mode, reason = "2d", ("the audio is mono: 3D needs two microphones (stereo) for the time-difference cue; "
                               "2D sound masks only")
     elif not moving:
         mode, reason = "2d", (f"the camera is static (median motion {motion:.4f} of the frame diagonal ≤ "
                               f"{cfg.motion_threshold}): 3D needs views from several positions; 2D sound masks only")
+    elif not cfg.lift_3d:
+        mode, reason = "2d", ("the camera moves and the audio is stereo, but 3D was turned off (--no-lift-3d); "
+                              "2D sound masks only")
     else:
-        mode, reason = "2d", ("the camera moves and the audio is stereo, so the video can be lifted to 3D once camera "
-                              "poses exist. soundmask does not estimate poses from a video yet: run COLMAP on "
-                              "OUT/input/ into OUT/sparse/0/ (the 3DAVS-S34-O7 layout), then `soundmask lift "
-                              "--scene OUT`")
+        from soundmask.vision.poses import PoseConfig, PoseError, estimate_poses
+
+        t0 = _time.perf_counter()
+        try:
+            poses = estimate_poses(src.frames, src.names, PoseConfig(min_registered=cfg.min_registered),
+                                   progress=say)
+            mode, reason = "3d", (f"the camera moves and the audio is stereo: COLMAP registered {len(poses.names)} "
+                                  f"of {len(src)} frames, and the sound masks were lifted onto a Gaussian "
+                                  "reconstruction (lift/)")
+        except PoseError as e:
+            mode, reason = "2d", (f"the camera moves and the audio is stereo, but {e.problem}; 2D sound masks only"
+                                  + (f" (to get 3D: {e.fix})" if e.fix else ""))
+        timings["poses"] = _time.perf_counter() - t0
     binary = masks > 0.5
     summary: dict[str, Any] = {
         "video": str(video), "audio": str(audio) if audio else None, "frames": len(src), "fps": src.fps,
@@ -177,18 +209,89 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
         "method": cfg.method, "checkpoint": cfg.checkpoint or "(shipped default)",
         "sounding_frames": int(binary.reshape(len(binary), -1).any(1).sum()),
         "camera_motion": round(motion, 5), "mode": mode, "reason": reason,
-        "audio_report": rep.to_dict(), "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "config": asdict(cfg),
+        "audio_report": rep.to_dict(), "config": asdict(cfg),
     }
+    if poses is not None:
+        summary["poses"] = poses.summary()
     say("write", 0.0)
     with atomic_dir(out, overwrite=True) as tmp:
         write_mask_pngs(tmp / "masks", src.names, binary)
         _write_frames(tmp / "input", src)
         write_overlay_video(tmp / "overlay.mp4", src.frames, masks, fps=src.fps)
         write_audio(tmp / "audio" / ("stereo.wav" if stereo else "mono.wav"), src.audio, int(src.sample_rate))
+        if poses is not None:
+            t0 = _time.perf_counter()
+            summary["lift"] = lift_video(tmp, src, binary, poses, cfg, video.stem, say)
+            timings["3d"] = _time.perf_counter() - t0
+        summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
         (tmp / "run.json").write_text(json.dumps(summary, indent=2))
     say("done", 1.0)
     return summary
+
+
+def video_scene(src: Any, poses: Any, spacing: float, name: str = "") -> Any:
+    """The registered frames of ``src`` as a :class:`~soundmask.data.types.Scene` (frames renamed ``00000``…
+    in video order, at their video times; microphones ``spacing`` apart on each camera's x axis, left = −x)."""
+    from soundmask.data.types import Scene, SceneFrame
+
+    pos = {n: p for p, n in enumerate(src.names)}
+    frames = []
+    for j, n in enumerate(poses.names):
+        cam = poses.cameras[n]
+        c, x = cam.center, cam.camera_to_world[:3, 0]
+        frames.append(SceneFrame(index=j, time=float(src.frame_times[pos[n]]), file=f"input/{j:05d}.png",
+                                 camera=cam, mic_left=c - 0.5 * spacing * x, mic_right=c + 0.5 * spacing * x,
+                                 extra={"video_frame": n}))
+    return Scene(frames=frames, fps=float(src.fps), sample_rate=int(src.sample_rate), name=name,
+                 extra={"format": "3davs"})
+
+
+def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunConfig, name: str,
+               say: Progress) -> dict[str, Any]:
+    """Stages 5b–c of the module docstring into ``folder`` (``scene/`` and ``lift/``); returns the 3D summary."""
+    from soundmask.avs2d.base import frame_windows
+    from soundmask.data.threedavs import write_3davs_files
+    from soundmask.pipeline.lift3d import LiftConfig, audio_cues, run_lift, write_outputs
+    from soundmask.splat.train import ReconstructConfig, fit, load_views
+    from soundmask.vision.mvs import plane_sweep_depth
+
+    scene = video_scene(src, poses, cfg.spacing, name)
+    pos = [src.names.index(f.extra["video_frame"]) for f in scene.frames]
+    wins = frame_windows(len(src), src.audio.shape[1], int(src.sample_rate), src.frame_times)
+    (folder / "scene").mkdir()
+    write_3davs_files(folder / "scene", scene, [src.frames[p] for p in pos], None,
+                      [src.audio[:, wins[p][0]:wins[p][1]] for p in pos], points=poses.points,
+                      point_colors=poses.colors)
+    scene.root = folder / "scene"
+    H, W = src.frames.shape[1:3]
+    scale = min(1.0, cfg.size_3d / max(H, W))
+    rcfg = ReconstructConfig(iterations=cfg.iterations, scale=scale, init="depth" if cfg.dense_init else "colmap")
+    views = load_views(scene, scale=scale, test_every=rcfg.test_every)
+    if cfg.dense_init:
+        say("3d depth", 0.0)
+        depth = plane_sweep_depth(views.images.numpy(), views.cameras, views.train, poses.points,
+                                  progress=lambda f: say("3d depth", f))
+        blank = np.full(views.size, np.nan, np.float32)
+        views.depth = np.stack([depth.get(i, blank) for i in range(len(views.cameras))])
+    fitted = fit(views, rcfg, progress=lambda s, n, info: say("3d reconstruct", s / max(n, 1)))
+    lcfg = LiftConfig(method=cfg.method, checkpoint=cfg.checkpoint)
+    fa = audio_cues(src.audio, int(src.sample_rate), [f.time for f in scene.frames], 1.0 / src.fps)
+    res = run_lift(scene, lcfg, model=fitted.gaussians, reconstruct=rcfg, audio=fa,
+                   masks_2d={j: masks[p] for j, p in enumerate(pos)},
+                   progress=lambda stage, frac: say(f"3d {stage}", frac))
+    m = res.metrics
+    m.update({"psnr_test": fitted.psnr_test, "psnr_train": fitted.psnr_train,
+              "reconstruct_seconds": fitted.seconds, "init": rcfg.init})
+    write_outputs(res, views, folder / "lift", lcfg)
+    return {
+        "registered_frames": len(scene.frames), "video_frames": [f.extra["video_frame"] for f in scene.frames],
+        "test_views": m["test_views"], "gaussians": m["num_gaussians"],
+        "psnr_test": m.get("psnr_test"), "init": rcfg.init, "components": m["num_components"],
+        "sounding_objects": [{"label": t.label, "gaussians": int(len(t.index)),
+                              "spans_s": [[round(a, 3), round(b, 3)] for a, b in t.spans]}
+                             for t in res.sound_scene.tags],
+        "reconstruct_seconds": round(fitted.seconds, 3), "lift_seconds": m["seconds"],
+    }
 
 
 def _write_frames(folder: Path, src: Any) -> None:

@@ -28,7 +28,8 @@ from scipy import ndimage
 from soundmask.data.io import atomic_dir, atomic_path, write_mask
 from soundmask.errors import ConfigError, DataError
 
-__all__ = ["DEFAULT_COLOR", "binary_mask", "mask_edge", "overlay", "write_mask_pngs", "write_overlay_video"]
+__all__ = ["DEFAULT_COLOR", "binary_mask", "mask_edge", "overlay", "write_mask_pngs", "write_overlay_video",
+           "write_video"]
 
 PathLike = str | os.PathLike[str]
 
@@ -155,9 +156,39 @@ def write_overlay_video(
         _check_mask_shape(np.asarray(m), shape[:2], final, i)
         binary_mask(m)  # dtype check
     captions = _labels(labels, len(frames_l), final)
-    rate = _check_rate(fps)
+    _check_rate(fps)
     _check_color(color)
     _check_alpha(alpha)
+    imgs = []
+    for f, m, text in zip(frames_l, masks_l, captions, strict=True):
+        img = overlay(f, m, color=color, alpha=alpha)
+        imgs.append(_caption(img, text) if text else img)
+    return write_video(final, imgs, fps, crf=crf)
+
+
+def write_video(path: PathLike, frames: np.ndarray | Sequence[np.ndarray], fps: float, *,
+                audio: np.ndarray | None = None, sample_rate: int | None = None, crf: int = 18) -> Path:
+    """Write ``frames`` (T × (H, W, 3) uint8, one size) as H.264 at ``fps`` into an MP4/MKV/MOV, with ``audio``
+    ((C, S) float in [-1, 1], or (S,)) at ``sample_rate`` as a second track: 16-bit PCM in MKV/MOV (exact, so
+    the stereo time difference survives), AAC in MP4. Atomic: a temporary file, then rename."""
+    final = Path(path)
+    frames_l = _as_list(frames, "frames", final)
+    if not frames_l:
+        raise DataError("no frames to write", final, "pass at least one frame")
+    shape = np.asarray(frames_l[0]).shape
+    for i, f in enumerate(frames_l):
+        f = np.asarray(f)
+        if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8 or f.shape != shape:
+            raise DataError(f"frame {i} must be a {shape} uint8 RGB image like frame 0, got {f.dtype} {f.shape}",
+                            final, "give every frame of the video the same size")
+    rate = _check_rate(fps)
+    pcm = None
+    if audio is not None:
+        a = np.asarray(audio, dtype=np.float32)
+        a = a.reshape(1, -1) if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[0] not in (1, 2) or not sample_rate or sample_rate <= 0:
+            raise DataError(f"audio must be (channels <= 2, samples) with a sample rate, got {a.shape}", final)
+        pcm = np.round(np.clip(a, -1.0, 1.0) * 32767).astype(np.int16)
 
     import av
 
@@ -169,14 +200,22 @@ def write_overlay_video(
         with av.open(str(tmp), mode="w", format=fmt, options=opts) as container:
             stream = container.add_stream("libx264", rate=rate, options={"crf": str(int(crf)), "preset": "veryfast"})
             stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+            aud = None
+            if pcm is not None:
+                layout = "stereo" if pcm.shape[0] == 2 else "mono"
+                aud = container.add_stream("aac" if fmt == "mp4" else "pcm_s16le", rate=int(sample_rate or 0),
+                                           layout=layout)
             canvas = np.zeros((H, W, 3), np.uint8)
-            for f, m, text in zip(frames_l, masks_l, captions, strict=True):
-                img = overlay(f, m, color=color, alpha=alpha)
-                if text:
-                    img = _caption(img, text)
-                canvas[:h, :w] = img
+            for f in frames_l:
+                canvas[:h, :w] = f
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
             container.mux(stream.encode(None))
+            if aud is not None and pcm is not None:
+                fr = av.AudioFrame.from_ndarray(pcm.T.reshape(1, -1).copy(), format="s16", layout=aud.layout.name)
+                fr.sample_rate = int(sample_rate or 0)
+                for packet in aud.encode(fr):
+                    container.mux(packet)
+                container.mux(aud.encode(None))
     return final
 
 

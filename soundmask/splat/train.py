@@ -49,6 +49,8 @@ class ReconstructConfig:
     init: Literal["auto", "depth", "colmap", "random"] = option(
         "auto", "initial points: auto = depth when the scene has it, else COLMAP points, else random")
     init_points: int = option(8000, "number of initial Gaussians")
+    init_fill: bool = option(True, "COLMAP init with fewer points than init-points: add jittered copies of them "
+                             "(spread by their local spacing) up to init-points")
     ssim_weight: float = option(0.2, "λ of the loss (1 − λ)·L1 + λ·(1 − SSIM)")
     lr_means: float = option(1.6e-4, "position learning rate, × the scene extent (decays 100× over training)")
     lr_colors: float = option(0.0025, "colour (SH DC) learning rate (higher orders use 1/20 of it)")
@@ -205,6 +207,8 @@ def initial_gaussians(views: SceneViews, cfg: ReconstructConfig, rng: np.random.
         if len(pts) > cfg.init_points:
             pick = rng.choice(len(pts), cfg.init_points, replace=False)
             pts, cols = pts[pick], cols[pick]
+        elif cfg.init_fill and 4 <= len(pts) < cfg.init_points:
+            pts, cols = _fill_points(pts, cols, cfg.init_points, rng)
     else:
         pts, cols = _random_points(views, cfg.init_points, rng)
         scales = None
@@ -215,6 +219,22 @@ def initial_gaussians(views: SceneViews, cfg: ReconstructConfig, rng: np.random.
     g = Gaussians.from_points(pts, cols, sh_degree=cfg.sh_degree, opacity=0.5, motion_terms=motion, scale=scales,
                               time_range=(t0, t1))
     return g, how
+
+
+def _fill_points(pts: np.ndarray, cols: np.ndarray, n: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``pts`` plus ``n - len(pts)`` jittered copies: each a random point moved by a normal offset of σ = half its
+    distance to its 3rd nearest neighbour (sparse SfM points of a low-resolution video seed too few Gaussians
+    for a short CPU optimisation to densify the surfaces between them)."""
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(pts, np.float64)
+    k = min(4, len(pts))
+    d, _ = cKDTree(pts).query(pts, k=k)
+    sigma = 0.5 * d[:, -1]
+    pick = rng.integers(0, len(pts), n - len(pts))
+    extra = pts[pick] + rng.normal(size=(len(pick), 3)) * sigma[pick, None]
+    return np.concatenate([pts, extra]), np.concatenate([np.asarray(cols), np.asarray(cols)[pick]])
 
 
 def _points_from_depth(views: SceneViews, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
