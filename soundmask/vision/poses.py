@@ -101,10 +101,10 @@ def _pycolmap() -> Any:
 
 @contextlib.contextmanager
 def _quiet(pycolmap: Any) -> Iterator[None]:
-    """COLMAP logs every step through glog on stderr: keep only errors while it runs."""
+    """COLMAP logs every step through glog on stderr; the outcome is reported by us, so keep only fatal errors."""
     log = pycolmap.logging
     old = log.minloglevel
-    log.minloglevel = 2
+    log.minloglevel = 3
     try:
         yield
     finally:
