@@ -108,7 +108,8 @@ def test_colmap_recovers_the_generator_cameras(orbit_scene: Path) -> None:
 
 
 @needs_egl
-def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path) -> None:
+def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from soundmask.data.scene import read_scene, write_scene_video
     from soundmask.data.threedavs import read_3davs_scene
     from soundmask.lift.tags import SoundScene
@@ -138,6 +139,35 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
 
     again = run_lift(out / "scene", LiftConfig(method="sdavs"), reconstruct=ReconstructConfig(iterations=30))
     assert again.metrics["miou"] is None and again.metrics["test_views"] == lift["test_views"]
+    assert not (tmp_path / ".out.cache").exists()  # a finished run leaves no cache behind
+
+    # killed during lifting: no output, the finished stages are cached; the rerun skips them and gives the same
+    import soundmask.pipeline.lift3d as lift3d
+    import soundmask.splat.train as train
+    import soundmask.vision.poses as poses
+
+    cfg = RunConfig(method="sdavs", fps=scene.fps, iterations=120, size_3d=48)
+    out2 = tmp_path / "out2"
+
+    def killed(*a: object, **k: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(lift3d, "run_lift", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_video(video, cfg, out2)
+    assert not out2.exists() and (tmp_path / ".out2.cache").is_dir()
+    with monkeypatch.context() as m:
+        m.setattr(poses, "estimate_poses", killed)
+        m.setattr(train, "fit", killed)
+        s2 = run_video(video, cfg, out2)
+    assert s2["cached_stages"] == ["2d", "poses", "reconstruct"]
+    def result(x: dict) -> dict:  # all but the timings
+        return {k: v for k, v in x.items() if not k.endswith("seconds")}
+
+    assert result(s2["poses"]) == result(s["poses"]) and result(s2["lift"]) == result(s["lift"])
+    assert s2["reason"] == s["reason"]
+    assert not (tmp_path / ".out2.cache").exists()
 
 
 def test_scene_video_round_trip_keeps_frames_and_stereo(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from soundmask.data.io import atomic_path
 
-__all__ = ["StageCache", "stage_key"]
+__all__ = ["StageCache", "file_id", "stage_key"]
 
 
 def stage_key(*parts: Any) -> str:
@@ -26,6 +26,15 @@ def stage_key(*parts: Any) -> str:
 
     blob = json.dumps([__version__, *parts], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def file_id(path: str | Path | None) -> Any:
+    """A file's identity for cache keys: resolved path, size and modification time ('' for none)."""
+    if not path:
+        return ""
+    p = Path(path)
+    st = p.stat() if p.is_file() else None
+    return [str(p.resolve()), st.st_size if st else 0, int(st.st_mtime) if st else 0]
 
 
 class StageCache:

@@ -84,7 +84,7 @@ class DemoResult:
 
 def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None) -> DemoResult:
     """Run the stages of the module docstring into ``out``; returns the report path, metrics and timings."""
-    from soundmask.pipeline.cache import StageCache, stage_key
+    from soundmask.pipeline.cache import StageCache, file_id, stage_key
     from soundmask.pipeline.lift3d import LiftConfig
     from soundmask.splat.train import ReconstructConfig
 
@@ -138,7 +138,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     fa = cache.load_object("audio")
 
     # 3. 2D sound masks of every frame
-    k_2d = stage_key("2d", k_scene, cfg.method, _file_id(ckpt))
+    k_2d = stage_key("2d", k_scene, cfg.method, file_id(ckpt))
     masks_path = cache.root / "masks2d.npz"
 
     def make_2d() -> None:
@@ -221,15 +221,6 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(_jsonable(metrics), indent=2))
     return DemoResult(report, metrics, runs)
-
-
-def _file_id(path: str) -> Any:
-    """A checkpoint's identity for cache keys: path, size and modification time ('' for the default)."""
-    if not path:
-        return ""
-    p = Path(path)
-    st = p.stat() if p.is_file() else None
-    return [str(p.resolve()), st.st_size if st else 0, int(st.st_mtime) if st else 0]
 
 
 def _make_scene(cfg: DemoConfig, root: Path, say: Progress) -> None:

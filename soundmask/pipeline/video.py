@@ -22,6 +22,9 @@
       COLMAP's unknown scale. Outputs in ``OUT/lift/`` (``sound_scene.pt`` for ``soundmask view``, renders of
       the held-out views with their sound masks, ``lift.json``).
 
+The 2D masks, the poses and the fitted model are cached in ``.OUT.cache`` beside ``OUT`` (see
+:mod:`soundmask.pipeline.cache`) until the run succeeds, so a killed run resumes with the same result.
+
 Outputs (in ``OUT``, written as a whole to a temporary folder, then renamed): ``masks/<frame>.png`` (0/255),
 ``input/<frame>.png`` (the sampled frames), ``overlay.mp4``, ``audio/stereo.wav`` (or ``mono.wav``),
 ``scene/`` and ``lift/`` (3D only) and ``run.json``.
@@ -62,6 +65,8 @@ class RunConfig:
     min_registered: float = option(0.6, "3D needs COLMAP to register at least this share of the frames")
     size_3d: int = option(128, "the 3D reconstruction fits the frames at this longest side (pixels)")
     iterations: int = option(650, "reconstruction steps")
+    resume: bool = option(True, "reuse what a killed run of the same video and options finished (2D masks, poses, "
+                          "reconstruction), kept in a hidden .OUT.cache folder beside OUT until the run succeeds")
     dense_init: bool = option(True, "seed the reconstruction with plane-sweep stereo depth of the training frames "
                               "(else with COLMAP's sparse points)")
 
@@ -149,13 +154,19 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
               progress: Progress | None = None, source: Any = None) -> dict[str, Any]:
     """Run the stages of the module docstring on ``video``; returns the summary written to ``run.json``.
     ``source``: the video already read by :func:`open_video`."""
+    import shutil
+
     from soundmask.audio.analyze import analyze
     from soundmask.avs2d import load_segmenter
     from soundmask.data.io import atomic_dir, write_audio
+    from soundmask.pipeline.cache import StageCache, file_id, stage_key
     from soundmask.report.overlay import write_mask_pngs, write_overlay_video
 
     say = progress or (lambda stage, frac: None)
-    video = Path(video)
+    video, out = Path(video), Path(out)
+    cache = StageCache(cache_dir(out))
+    cached: list[str] = []
+    k_src = stage_key("source", file_id(video), file_id(audio), cfg.fps, cfg.max_frames)
     timings: dict[str, float] = {}
     t0 = _time.perf_counter()
     src = source if source is not None else open_video(video, cfg, audio)
@@ -169,7 +180,15 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
 
     t0 = _time.perf_counter()
     say("2d", 0.0)
-    masks = predict_source(seg, src, progress=lambda b: say("2d", b / len(src)))
+    k_2d = stage_key("2d", k_src, cfg.method, file_id(cfg.checkpoint))
+    if cfg.resume and cache.fresh("2d", k_2d, cache.root / "masks.pkl"):
+        masks = cache.load_object("masks")
+        cached.append("2d")
+    else:
+        # kept as uint8 steps of 1/255 (a quarter of the memory and cache), the same values whether fresh or resumed
+        masks = np.round(predict_source(seg, src, progress=lambda b: say("2d", b / len(src))) * 255).astype(np.uint8)
+        cache.save_object("masks", masks)
+        cache.done("2d", k_2d, _time.perf_counter() - t0)
     timings["2d"] = _time.perf_counter() - t0
 
     t0 = _time.perf_counter()
@@ -192,9 +211,22 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
         from soundmask.vision.poses import PoseConfig, PoseError, estimate_poses
 
         t0 = _time.perf_counter()
+        k_poses = stage_key("poses", k_src, cfg.min_registered)
         try:
-            poses = estimate_poses(src.frames, src.names, PoseConfig(min_registered=cfg.min_registered),
-                                   progress=say)
+            if cfg.resume and cache.fresh("poses", k_poses, cache.root / "poses.pkl"):
+                found = cache.load_object("poses")
+                cached.append("poses")
+            else:
+                try:
+                    found = estimate_poses(src.frames, src.names, PoseConfig(min_registered=cfg.min_registered),
+                                           progress=say)
+                except PoseError as e:
+                    found = ("error", e.problem, e.fix)  # a failure is a result too: not retried on resume
+                cache.save_object("poses", found)
+                cache.done("poses", k_poses, _time.perf_counter() - t0)
+            if isinstance(found, tuple):
+                raise PoseError(found[1], fix=found[2])
+            poses = found
             mode, reason = "3d", (f"the camera moves and the audio is stereo: COLMAP registered {len(poses.names)} "
                                   f"of {len(src)} frames, and the sound masks were lifted onto a Gaussian "
                                   "reconstruction (lift/)")
@@ -202,7 +234,8 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
             mode, reason = "2d", (f"the camera moves and the audio is stereo, but {e.problem}; 2D sound masks only"
                                   + (f" (to get 3D: {e.fix})" if e.fix else ""))
         timings["poses"] = _time.perf_counter() - t0
-    binary = masks > 0.5
+    binary = masks > 127  # probability > 0.5
+    soft = masks.astype(np.float32) / 255.0
     summary: dict[str, Any] = {
         "video": str(video), "audio": str(audio) if audio else None, "frames": len(src), "fps": src.fps,
         "size": list(src.size), "channels": int(src.audio.shape[0]), "sample_rate": int(src.sample_rate),
@@ -217,16 +250,25 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     with atomic_dir(out, overwrite=True) as tmp:
         write_mask_pngs(tmp / "masks", src.names, binary)
         _write_frames(tmp / "input", src)
-        write_overlay_video(tmp / "overlay.mp4", src.frames, masks, fps=src.fps)
+        write_overlay_video(tmp / "overlay.mp4", src.frames, soft, fps=src.fps)
         write_audio(tmp / "audio" / ("stereo.wav" if stereo else "mono.wav"), src.audio, int(src.sample_rate))
         if poses is not None:
             t0 = _time.perf_counter()
-            summary["lift"] = lift_video(tmp, src, binary, poses, cfg, video.stem, say)
+            k_model = stage_key("model", k_poses, cfg.size_3d, cfg.iterations, cfg.dense_init)
+            summary["lift"] = lift_video(tmp, src, binary, poses, cfg, video.stem, say, cache=cache,
+                                         model_key=k_model, cached=cached)
             timings["3d"] = _time.perf_counter() - t0
         summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+        summary["cached_stages"] = cached
         (tmp / "run.json").write_text(json.dumps(summary, indent=2))
+    shutil.rmtree(cache.root, ignore_errors=True)  # the run is complete: nothing left to resume
     say("done", 1.0)
     return summary
+
+
+def cache_dir(out: Path) -> Path:
+    """Where a run into ``out`` keeps its finished stages until it succeeds: ``.<out name>.cache`` beside it."""
+    return out.parent / f".{out.name}.cache"
 
 
 def video_scene(src: Any, poses: Any, spacing: float, name: str = "") -> Any:
@@ -247,8 +289,11 @@ def video_scene(src: Any, poses: Any, spacing: float, name: str = "") -> Any:
 
 
 def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunConfig, name: str,
-               say: Progress) -> dict[str, Any]:
-    """Stages 5b–c of the module docstring into ``folder`` (``scene/`` and ``lift/``); returns the 3D summary."""
+               say: Progress, *, cache: Any = None, model_key: str = "", cached: list[str] | None = None
+               ) -> dict[str, Any]:
+    """Stages 5b–c of the module docstring into ``folder`` (``scene/`` and ``lift/``); returns the 3D summary.
+    With ``cache`` (a :class:`~soundmask.pipeline.cache.StageCache`) the fitted model is kept under
+    ``model_key`` and reused (``cached`` gets "reconstruct")."""
     from soundmask.avs2d.base import frame_windows
     from soundmask.data.threedavs import write_3davs_files
     from soundmask.pipeline.lift3d import LiftConfig, audio_cues, run_lift, write_outputs
@@ -267,13 +312,22 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     scale = min(1.0, cfg.size_3d / max(H, W))
     rcfg = ReconstructConfig(iterations=cfg.iterations, scale=scale, init="depth" if cfg.dense_init else "colmap")
     views = load_views(scene, scale=scale, test_every=rcfg.test_every)
-    if cfg.dense_init:
-        say("3d depth", 0.0)
-        depth = plane_sweep_depth(views.images.numpy(), views.cameras, views.train, poses.points,
-                                  progress=lambda f: say("3d depth", f))
-        blank = np.full(views.size, np.nan, np.float32)
-        views.depth = np.stack([depth.get(i, blank) for i in range(len(views.cameras))])
-    fitted = fit(views, rcfg, progress=lambda s, n, info: say("3d reconstruct", s / max(n, 1)))
+    t0 = _time.perf_counter()
+    if cache is not None and cfg.resume and cache.fresh("reconstruct", model_key, cache.root / "model.pkl"):
+        fitted = cache.load_object("model")
+        if cached is not None:
+            cached.append("reconstruct")
+    else:
+        if cfg.dense_init:
+            say("3d depth", 0.0)
+            depth = plane_sweep_depth(views.images.numpy(), views.cameras, views.train, poses.points,
+                                      progress=lambda f: say("3d depth", f))
+            blank = np.full(views.size, np.nan, np.float32)
+            views.depth = np.stack([depth.get(i, blank) for i in range(len(views.cameras))])
+        fitted = fit(views, rcfg, progress=lambda s, n, info: say("3d reconstruct", s / max(n, 1)))
+        if cache is not None:
+            cache.save_object("model", fitted)
+            cache.done("reconstruct", model_key, _time.perf_counter() - t0)
     lcfg = LiftConfig(method=cfg.method, checkpoint=cfg.checkpoint)
     fa = audio_cues(src.audio, int(src.sample_rate), [f.time for f in scene.frames], 1.0 / src.fps)
     res = run_lift(scene, lcfg, model=fitted.gaussians, reconstruct=rcfg, audio=fa,

@@ -26,7 +26,6 @@ scale-free.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time as _time
 from collections.abc import Callable, Iterator, Sequence
@@ -59,10 +58,13 @@ class PoseConfig:
     overlap: int = option(12, "sequential matching: each frame is matched with this many following frames")
     retry_peak_threshold: float = option(0.002, "SIFT contrast threshold of the second try (COLMAP: 0.0067)")
     seed: int = option(0, "random seed of the mapper")
+    threads: int = option(1, "COLMAP threads: 1 gives the same model on every run (a resumed run equals an "
+                          "uninterrupted one); more are faster but vary from run to run")
 
     def __post_init__(self) -> None:
-        if self.max_side < 32 or not 0 < self.min_registered <= 1 or self.exhaustive_up_to < 0 or self.overlap < 1:
-            raise ConfigError("max-side >= 32, min-registered in (0, 1], exhaustive-up-to >= 0 and overlap >= 1")
+        if self.max_side < 32 or not 0 < self.min_registered <= 1 or self.exhaustive_up_to < 0 or self.overlap < 1 \
+                or self.threads < 1:
+            raise ConfigError("max-side >= 32, min-registered in (0, 1], exhaustive-up-to >= 0, overlap and threads >= 1")
 
 
 @dataclass
@@ -111,12 +113,6 @@ def _quiet(pycolmap: Any) -> Iterator[None]:
         log.minloglevel = old
 
 
-def _threads() -> int:
-    import torch
-
-    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
-
-
 def _resized(frames: Sequence[np.ndarray], max_side: int, min_side: int) -> tuple[list[np.ndarray], float]:
     import cv2
 
@@ -139,14 +135,14 @@ def _run_once(pycolmap: Any, folder: Path, n: int, cfg: PoseConfig, peak_thresho
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = "SIMPLE_PINHOLE"
     ext = pycolmap.FeatureExtractionOptions()
-    ext.num_threads = _threads()
+    ext.num_threads = cfg.threads
     if peak_threshold is not None:
         ext.sift.peak_threshold = peak_threshold
     images = folder / "images"
     pycolmap.extract_features(db, images, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
                               extraction_options=ext, device=pycolmap.Device.cpu)
     match = pycolmap.FeatureMatchingOptions()
-    match.num_threads = _threads()
+    match.num_threads = cfg.threads
     if n <= cfg.exhaustive_up_to:
         pycolmap.match_exhaustive(db, matching_options=match, device=pycolmap.Device.cpu)
     else:
@@ -155,7 +151,7 @@ def _run_once(pycolmap: Any, folder: Path, n: int, cfg: PoseConfig, peak_thresho
         pycolmap.match_sequential(db, matching_options=match, pairing_options=pairing, device=pycolmap.Device.cpu)
     opts = pycolmap.IncrementalPipelineOptions()
     opts.random_seed = cfg.seed
-    opts.num_threads = _threads()
+    opts.num_threads = cfg.threads
     sparse = folder / f"sparse_{peak_threshold}"
     sparse.mkdir(exist_ok=True)
     maps = pycolmap.incremental_mapping(db, images, sparse, options=opts)
