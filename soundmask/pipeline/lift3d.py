@@ -47,7 +47,8 @@ from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.render import render
 from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views, resize_to
 
-__all__ = ["FrameAudio", "LiftConfig", "LiftResult", "audio_cues", "frame_audio", "load_model", "resize_mask", "run_lift", "save_model"]
+__all__ = ["FrameAudio", "LiftConfig", "LiftResult", "audio_cues", "frame_audio", "load_model", "resize_mask",
+           "run_lift", "save_model"]
 
 Progress = Callable[[str, float], None]
 

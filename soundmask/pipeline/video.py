@@ -301,7 +301,8 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     from soundmask.vision.mvs import plane_sweep_depth
 
     scene = video_scene(src, poses, cfg.spacing, name)
-    pos = [src.names.index(f.extra["video_frame"]) for f in scene.frames]
+    where = {n: p for p, n in enumerate(src.names)}
+    pos = [where[n] for n in poses.names]  # scene frame j is video frame pos[j]
     wins = frame_windows(len(src), src.audio.shape[1], int(src.sample_rate), src.frame_times)
     (folder / "scene").mkdir()
     write_3davs_files(folder / "scene", scene, [src.frames[p] for p in pos], None,
