@@ -217,3 +217,18 @@ def test_geometric_components_are_the_objects(rng):
     op = np.ones(len(pts))
     op[truth == 2] = 0.01  # transparent Gaussians are not objects
     assert len(geometric_components(pts, op, min_size=50)) == 1
+
+
+def test_a_flat_object_on_the_floor_is_not_taken_for_the_floor(rng):
+    """A 10 cm tall box standing on the floor (a xylophone, a radio): the floor's plane band must not swallow it
+    (the earlier 1.5 %-of-extent tolerance, 12 cm here, removed all of it)."""
+    from soundmask.lift.grouping import geometric_components, structure_planes
+
+    pts, truth = _room_with_objects(rng)
+    box = np.c_[rng.uniform(1.0, 1.4, 400), rng.uniform(3.5, 3.8, 400), rng.uniform(0.0, 0.1, 400)]
+    pts, truth = np.concatenate([pts, box]), np.r_[truth, np.full(400, 3)]
+    assert structure_planes(pts, inlier_fraction=0.015)[truth == 3].mean() > 0.95  # the old default
+    on = structure_planes(pts)
+    assert on[truth == 0].mean() > 0.97 and on[truth == 3].mean() < 0.6
+    comps = geometric_components(pts, min_size=50)
+    assert sorted(int(np.bincount(truth[c.index]).argmax()) for c in comps) == [1, 2, 3]

@@ -109,7 +109,7 @@ def spatial_components(means: Any, candidates: Any, radius: float | None = None,
     return out
 
 
-def structure_planes(means: Any, *, inlier_fraction: float = 0.015, min_share: float = 0.08, max_planes: int = 8,
+def structure_planes(means: Any, *, inlier_fraction: float = 0.005, min_share: float = 0.08, max_planes: int = 8,
                      trials: int = 300, seed: int = 0) -> np.ndarray:
     """(N,) bool: the Gaussians on the scene's large planes (floor, walls, ceiling, table tops), found by
     sequential RANSAC: repeatedly the plane through 3 random remaining centres with the most centres within

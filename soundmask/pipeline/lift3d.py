@@ -64,6 +64,9 @@ class LiftConfig:
         "auto", "how Gaussians become objects: auto = instances with --use-gt-2d when instance masks exist, else "
         "geometry | instances (2D instance-mask vote) | affinity (SAGA-style features from the instance masks) | "
         "geometry (connected components off the large planes: needs no mask) | spatial (sound-vote clusters)")
+    plane_tolerance: float = option(0.005, "geometry grouping: a Gaussian lies on one of the scene's large planes "
+                                    "(floor, walls) within this fraction of the scene's extent (0.015 swallowed the "
+                                    "objects standing on them)")
     vote_threshold: float = option(0.5, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this")
     any_threshold: float = option(0.15, "spatial grouping: a Gaussian is a candidate when this share of its votes "
                                   "(over frames with a sound) is positive")
@@ -82,6 +85,8 @@ class LiftConfig:
     seed: int = option(0, "random seed")
 
     def __post_init__(self) -> None:
+        if not 0 < self.plane_tolerance < 1:
+            raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
         for name in ("vote_threshold", "any_threshold", "iou_threshold", "precision_threshold", "min_coverage",
                      "alpha_threshold"):
             v = getattr(self, name)
@@ -272,7 +277,8 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
 
         with torch.no_grad():
             op = g.opacities().reshape(-1).numpy()
-        return geometric_components(means, op, min_size=cfg.min_component), how
+        return geometric_components(means, op, min_size=cfg.min_component,
+                                    inlier_fraction=cfg.plane_tolerance), how
     if how in ("instances", "affinity"):
         if not has_inst:
             raise DataError(f"--grouping {how} needs instance masks (instance_masks/)", scene.root,
