@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Component", "candidate_index", "components_from_labels", "default_radius", "geometric_components",
-           "spatial_components", "structure_planes"]
+__all__ = ["PLANE_TOLERANCE", "Component", "candidate_index", "components_from_labels", "default_radius",
+           "geometric_components", "spatial_components", "structure_planes"]
 
 
 @dataclass
@@ -109,8 +109,11 @@ def spatial_components(means: Any, candidates: Any, radius: float | None = None,
     return out
 
 
-def structure_planes(means: Any, *, inlier_fraction: float = 0.005, min_share: float = 0.08, max_planes: int = 8,
-                     trials: int = 300, seed: int = 0) -> np.ndarray:
+PLANE_TOLERANCE = 0.005  # plane band, × the scene's extent (1.5 % swallowed the low objects standing on the floor)
+
+
+def structure_planes(means: Any, *, inlier_fraction: float = PLANE_TOLERANCE, min_share: float = 0.08,
+                     max_planes: int = 8, trials: int = 300, seed: int = 0) -> np.ndarray:
     """(N,) bool: the Gaussians on the scene's large planes (floor, walls, ceiling, table tops), found by
     sequential RANSAC: repeatedly the plane through 3 random remaining centres with the most centres within
     ``inlier_fraction`` × the scene's extent (2nd–98th percentile box diagonal) is removed, while it holds at

@@ -40,7 +40,7 @@ from soundmask.data.io import atomic_path
 from soundmask.data.types import Scene
 from soundmask.errors import ConfigError, DataError
 from soundmask.lift.associate import ComponentTimeline, associate_frame, component_masks
-from soundmask.lift.grouping import Component, components_from_labels, spatial_components
+from soundmask.lift.grouping import PLANE_TOLERANCE, Component, components_from_labels, spatial_components
 from soundmask.lift.tags import SoundScene, SoundTag, spans_from_activity
 from soundmask.lift.voting import centre_visibility, vote_instances, vote_masks
 from soundmask.splat.gaussians import Gaussians
@@ -64,9 +64,8 @@ class LiftConfig:
         "auto", "how Gaussians become objects: auto = instances with --use-gt-2d when instance masks exist, else "
         "geometry | instances (2D instance-mask vote) | affinity (SAGA-style features from the instance masks) | "
         "geometry (connected components off the large planes: needs no mask) | spatial (sound-vote clusters)")
-    plane_tolerance: float = option(0.005, "geometry grouping: a Gaussian lies on one of the scene's large planes "
-                                    "(floor, walls) within this fraction of the scene's extent (0.015 swallowed the "
-                                    "objects standing on them)")
+    plane_tolerance: float = option(PLANE_TOLERANCE, "geometry grouping: a Gaussian lies on one of the scene's large "
+                                    "planes (floor, walls) within this fraction of the scene's extent")
     vote_threshold: float = option(0.5, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this")
     any_threshold: float = option(0.15, "spatial grouping: a Gaussian is a candidate when this share of its votes "
                                   "(over frames with a sound) is positive")
