@@ -232,3 +232,37 @@ def test_a_flat_object_on_the_floor_is_not_taken_for_the_floor(rng):
     assert on[truth == 0].mean() > 0.97 and on[truth == 3].mean() < 0.6
     comps = geometric_components(pts, min_size=50)
     assert sorted(int(np.bincount(truth[c.index]).argmax()) for c in comps) == [1, 2, 3]
+
+
+def test_split_by_sound_cuts_a_sounding_object_out_of_its_table(rng):
+    """A cat on a table is one geometric component (they touch); the Gaussians the sound masks vote for — the
+    cat's, and a few of the table's along the cat's outline — come out as a component of their own."""
+    from soundmask.lift.grouping import geometric_components, split_by_sound
+
+    pts, truth = _room_with_objects(rng)
+    top = np.c_[rng.uniform(2.5, 3.5, 600), rng.uniform(1.0, 1.6, 600), rng.normal(0.7, 0.01, 600)]
+    legs = np.concatenate([np.c_[rng.normal(x, 0.02, 60), rng.normal(y, 0.02, 60), rng.uniform(0.05, 0.7, 60)]
+                           for x in (2.55, 3.45) for y in (1.05, 1.55)])
+    cat = rng.normal([3.0, 1.3, 0.85], [0.08, 0.08, 0.06], (150, 3))
+    pts = np.concatenate([pts, top, legs, cat])
+    truth = np.r_[truth, np.full(len(top) + len(legs), 3), np.full(len(cat), 4)]
+    comps = geometric_components(pts, min_size=50)
+    joined = [c for c in comps if (truth[c.index] == 4).any()]
+    assert len(joined) == 1 and (truth[joined[0].index] == 4).mean() < 0.3  # geometry alone: cat + table
+    sounded = truth == 4
+    near = np.flatnonzero((truth == 3) & (np.linalg.norm(pts - [3.0, 1.3, 0.75], axis=1) < 0.15))
+    sounded[near[:10]] = True
+    split = split_by_sound(comps, pts, sounded, min_size=50)
+    assert [c.id for c in split] == list(range(1, len(split) + 1))
+    best = max(split, key=lambda c: (truth[c.index] == 4).sum())
+    assert (truth[best.index] == 4).mean() > 0.9
+    assert (truth[best.index] == 4).sum() == (truth[joined[0].index] == 4).sum()  # all of the cat
+    assert sorted(np.concatenate([c.index for c in split]).tolist()) == sorted(
+        np.concatenate([c.index for c in comps]).tolist())  # nothing lost: the table stays a component
+    # the blobs that sound as a whole (share ≥ max_share) and components without a voted Gaussian stay whole
+    whole = split_by_sound(comps, pts, truth == 1, min_size=50)
+    assert sorted(c.size for c in whole) == sorted(c.size for c in comps)
+    # too few voted Gaussians to be an object: the component stays whole
+    few = np.zeros(len(pts), bool)
+    few[np.flatnonzero(truth == 4)[:10]] = True
+    assert sorted(c.size for c in split_by_sound(comps, pts, few, min_size=50)) == sorted(c.size for c in comps)

@@ -119,6 +119,8 @@ def test_user_errors_exit_2_with_one_line(scene3d: Path, tmp_path: Path) -> None
     bad.write_bytes(b"not a model")
     r = _cli("lift", "--scene", scene3d, "--use-gt-2d", "--model", bad)
     assert r.returncode == 2 and "bad.pt" in r.stderr
+    r = _cli("lift", "--scene", scene3d, "--use-gt-2d", "--sound-split", "1.5")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "sound-split" in r.stderr
     r = _cli("reconstruct", "--scene", scene3d, "--out", tmp_path / "m.obj")
     assert r.returncode == 2 and ".ply" in r.stderr
     r = _cli("render", "--model", tmp_path / "missing.ply", "--scene", scene3d, "--out", tmp_path / "x.png")

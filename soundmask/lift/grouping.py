@@ -1,12 +1,14 @@
 """Grouping Gaussians into 3D components (the objects that stage 7 renders and compares with 2D sound masks).
 
-Two sources of components:
+Sources of components:
 
 * :func:`components_from_labels` — per-Gaussian labels (e.g. from :func:`soundmask.lift.voting.vote_instances`
   or from clustering affinity features, SAGA-style): one component per non-zero label.
 * :func:`spatial_components` — connected components of candidate centres under a distance threshold (the
   spatial clustering EchoSegnet's refinement applies to the voted Gaussians; also a fallback when no affinity
   features were trained).
+* :func:`geometric_components` — connected components off the scene's large planes (no mask at all), and
+  :func:`split_by_sound`, which cuts the part the sound masks vote for out of a mostly silent component.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 __all__ = ["PLANE_TOLERANCE", "Component", "candidate_index", "components_from_labels", "default_radius",
-           "geometric_components", "spatial_components", "structure_planes"]
+           "geometric_components", "spatial_components", "split_by_sound", "structure_planes"]
 
 
 @dataclass
@@ -156,3 +158,29 @@ def geometric_components(means: Any, opacities: Any | None = None, min_size: int
     if opacities is not None:
         keep &= np.asarray(opacities, dtype=np.float64).reshape(-1) > min_opacity
     return spatial_components(m, keep, min_size=min_size)
+
+
+def split_by_sound(components: list[Component], means: Any, sounded: Any, *, max_share: float = 0.8,
+                   min_size: int = 20) -> list[Component]:
+    """Cut the sounding part out of each component that is mostly silent — an object joined to the furniture it
+    stands on, which geometry alone cannot separate. ``sounded`` (a bool (N,) mask or indices) marks the
+    Gaussians the 2D sound masks vote for. In a component of which fewer than ``max_share`` of the Gaussians are
+    sounded, those (if at least ``min_size``) become one component and the rest another (if at least
+    ``min_size``); other components are kept whole. The sounded part is not split further: the voted centres of
+    a small object are too sparse to stay connected at the component's own spacing. Ids are renumbered 1, 2, …
+    in the order of the input."""
+    m = _means(means)
+    snd = np.zeros(len(m), bool)
+    snd[candidate_index(sounded, len(m))] = True
+    parts: list[np.ndarray] = []
+    for comp in components:
+        idx = np.asarray(comp.index, dtype=np.int64)
+        inside = idx[snd[idx]]
+        if inside.size < min_size or inside.size >= max_share * idx.size:
+            parts.append(idx)
+            continue
+        parts.append(inside)
+        rest = idx[~snd[idx]]
+        if rest.size >= min_size:
+            parts.append(rest)
+    return [Component(k + 1, np.sort(p), m[p].mean(axis=0), int(p.size)) for k, p in enumerate(parts)]

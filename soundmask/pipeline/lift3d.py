@@ -10,7 +10,9 @@
 4. **Grouping** the Gaussians into objects: majority vote of the 2D *instance* masks (``instances``; needs
    instance masks, i.e. ground truth), SAGA-style affinity features trained on them (``affinity``), connected
    components of the Gaussians off the scene's large planes (``geometry``, the default without ground truth:
-   needs no mask at all), or connected components of the Gaussians the sound masks vote for (``spatial``).
+   needs no mask; a component mostly silent under the sound masks' votes loses its voted part to a component of
+   its own, ``sound_split``, so an object is not lost in the table it stands on), or connected components of
+   the Gaussians the sound masks vote for (``spatial``).
 5. **Association** per training frame: each component's visible render vs. the frame's 2D sound mask, with the
    TDoA tie-break (:func:`soundmask.lift.associate.associate_frame`) → a component × frame timeline.
 6. **Voting within** each component (EchoSegnet's rule, votes₁/(votes₀+votes₁) > τ over the frames where the
@@ -66,9 +68,12 @@ class LiftConfig:
         "geometry (connected components off the large planes: needs no mask) | spatial (sound-vote clusters)")
     plane_tolerance: float = option(PLANE_TOLERANCE, "geometry grouping: a Gaussian lies on one of the scene's large "
                                     "planes (floor, walls) within this fraction of the scene's extent")
+    sound_split: float = option(0.8, "geometry grouping: a component of which less than this share is voted for by "
+                                "the sound masks (see any-threshold) is split into its voted part and the rest (0: "
+                                "off)")
     vote_threshold: float = option(0.5, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this")
-    any_threshold: float = option(0.15, "spatial grouping: a Gaussian is a candidate when this share of its votes "
-                                  "(over frames with a sound) is positive")
+    any_threshold: float = option(0.15, "spatial grouping and sound-split: a Gaussian is voted for when this share "
+                                  "of its votes (over frames with a sound) is positive")
     iou_threshold: float = option(0.5, "association: IoU of a component's render with the 2D mask to be a candidate")
     precision_threshold: float = option(0.6, "association: or this share of the component inside the mask")
     min_coverage: float = option(0.05, "association: ... while covering this share of the mask")
@@ -86,8 +91,8 @@ class LiftConfig:
     def __post_init__(self) -> None:
         if not 0 < self.plane_tolerance < 1:
             raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
-        for name in ("vote_threshold", "any_threshold", "iou_threshold", "precision_threshold", "min_coverage",
-                     "alpha_threshold"):
+        for name in ("sound_split", "vote_threshold", "any_threshold", "iou_threshold", "precision_threshold",
+                     "min_coverage", "alpha_threshold"):
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1], got {v}")
@@ -276,8 +281,13 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
 
         with torch.no_grad():
             op = g.opacities().reshape(-1).numpy()
-        return geometric_components(means, op, min_size=cfg.min_component,
-                                    inlier_fraction=cfg.plane_tolerance), how
+        comps = geometric_components(means, op, min_size=cfg.min_component, inlier_fraction=cfg.plane_tolerance)
+        if cfg.sound_split > 0:
+            from soundmask.lift.grouping import split_by_sound
+
+            snd = _sounded(g, cams, times, masks, train, visible, cfg)
+            comps = split_by_sound(comps, means, snd, max_share=cfg.sound_split, min_size=cfg.min_component)
+        return comps, how
     if how in ("instances", "affinity"):
         if not has_inst:
             raise DataError(f"--grouping {how} needs instance masks (instance_masks/)", scene.root,
@@ -291,13 +301,20 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
 
             labels = group_by_affinity(g, cams, inst, times=times)
         return components_from_labels(labels, means, min_size=cfg.min_component), how
+    return spatial_components(means, _sounded(g, cams, times, masks, train, visible, cfg),
+                              min_size=cfg.min_component), how
+
+
+def _sounded(g: Gaussians, cams: list[Any], times: list[float], masks: dict[int, np.ndarray], train: list[int],
+             visible: np.ndarray, cfg: LiftConfig) -> np.ndarray:
+    """(N,) bool: the Gaussians inside the sound masks in ≥ 2 views and in more than ``any_threshold`` of the
+    views with a sound that see them."""
     sel = [j for j, i in enumerate(train) if masks[i].any()]
     if not sel:
-        return [], how
+        return np.zeros(len(g), bool)
     votes = vote_masks(g, [cams[j] for j in sel], [masks[train[j]] for j in sel],
                        times=[times[j] for j in sel], visible=visible[sel])
-    cand = (votes.pos >= 2) & (votes.ratio() > cfg.any_threshold)
-    return spatial_components(means, cand, min_size=cfg.min_component), how
+    return (votes.pos >= 2) & (votes.ratio() > cfg.any_threshold)
 
 
 def run_lift(
