@@ -44,7 +44,7 @@ def main() -> None:
     from soundmask.config import parse_overrides
 
     extra = parse_overrides(a.set, LiftConfig)
-    cfg = LiftConfig(use_gt_2d=a.method == "gt", method=a.method if a.method != "gt" else "sdavs", **extra)
+    cfg = LiftConfig(**{"use_gt_2d": a.method == "gt", "method": a.method if a.method != "gt" else "sdavs", **extra})
     rcfg = ReconstructConfig(**({"iterations": a.iterations} if a.iterations else {}))
     scenes = [s for d in a.data for s in scenes_of(d, a.split)]
     if a.limit:

@@ -17,6 +17,7 @@ from soundmask.audio.tdoa import (
     gcc_phat,
     gcc_phat_curve,
     segment_tdoa,
+    steered_response,
     tdoa_from_direction,
     track_tdoa,
 )
@@ -297,3 +298,25 @@ def test_front_end_speed_60s_stereo(tmp_path, library):
               f"({best * 1e3:.0f} ms for {seconds:.0f} s, {len(segs)} segments)")
         if not speech:
             assert seconds / best >= 100
+
+
+def test_steered_response_finds_both_of_two_simultaneous_sources(rng):
+    """SRP-PHAT of one pair: two sources sounding at once each keep a correlation peak at their own delay, which
+    the single GCC-PHAT peak cannot say; a position between them (no source) gets almost nothing."""
+    c2w = _camera(rng)
+    left, right = mic_pair(c2w)
+    ahead, side = c2w[:3, 2], c2w[:3, 0]
+    a, b, between = (c2w[:3, 3] + 1.5 * ahead + k * side for k in (-0.9, 0.9, 0.2))
+    n = SR
+    y = simulate_static([(a, rng.standard_normal(2 * n) * np.r_[np.ones(n), np.zeros(n)]),
+                         (b, rng.standard_normal(2 * n) * np.r_[np.ones(n), np.zeros(n)])], left, right, ROOM, 0.2, SR)
+    segs = [Segment(0.05, 0.95), Segment(1.3, 1.9)]
+    delays = [np.array([geometric_tdoa(p, left, right) for p in (a, b, between)]), np.zeros(2)]
+    (ra, rb, rc), silent = steered_response(y, SR, segs, delays)
+    assert ra > 0.1 and rb > 0.1 and min(ra, rb) > 0.5 * max(ra, rb) and rc < 0.25 * min(ra, rb)
+    assert np.isnan(silent).all() and silent.shape == (2,)
+    peak = segment_tdoa(y, SR, segs[:1])[0]
+    (at_peak,) = steered_response(y, SR, segs[:1], [np.array([[peak.tau]])])
+    assert at_peak.shape == (1, 1) and at_peak[0, 0] == pytest.approx(peak.confidence, abs=0.02)
+    with pytest.raises(DataError, match="delay sets"):
+        steered_response(y, SR, segs, delays[:1])

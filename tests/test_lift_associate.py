@@ -8,7 +8,14 @@ import pytest
 from soundmask.audio.types import Tdoa
 from soundmask.data.types import Camera, Intrinsics
 from soundmask.errors import DataError
-from soundmask.lift.associate import Association, ComponentTimeline, associate_frame, component_masks
+from soundmask.lift.associate import (
+    Association,
+    ComponentTimeline,
+    associate_frame,
+    component_masks,
+    tie_break,
+    tie_break_by_response,
+)
 from soundmask.lift.grouping import Component, components_from_labels
 from soundmask.lift.refine import refine_by_direction
 from soundmask.splat.gaussians import Gaussians
@@ -108,6 +115,46 @@ def test_associate_tdoa_tie_break(scene):
     # a single candidate is never removed, even when the TDoA points elsewhere
     one = associate_frame(soft, disc(centres[1], 0.3, cam), comps, tdoa=tau_left, mic_left=MIC_L, mic_right=MIC_R)
     assert one.selected_ids == [2]
+
+
+def test_tie_break_keeps_the_candidates_near_the_best():
+    cand = np.array([True, True, False, True])
+    err = np.array([0.3, 0.05, 0.0, np.nan])
+    np.testing.assert_array_equal(tie_break(cand, err, 0.1), [False, True, False, False])
+    np.testing.assert_array_equal(tie_break(cand, err, 0.3), [True, True, False, False])
+    np.testing.assert_array_equal(tie_break(cand, np.full(4, np.nan), 0.1), cand)  # nothing known: all kept
+    np.testing.assert_array_equal(tie_break([False, True], [0.0, 2.0], 0.1), [False, True])  # one candidate stays
+
+
+def test_tie_break_by_response_keeps_every_source_peak():
+    cand = np.array([True, True, True, False])
+    err = np.array([0.02, 0.3, 0.15, 0.0])
+    # two sources (components 0 and 1) leave peaks; component 2 sits between their cones, off both peaks
+    resp = np.array([0.4, 0.2, 0.03, 0.9])
+    np.testing.assert_array_equal(tie_break_by_response(cand, resp, err, 0.2), [True, True, False, False])
+    np.testing.assert_array_equal(tie_break_by_response(cand, resp, err, 0.6), [True, False, False, False])
+    # the best-aligned candidate stays even with a weak response (e.g. an echo-dominated frame)
+    np.testing.assert_array_equal(tie_break_by_response(cand, [0.01, 0.5, 0.0, 0.0], err, 0.5),
+                                  [True, True, False, False])
+    # nothing known or nothing positive: the best-aligned candidate only; one candidate: itself
+    np.testing.assert_array_equal(tie_break_by_response(cand, np.full(4, np.nan), err, 0.2),
+                                  [True, False, False, False])
+    np.testing.assert_array_equal(tie_break_by_response(cand, -np.ones(4), err, 0.2), [True, False, False, False])
+    np.testing.assert_array_equal(tie_break_by_response([False, True], [0.0, 0.0], [0.0, 2.0], 0.2), [False, True])
+
+
+def test_associate_frame_uses_the_response_when_given(scene):
+    """Both clusters sound at once: the delay peak names the left one; the response at the right one's delay keeps
+    it too, and a weak response there leaves the left one alone."""
+    _, comps, cam, centres, soft = scene
+    union = disc(centres[0], 0.3, cam) | disc(centres[1], 0.3, cam)
+    tau_left = geometric_tdoa(comps[0].centroid, MIC_L, MIC_R)
+    kw = dict(tdoa=Tdoa(tau_left), mic_left=MIC_L, mic_right=MIC_R)
+    assert associate_frame(soft, union, comps, **kw).selected_ids == [1]
+    assert associate_frame(soft, union, comps, response=np.array([0.3, 0.25]), **kw).selected_ids == [1, 2]
+    assert associate_frame(soft, union, comps, response=np.array([0.3, 0.02]), **kw).selected_ids == [1]
+    # no TDoA: no tie-break at all, whatever the response
+    assert associate_frame(soft, union, comps, response=np.array([0.3, 0.0])).selected_ids == [1, 2]
 
 
 def test_associate_empty_mask_and_bad_shapes(scene):

@@ -17,6 +17,7 @@ if ctypes.util.find_library("EGL") is None:  # pragma: no cover - depends on the
     pytest.skip("libEGL not found", allow_module_level=True)
 
 from soundmask.data.scene import load_sound_mask, read_scene
+from soundmask.errors import ConfigError
 from soundmask.lift.tags import SoundScene
 from soundmask.pipeline.lift3d import LiftConfig, load_model, run_lift, save_model
 from soundmask.splat.ply import read_ply
@@ -125,6 +126,11 @@ def test_user_errors_exit_2_with_one_line(scene3d: Path, tmp_path: Path) -> None
     assert r.returncode == 2 and ".ply" in r.stderr
     r = _cli("render", "--model", tmp_path / "missing.ply", "--scene", scene3d, "--out", tmp_path / "x.png")
     assert r.returncode == 2
+
+
+def test_lift_config_rejects_a_response_share_out_of_range() -> None:
+    with pytest.raises(ConfigError, match="response-share"):
+        LiftConfig(response_share=1.5)
 
 
 def test_4d_model_moves_objects(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ __all__ = [
     "gcc_phat",
     "gcc_phat_curve",
     "segment_tdoa",
+    "steered_response",
     "tdoa_from_direction",
     "track_tdoa",
 ]
@@ -312,22 +313,67 @@ def segment_tdoa(
     limit = _lag_bound(max_tau, spacing, c, sr)
     fr = _framed(x, sr, frame, hop, limit, band, floor)
     segs = list(segments) if segments is not None else [Segment(0.0, x.shape[1] / sr)]
-    if not segs:
-        return []
-    audible = _active(fr.energy, silence_db)
-    picks = [_segment_frames(fr, s, active_db, audible) for s in segs]
-    ok = [i for i, p in enumerate(picks) if p.size]
     out = [Tdoa(float("nan"), 0.0, float("nan"), float(s.start), float(s.end)) for s in segs]
+    ok, A, norm = _segment_spectra(fr, segs, active_db, silence_db)
     if not ok:
         return out
-    A = np.stack([fr.W[picks[i]].mean(axis=0, dtype=np.complex128) for i in ok])
-    keep = np.stack([fr.keep[picks[i]].mean(axis=0, dtype=np.float64) for i in ok])
-    lag, conf = _peaks(A, _coherent_norm(keep, fr.nfft), fr.nfft, np.inf if limit is None else limit, interp)
+    lag, conf = _peaks(A, norm, fr.nfft, np.inf if limit is None else limit, interp)
     for i, lg, cf in zip(ok, lag, conf, strict=True):
         tau = float(lg / sr)
         az = float(direction_from_tdoa(tau, spacing, c)) if spacing is not None else float("nan")
         out[i] = Tdoa(tau, float(cf), az, float(segs[i].start), float(segs[i].end))
     return out
+
+
+def steered_response(
+    stereo: np.ndarray,
+    sr: float,
+    segments: Sequence[Segment],
+    delays: Sequence[Any],
+    *,
+    frame: float = 0.09,
+    hop: float | None = None,
+    band: tuple[float, float] = BAND,
+    active_db: float = 30.0,
+    silence_db: float = 60.0,
+    floor: float = FLOOR,
+) -> list[np.ndarray]:
+    """The GCC-PHAT correlation of each segment at given delays: ``delays[i]`` (s, any shape; positive = left
+    microphone first) → an array of that shape, normalised like :func:`segment_tdoa`'s ``confidence`` (a perfectly
+    coherent source at that delay gives 1); all NaN for a silent segment.
+
+    This is the steered response power with phase transform (SRP-PHAT, DiBiase et al. 2001) of one microphone pair:
+    evaluated at the delays that candidate source positions predict, it tells which of them the sound comes from —
+    several, when several sources sound at once (each leaves its own correlation peak), where the single
+    :func:`segment_tdoa` peak names one. Same frames, band and activity rule as :func:`segment_tdoa`; the
+    correlation is the exact band-limited inverse DFT at each fractional delay (no grid)."""
+    x = _check_stereo(stereo, sr)
+    segs = list(segments)
+    if len(delays) != len(segs):
+        raise DataError(f"{len(delays)} delay sets for {len(segs)} segments",
+                        fix="pass one array of delays per segment")
+    out = [np.full(np.shape(d), np.nan) for d in delays]
+    fr = _framed(x, sr, frame, hop, None, band, floor)
+    ok, A, norm = _segment_spectra(fr, segs, active_db, silence_db)
+    for row, i in enumerate(ok):
+        lags = np.asarray(delays[i], dtype=np.float64).ravel() * sr
+        if lags.size:
+            r = _correlation_near(A[row:row + 1], np.zeros(1), lags, fr.nfft)[0] / norm[row]
+            out[i] = r.reshape(np.shape(delays[i]))
+    return out
+
+
+def _segment_spectra(fr: _Framed, segs: Sequence[Segment], active_db: float,
+                     silence_db: float) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The segments with active frames, their mean PHAT cross-spectra (B, K) and coherent-peak heights (B,)."""
+    audible = _active(fr.energy, silence_db)
+    picks = [_segment_frames(fr, s, active_db, audible) for s in segs]
+    ok = [i for i, p in enumerate(picks) if p.size]
+    if not ok:
+        return ok, np.zeros((0, fr.W.shape[1]), np.complex128), np.zeros(0)
+    A = np.stack([fr.W[picks[i]].mean(axis=0, dtype=np.complex128) for i in ok])
+    keep = np.stack([fr.keep[picks[i]].mean(axis=0, dtype=np.float64) for i in ok])
+    return ok, A, _coherent_norm(keep, fr.nfft)
 
 
 def _segment_frames(fr: _Framed, seg: Segment, active_db: float, audible: np.ndarray) -> np.ndarray:

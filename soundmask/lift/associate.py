@@ -9,7 +9,9 @@ threshold as candidates, and break ties between several candidates with the ster
 * :func:`associate_frame` generalises the IoU rule to several sounding objects: a component is also a candidate
   when it lies mostly inside the mask (precision) and covers a fair part of it, so the objects that together
   form a multi-source mask are each selected. The tie-break keeps the candidates whose centroid agrees with the
-  TDoA direction cone (:func:`soundmask.audio.tdoa.direction_cone`) about as well as the best one.
+  TDoA direction cone (:func:`soundmask.audio.tdoa.direction_cone`) about as well as the best one
+  (:func:`tie_break`), or — given the steered response at each component's own delay — the best-aligned one and
+  those with a strong enough response (:func:`tie_break_by_response`), which keeps two simultaneous sources.
 * :class:`ComponentTimeline` carries the per-frame decisions over time and answers "is component k sounding at
   time t" between and beyond training frames.
 """
@@ -32,7 +34,10 @@ from soundmask.splat.render import render
 if TYPE_CHECKING:  # soundmask.audio is heavy to import (scipy.signal); loaded when a TDoA is used
     from soundmask.audio.types import Tdoa
 
-__all__ = ["Association", "ComponentTimeline", "associate_frame", "component_masks"]
+__all__ = [
+    "Association", "ComponentTimeline", "associate_frame", "component_masks", "tie_break",
+    "tie_break_by_response",
+]
 
 
 def component_masks(
@@ -96,6 +101,8 @@ def associate_frame(
     mic_right: Any = None,
     angle_tolerance: float = 0.35,
     c: float = 343.0,
+    response: Any = None,
+    response_share: float = 0.2,
 ) -> Association:
     """Which components sound in this frame (3D SoundMask Sec. 3.2 step 6, generalised to several objects).
 
@@ -104,7 +111,9 @@ def associate_frame(
     components without a visible pixel never are. Tie-break: with ``tdoa`` (a :class:`Tdoa` or τ in seconds,
     positive = left microphone first) and both microphone positions, when more than one candidate remains,
     keep those whose centroid's angle error to ``direction_cone(τ, mic_left, mic_right)`` is within
-    ``angle_tolerance`` rad of the best candidate's. An empty 2D mask selects nothing."""
+    ``angle_tolerance`` rad of the best candidate's. With ``response`` (K,), the GCC-PHAT correlation of the frame
+    at the delay each component's centroid predicts (:func:`soundmask.audio.tdoa.steered_response`), the
+    tie-break is by response instead (:func:`tie_break_by_response`). An empty 2D mask selects nothing."""
     S = np.asarray(soft_masks.detach().cpu().numpy() if isinstance(soft_masks, torch.Tensor) else soft_masks)
     M = np.asarray(mask2d.detach().cpu().numpy() if isinstance(mask2d, torch.Tensor) else mask2d) > 0
     K = len(components)
@@ -131,13 +140,42 @@ def associate_frame(
 
         cone = direction_cone(float(tau), mic_left, mic_right, c)
         angle_err = np.array([cone.angle_error(comp.centroid) for comp in components], dtype=np.float64)
-        if cand.sum() > 1:
-            err = np.where(cand & np.isfinite(angle_err), angle_err, np.inf)
-            best = float(err.min())
-            keep = cand & (err <= best + angle_tolerance)
-            selected = keep if keep.any() else cand
+        if response is not None:
+            selected = tie_break_by_response(cand, response, angle_err, response_share)
+        else:
+            selected = tie_break(cand, angle_err, angle_tolerance)
     ids = np.array([comp.id for comp in components], dtype=np.int64)
     return Association(ids, iou, precision, recall, cand, selected, angle_err)
+
+
+def tie_break(candidates: Any, angle_error: Any, tolerance: float) -> np.ndarray:
+    """(K,) bool: of several ``candidates``, those whose ``angle_error`` (rad; NaN = unknown) is within
+    ``tolerance`` of the best candidate's; all candidates when there is only one or no error is known."""
+    cand = np.asarray(candidates, dtype=bool)
+    if cand.sum() <= 1:
+        return cand.copy()
+    err = np.where(cand & np.isfinite(angle_error), angle_error, np.inf)
+    keep = cand & (err <= float(err.min()) + tolerance)
+    return keep if keep.any() else cand.copy()
+
+
+def tie_break_by_response(candidates: Any, response: Any, angle_error: Any, share: float) -> np.ndarray:
+    """(K,) bool: of several ``candidates``, the best-aligned one (smallest ``angle_error``) and every one whose
+    steered ``response`` (NaN = unknown) is at least ``share`` of the strongest candidate's.
+
+    A single TDoA peak names one direction, so an angle tolerance either keeps the silent objects near that cone or,
+    made tight, drops the second of two sources that sound at once. The steered response (SRP-PHAT) keeps each
+    source's own correlation peak: a second source passes on its own peak, a silent object between them does not.
+    Falls back to :func:`tie_break` with zero tolerance when no candidate's response is known or positive."""
+    cand = np.asarray(candidates, dtype=bool)
+    if cand.sum() <= 1:
+        return cand.copy()
+    best = tie_break(cand, angle_error, 0.0)
+    r = np.where(cand & np.isfinite(response), np.asarray(response, dtype=np.float64), -np.inf)
+    top = float(r.max())
+    if not top > 0:
+        return best
+    return best | (cand & (r >= share * top))
 
 
 @dataclass

@@ -77,7 +77,11 @@ class LiftConfig:
     iou_threshold: float = option(0.5, "association: IoU of a component's render with the 2D mask to be a candidate")
     precision_threshold: float = option(0.6, "association: or this share of the component inside the mask")
     min_coverage: float = option(0.05, "association: ... while covering this share of the mask")
-    angle_tolerance: float = option(0.35, "TDoA tie-break tolerance in radians")
+    angle_tolerance: float = option(0.35, "TDoA tie-break tolerance in radians (with --response-share 0)")
+    response_share: float = option(0.0, "TDoA tie-break by steered response (SRP-PHAT): keep the best-aligned "
+                                   "candidate and those whose GCC-PHAT correlation at their own delay is at least this "
+                                   "share of the strongest candidate's; 0.2 helps learned 2D masks (docs/scene3d.md). "
+                                   "0: by angle error within --angle-tolerance")
     refine: bool = option(False, "EchoSegnet-style refinement: keep the parts of a component the TDoA points at")
     alpha_threshold: float = option(0.8, "evaluation: rendered sound mask = alpha > this (EchoSegnet: 0.8)")
     min_component: int = option(20, "smallest object, in Gaussians")
@@ -92,7 +96,7 @@ class LiftConfig:
         if not 0 < self.plane_tolerance < 1:
             raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
         for name in ("sound_split", "vote_threshold", "any_threshold", "iou_threshold", "precision_threshold",
-                     "min_coverage", "alpha_threshold"):
+                     "min_coverage", "alpha_threshold", "response_share"):
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1], got {v}")
@@ -155,6 +159,18 @@ class FrameAudio:
     taggings: list[Any]
     tdoa: list[Any] | None
     window: float
+    stereo: np.ndarray | None = field(default=None, repr=False)  # (2, S), kept for the steered responses
+    sample_rate: int = 0
+    windows: list[Any] | None = field(default=None, repr=False)  # the frame windows (Segment) of ``tdoa``
+
+    def steered(self, frames: list[int], delays: list[np.ndarray]) -> list[np.ndarray] | None:
+        """The GCC-PHAT correlation of frame window ``frames[j]`` at ``delays[j]`` (s) — see
+        :func:`soundmask.audio.tdoa.steered_response`; None without stereo audio."""
+        if self.stereo is None or not self.windows:
+            return None
+        from soundmask.audio.tdoa import steered_response
+
+        return steered_response(self.stereo, self.sample_rate, [self.windows[i] for i in frames], delays)
 
     def active(self, t: float, min_share: float = 0.25) -> bool:
         """Whether audio-active segments cover at least ``min_share`` of the frame window [t, t + window) (so a
@@ -197,7 +213,7 @@ def audio_cues(audio: np.ndarray, sr: int, times: list[float], window: float) ->
     except Exception:  # noqa: BLE001 - tagging is optional: the scene is still lifted without labels
         taggings = [None] * len(times)
     tdoa = segment_tdoa(stereo, sr, wins, spacing=None) if stereo is not None else None
-    return FrameAudio(segs, taggings, tdoa, window)
+    return FrameAudio(segs, taggings, tdoa, window, stereo=stereo, sample_rate=sr, windows=wins)
 
 
 def scene_mono(scene: Scene) -> tuple[np.ndarray, int]:
@@ -305,6 +321,19 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
                               min_size=cfg.min_component), how
 
 
+def _responses(fa: FrameAudio, scene: Scene, train: list[int], components: list[Component]) -> list[Any] | None:
+    """Per training frame, the steered response at the delay each component's centroid predicts for that frame's
+    microphones; None without stereo audio, components or microphone positions."""
+    from soundmask.synth.acoustics import geometric_tdoa
+
+    frames = [scene.frames[i] for i in train]
+    if not components or any(f.mic_left is None or f.mic_right is None for f in frames):
+        return None
+    cents = np.stack([np.asarray(c.centroid, dtype=np.float64) for c in components])
+    delays = [np.atleast_1d(geometric_tdoa(cents, f.mic_left, f.mic_right, scene.speed_of_sound)) for f in frames]
+    return fa.steered(train, delays)
+
+
 def _sounded(g: Gaussians, cams: list[Any], times: list[float], masks: dict[int, np.ndarray], train: list[int],
              visible: np.ndarray, cfg: LiftConfig) -> np.ndarray:
     """(N,) bool: the Gaussians inside the sound masks in ≥ 2 views and in more than ``any_threshold`` of the
@@ -403,6 +432,7 @@ def run_lift(
     t0 = _time.perf_counter()
     say("association", 0.0)
     assocs = []
+    responses = _responses(fa, scene, train, components) if cfg.response_share > 0 else None
     for j, i in enumerate(train):
         soft = component_masks(g, views.cameras[i], components, time=views.times[i], backend=cfg.backend)
         f = scene.frames[i]
@@ -410,7 +440,9 @@ def run_lift(
         assocs.append(associate_frame(soft, masks[i], components, iou_threshold=cfg.iou_threshold,
                                       precision_threshold=cfg.precision_threshold, min_coverage=cfg.min_coverage,
                                       tdoa=tau, mic_left=f.mic_left, mic_right=f.mic_right,
-                                      angle_tolerance=cfg.angle_tolerance, c=scene.speed_of_sound))
+                                      angle_tolerance=cfg.angle_tolerance, c=scene.speed_of_sound,
+                                      response=responses[j] if responses is not None else None,
+                                      response_share=cfg.response_share))
         say("association", (j + 1) / len(train))
     timeline = ComponentTimeline.from_associations(assocs, segments=fa.segments) if assocs and components else \
         ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(train), 0), bool), fa.segments)
