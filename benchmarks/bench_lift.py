@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from soundmask.metrics.scene3d import Scene3DMetric
-from soundmask.pipeline.lift3d import LiftConfig, load_model, run_lift, save_model
+from soundmask.pipeline.lift3d import LiftConfig, run_lift
+from soundmask.splat.io import load_model, save_model
 from soundmask.splat.train import ReconstructConfig, fit, load_views
 
 

@@ -414,7 +414,7 @@ def reconstruct(
                              "or .pt."),
 ) -> None:
     """Fit a 3D (or, when objects move, 4D) Gaussian-splatting model to a scene's posed frames."""
-    from soundmask.pipeline.lift3d import save_model
+    from soundmask.splat.io import save_model
     from soundmask.splat.train import fit, load_views
 
     if out.suffix.lower() not in (".ply", ".pt"):
@@ -450,11 +450,10 @@ def lift(
 ) -> None:
     """Lift 2D sound masks onto a Gaussian model: chunking, 2D AVS, TDoA, reconstruction, grouping, association,
     tagging; novel-view sound-mask renders and metrics (EchoSegnet protocol) when the scene has ground truth."""
-    import json
 
     from soundmask.config import parse_overrides
-    from soundmask.data.io import atomic_path
-    from soundmask.pipeline.lift3d import _jsonable, run_lift
+    from soundmask.data.io import write_json
+    from soundmask.pipeline.lift3d import run_lift
 
     ropts = parse_overrides(recon, ReconstructConfig)
     if iterations is not None:
@@ -471,8 +470,7 @@ def lift(
         res = run_lift(scene, config, model=model, reconstruct=rcfg, out_dir=out, progress=progress)
     m = res.metrics
     if json_out is not None:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(_jsonable(m), indent=2))
+        write_json(json_out, m, indent=2)
 
     def f(x: object) -> str:
         return "n/a" if x is None else f"{x:.3f}"
@@ -497,7 +495,7 @@ def render(
     backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto | tile | dense | gsplat."),
 ) -> None:
     """Render a model (and, for a sound scene, its sound masks) from scene cameras, a camera file or novel views."""
-    from soundmask.pipeline.lift3d import render_views
+    from soundmask.report.outputs import render_views
 
     paths = render_views(model, out, scene=scene, views=view, camera=camera, orbit=orbit, time=time, label=label,
                          backend=backend)

@@ -19,7 +19,8 @@ if ctypes.util.find_library("EGL") is None:  # pragma: no cover - depends on the
 from soundmask.data.scene import load_sound_mask, read_scene
 from soundmask.errors import ConfigError
 from soundmask.lift.tags import SoundScene
-from soundmask.pipeline.lift3d import LiftConfig, load_model, run_lift, save_model
+from soundmask.pipeline.lift3d import LiftConfig, run_lift
+from soundmask.splat.io import load_model, save_model
 from soundmask.splat.ply import read_ply
 from soundmask.splat.render import render
 from soundmask.splat.train import ReconstructConfig, fit, load_views

@@ -202,7 +202,7 @@ def test_nan_checkpoint_is_one_line_exit_2(cli, videos: dict[str, Path], tmp_pat
 
 
 def test_nan_model_is_one_line_exit_2(cli, tmp_path: Path) -> None:
-    from soundmask.pipeline.lift3d import save_model
+    from soundmask.splat.io import save_model
     from soundmask.splat.gaussians import Gaussians
 
     g = Gaussians.from_points(np.random.default_rng(0).normal(size=(20, 3)), np.full((20, 3), 0.5))

@@ -172,7 +172,7 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
 
 def test_scene_video_round_trip_keeps_frames_and_stereo(tmp_path: Path) -> None:
     from soundmask.avs2d.frames import read_frame_source
-    from soundmask.report.overlay import write_video
+    from soundmask.data.video import write_video
 
     rng = np.random.default_rng(3)
     frames = (rng.random((5, 32, 48, 3)) * 255).astype(np.uint8)

@@ -37,6 +37,7 @@ __all__ = [
     "require_dir",
     "require_file",
     "write_audio",
+    "to_jsonable",
     "write_image",
     "write_json",
     "write_mask",
@@ -260,20 +261,31 @@ def read_json(path: PathLike, what: str = "JSON file") -> Any:
 
 
 def write_json(path: PathLike, obj: Any, indent: int | None = 1) -> Path:
+    """Write ``obj`` as JSON, atomically: numpy arrays and scalars become lists and numbers, paths strings, and NaN
+    or infinite floats ``null`` (JSON has no NaN). The one JSON writer of the package."""
     final = Path(path)
     with atomic_path(final) as tmp:
-        tmp.write_text(json.dumps(obj, indent=indent, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")
     return final
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+def to_jsonable(x: Any) -> Any:
+    """``x`` with numpy values as Python ones, dict keys as strings, paths as strings and non-finite floats as None."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return to_jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, Path):
+        return str(x)
+    if x is None or isinstance(x, (str, int, bool)):
+        return x
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 def read_csv(path: PathLike, required: Sequence[str], delimiter: str = ",") -> list[dict[str, str]]:

@@ -443,7 +443,7 @@ def load_stereo(scene: Scene) -> np.ndarray:
 def write_scene_video(scene: Scene, path: PathLike, crf: int = 16) -> Path:
     """The scene as a user's video: its frames at ``scene.fps`` with the stereo recording as the sound track
     (exact PCM in .mkv/.mov, AAC in .mp4), e.g. to try ``soundmask run`` on a scene with known ground truth."""
-    from soundmask.report.overlay import write_video
+    from soundmask.data.video import write_video
 
     frames = [load_rgb(scene, i) for i in range(len(scene.frames))]
     return write_video(path, frames, scene.fps, audio=load_stereo(scene), sample_rate=scene.sample_rate, crf=crf)

@@ -32,11 +32,13 @@ from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.render import render
 
 if TYPE_CHECKING:  # soundmask.audio is heavy to import (scipy.signal); loaded when a TDoA is used
+    from soundmask.audio.cues import FrameAudio
     from soundmask.audio.types import Tdoa
+    from soundmask.data.types import SceneFrame
 
 __all__ = [
-    "Association", "ComponentTimeline", "associate_frame", "component_masks", "tie_break",
-    "tie_break_by_response",
+    "Association", "ComponentTimeline", "associate_frame", "component_masks", "selection_alpha", "steered_responses",
+    "tie_break", "tie_break_by_response",
 ]
 
 
@@ -65,6 +67,38 @@ def component_masks(
         out = render(gaussians, camera, time=time, features=onehot, backend=backend)
     assert out.features is not None
     return out.features.permute(2, 0, 1).contiguous().cpu().numpy().astype(np.float32, copy=False)
+
+
+def selection_alpha(gaussians: Gaussians, camera: Camera, index: np.ndarray, *, time: float | None = None,
+                    occlusion: bool = True, backend: str = "auto") -> np.ndarray:
+    """Rendered alpha (H, W) of the Gaussians ``index`` at ``camera``: occluded by the rest of the scene (one
+    feature channel marks the selection), or alone with ``occlusion=False``; zeros for an empty selection."""
+    idx = np.unique(np.asarray(index, dtype=np.int64))
+    if idx.size == 0:
+        return np.zeros((camera.intrinsics.height, camera.intrinsics.width), np.float32)
+    with torch.no_grad():
+        if occlusion:
+            sel = torch.zeros(len(gaussians), 1)
+            sel[torch.as_tensor(idx)] = 1.0
+            r = render(gaussians, camera, time=time, features=sel, backend=backend)
+            return r.features[..., 0].clamp(0, 1).numpy()  # type: ignore[index]
+        r = render(gaussians.subset(torch.as_tensor(idx)), camera, time=time, features=False, backend=backend)
+        return r.alpha.numpy()
+
+
+def steered_responses(audio: FrameAudio, frames: Sequence[SceneFrame], which: Sequence[int],
+                      components: Sequence[Component], c: float) -> list[np.ndarray] | None:
+    """Per frame ``which[j]``, the steered response (:meth:`FrameAudio.steered`) at the delay each component's
+    centroid predicts for that frame's microphones; None without stereo audio, components or microphone
+    positions."""
+    from soundmask.synth.acoustics import geometric_tdoa
+
+    fr = [frames[i] for i in which]
+    if not components or any(f.mic_left is None or f.mic_right is None for f in fr):
+        return None
+    cents = np.stack([np.asarray(comp.centroid, dtype=np.float64) for comp in components])
+    delays = [np.atleast_1d(geometric_tdoa(cents, f.mic_left, f.mic_right, c)) for f in fr]
+    return audio.steered(list(which), delays)
 
 
 @dataclass

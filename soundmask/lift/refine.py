@@ -15,13 +15,17 @@ always kept), drop the rest.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from soundmask.lift.grouping import _means, candidate_index, spatial_components
+from soundmask.lift.grouping import Component, _means, candidate_index, spatial_components
 
-__all__ = ["refine_by_direction"]
+if TYPE_CHECKING:
+    from soundmask.data.types import SceneFrame
+
+__all__ = ["refine_by_direction", "refine_members"]
 
 
 def refine_by_direction(
@@ -55,3 +59,26 @@ def refine_by_direction(
     keep = err <= angle_tolerance
     keep[int(np.argmin(err))] = True
     return np.sort(np.concatenate([cl.index for cl, k in zip(clusters, keep, strict=True) if k]))
+
+
+def refine_members(means: Any, components: Sequence[Component], members: dict[int, np.ndarray], active: Any,
+                   taus: Sequence[float], frames: Sequence[SceneFrame], c: float) -> dict[int, np.ndarray]:
+    """:func:`refine_by_direction` for each sounding component's ``members``: ``active`` (V, K) says in which
+    of the views (``frames``, with their TDoA ``taus`` in s, NaN = unknown) component k sounds; the median TDoA
+    of those views and the microphones of the middle one give the direction. A component that keeps nothing is
+    dropped; one without a known TDoA or microphones is kept as it is."""
+    act_all = np.asarray(active, dtype=bool)
+    out = dict(members)
+    for k, comp in enumerate(components):
+        if comp.id not in out:
+            continue
+        act = np.flatnonzero(act_all[:, k])
+        known = [taus[j] for j in act if np.isfinite(taus[j])]
+        f = frames[act[len(act) // 2]]
+        if known and f.mic_left is not None and f.mic_right is not None:
+            keep = refine_by_direction(means, out[comp.id], float(np.median(known)), f.mic_left, f.mic_right, c=c)
+            if keep.size:
+                out[comp.id] = keep
+            else:
+                del out[comp.id]
+    return out

@@ -30,8 +30,9 @@ from soundmask.splat.gaussians import Gaussians
 
 if TYPE_CHECKING:
     from soundmask.audio.types import Tagging
+    from soundmask.lift.associate import ComponentTimeline
 
-__all__ = ["FORMAT", "SoundScene", "SoundTag", "spans_from_activity", "tag_component"]
+__all__ = ["FORMAT", "SoundScene", "SoundTag", "spans_from_activity", "tag_component", "tags_from_timeline"]
 
 FORMAT = "soundmask.SoundScene"
 VERSION = 1
@@ -109,6 +110,31 @@ def tag_component(component: Component, tagging: Tagging | None, spans: Sequence
     return SoundTag(component.id, np.asarray(component.index), top[0][0], dict(top),
                     np.asarray(tagging.embedding, dtype=np.float32).ravel(), list(spans),
                     np.asarray(component.centroid, dtype=np.float64))
+
+
+def tags_from_timeline(means: np.ndarray, components: Sequence[Component], members: dict[int, np.ndarray],
+                       timeline: ComponentTimeline, frame_times: Sequence[float], taggings: Sequence[Tagging | None],
+                       frame_seconds: float) -> list[SoundTag]:
+    """One :class:`SoundTag` per component with ``members`` (its Gaussians after voting): its spans are the runs
+    of frames where the ``timeline`` has it sounding (frame j at ``frame_times[j]`` lasts ``frame_seconds``); its
+    label, scores and embedding are the mean of those frames' ``taggings`` (None = untagged); its centroid the
+    mean of its members' ``means``."""
+    from soundmask.audio.types import Tagging
+
+    tags = []
+    for k, comp in enumerate(components):
+        if comp.id not in members:
+            continue
+        act = timeline.active[:, k]
+        tg = [t for t, a in zip(taggings, act, strict=True) if a and t is not None]
+        agg = None
+        if tg:
+            agg = Tagging(tg[0].labels, np.mean([t.scores for t in tg], axis=0),
+                          np.mean([t.embedding for t in tg], axis=0).astype(np.float32), tg[0].model)
+        idx = members[comp.id]
+        obj = Component(comp.id, idx, means[idx].mean(axis=0), int(idx.size))
+        tags.append(tag_component(obj, agg, spans_from_activity(frame_times, act, frame_seconds)))
+    return tags
 
 
 def _plain(x: Any) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,7 +27,10 @@ from soundmask.data.types import Camera
 from soundmask.errors import DataError
 from soundmask.splat.gaussians import Gaussians
 
-__all__ = ["Votes", "centre_visibility", "vote_instances", "vote_masks"]
+if TYPE_CHECKING:
+    from soundmask.lift.grouping import Component
+
+__all__ = ["Votes", "centre_visibility", "sounded_gaussians", "vote_instances", "vote_masks", "vote_members"]
 
 
 def _np(x: Any) -> np.ndarray:
@@ -217,3 +220,60 @@ def vote_instances(
     ok = (total[top_g] >= min_votes) & (top_n >= min_agreement * total[top_g]) & (top_n > runner[top_g])
     out[top_g[ok]] = uniq_ids[top_id[ok]]
     return out
+
+
+def sounded_gaussians(gaussians: Gaussians, cameras: Sequence[Camera], masks: Sequence[np.ndarray], *,
+                      times: Sequence[float | None] | None = None, visible: Any = None,
+                      any_threshold: float = 0.15) -> np.ndarray:
+    """(N,) bool: the Gaussians inside the sound ``masks`` (one per view, empty = no sound there) in ≥ 2 views and
+    in more than ``any_threshold`` of the views with a sound that see them (``visible`` (V, N) as in
+    :func:`vote_masks`)."""
+    sel = [j for j, m in enumerate(masks) if np.asarray(m).any()]
+    if not sel:
+        return np.zeros(len(gaussians), bool)
+    tl = _times(times, len(masks))
+    vis = None if visible is None else _np(visible)[sel]
+    votes = vote_masks(gaussians, [cameras[j] for j in sel], [masks[j] for j in sel], times=[tl[j] for j in sel],
+                       visible=vis)
+    return (votes.pos >= 2) & (votes.ratio() > any_threshold)
+
+
+def _near(means: np.ndarray, idx: np.ndarray, margin: float) -> np.ndarray:
+    """Indices of the Gaussians inside the bounding box of ``idx`` grown by ``margin`` × its size on each side."""
+    if idx.size == 0:
+        return idx
+    lo, hi = means[idx].min(axis=0), means[idx].max(axis=0)
+    pad = margin * (hi - lo) + 1e-6
+    inside = ((means >= lo - pad) & (means <= hi + pad)).all(axis=1)
+    return np.flatnonzero(inside)
+
+
+def vote_members(gaussians: Gaussians, components: Sequence[Component], active: Any, cameras: Sequence[Camera],
+                 masks: Sequence[np.ndarray], *, times: Sequence[float | None] | None = None, visible: Any = None,
+                 threshold: float = 0.5, grow_margin: float = 0.1, only_voted: bool = False) -> dict[int, np.ndarray]:
+    """The Gaussians of each sounding component: component id → sorted indices (components that never sound, or
+    keep nothing, are left out).
+
+    ``active`` (V, K) says in which of the views (``cameras``/``masks``/``times``/``visible``) component k sounds.
+    EchoSegnet's vote (:func:`vote_masks`, ``> threshold``) over those views is taken for the Gaussians in and
+    around the component (its bounding box grown by ``grow_margin`` × its size). ``only_voted`` (spatial
+    components) keeps the component's voted Gaussians; otherwise (instance, affinity, geometric objects) the
+    component takes in the voted neighbours the grouping left out, so the rendered mask is solid."""
+    act_all = np.asarray(active, dtype=bool)
+    tl = _times(times, len(cameras))
+    vis = None if visible is None else _np(visible)
+    means = _np(gaussians.means)
+    members: dict[int, np.ndarray] = {}
+    for k, comp in enumerate(components):
+        act = np.flatnonzero(act_all[:, k])
+        if act.size == 0:
+            continue
+        idx = np.asarray(comp.index)
+        near = _near(means, idx, grow_margin)
+        v = vote_masks(gaussians.subset(torch.as_tensor(near)), [cameras[j] for j in act], [masks[j] for j in act],
+                       times=[tl[j] for j in act], visible=None if vis is None else vis[act][:, near])
+        voted = near[v.select(threshold)]
+        keep = np.intersect1d(voted, idx) if only_voted else np.union1d(idx, voted)
+        if keep.size:
+            members[comp.id] = keep
+    return members

@@ -35,9 +35,9 @@ centroid of the predicted 3D points and the GT source position (:func:`centroid_
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -46,13 +46,19 @@ from soundmask.errors import ConfigError, DataError
 from soundmask.metrics.avsbench import ArrayLike, f_score, mask_iou
 from soundmask.metrics.pooled import PooledJF
 
+if TYPE_CHECKING:
+    from soundmask.data.types import Scene
+
 __all__ = [
     "ALPHA_THRESHOLD",
     "TEST_EVERY",
     "Scene3DMetric",
     "Scene3DResult",
+    "TimedObject",
     "centroid_error",
+    "evaluate_scene",
     "mask_centroid_3d",
+    "tag_centroid_errors",
     "test_view_indices",
 ]
 
@@ -459,3 +465,58 @@ def centroid_error(pred_points: ArrayLike, gt_position: ArrayLike, weights: Arra
     if np.isnan(c).any():
         return float("nan")
     return float(np.linalg.norm(c - gt))
+
+
+# ------------------------------------------------------------------------------------------ one lifted scene
+class TimedObject(Protocol):
+    """What the scene evaluation reads of a sound-tagged object (e.g. :class:`soundmask.lift.tags.SoundTag`)."""
+
+    centroid: np.ndarray  # (3,) world metres
+    spans: list[tuple[float, float]]  # when it sounds (s)
+
+
+def evaluate_scene(scene: Scene, test_alpha: dict[int, np.ndarray], tags: Sequence[TimedObject],
+                   alpha_threshold: float = ALPHA_THRESHOLD) -> dict[str, Any]:
+    """The EchoSegnet protocol on one scene's test views: ``test_alpha`` maps a test frame to the rendered alpha
+    (H, W) of its sounding Gaussians, scored against the scene's ground-truth sound mask at that size (mIoU, F,
+    pooled J/F), and the centroid error of each sounding object against ``tags`` (:func:`tag_centroid_errors`).
+    Without ground-truth masks every score is None, with a note."""
+    from soundmask.data.images import resize_mask
+    from soundmask.data.scene import load_sound_mask
+
+    out: dict[str, Any] = {}
+    gts, preds = [], []
+    for i, a in test_alpha.items():
+        H, W = np.shape(a)
+        try:
+            gts.append(resize_mask(load_sound_mask(scene, i), W, H))
+        except DataError:
+            return {"miou": None, "fscore": None, "pooled_j": None, "pooled_f": None, "centroid_error_m": None,
+                    "note": "the scene has no ground-truth sound masks; nothing to score"}
+        preds.append(a)
+    errs = tag_centroid_errors(scene, tags)
+    m = Scene3DMetric(alpha_threshold=alpha_threshold)
+    if gts:
+        m.update(scene.name or "scene", np.stack(preds).astype(np.float32), np.stack(gts), centroid_errors=errs)
+        out.update({k: v for k, v in m.compute().to_dict().items() if k in ("miou", "fscore", "pooled_j", "pooled_f",
+                                                                             "centroid_error_m")})
+    out["centroid_errors_m"] = [None if not np.isfinite(e) else round(float(e), 4) for e in errs]
+    return out
+
+
+def tag_centroid_errors(scene: Scene, tags: Sequence[TimedObject]) -> list[float]:
+    """Per sounding object with events: distance from its (mean) position to the centroid of the tag whose spans
+    overlap its events most (NaN when no tag overlaps it)."""
+    errs = []
+    for o in scene.objects:
+        ev = [e for e in scene.sound_events if e.object_id == o.id]
+        if not ev:
+            continue
+        best, best_ov = None, 0.0
+        for t in tags:
+            ov = sum(max(0.0, min(e.end, b) - max(e.start, a)) for e in ev for a, b in t.spans)
+            if ov > best_ov:
+                best, best_ov = t, ov
+        pos = o.positions.mean(axis=0)
+        errs.append(float(np.linalg.norm(best.centroid - pos)) if best is not None else float("nan"))
+    return errs

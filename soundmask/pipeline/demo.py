@@ -5,7 +5,7 @@ Stages (each cached in ``OUT/cache``, see :mod:`soundmask.pipeline.cache`; a kil
 1. **scene** — a small ``scene3d`` (or ``scene4d``) scene from the generator (:mod:`soundmask.synth`), a seed of
    the *test* split by default, so none of the shipped checkpoints has seen it.
 2. **audio** — activity chunking, YAMNet tags and GCC-PHAT TDoA per frame window
-   (:func:`soundmask.pipeline.lift3d.frame_audio`).
+   (:func:`soundmask.audio.cues.frame_audio`).
 3. **2d** — 2D sound masks of every frame from a 2D AVS method (SDAVS with its shipped weights by default).
 4. **reconstruct** — a Gaussian-splatting model of the training views (:func:`soundmask.splat.train.fit`).
 5. **lift** — grouping, association with the TDoA tie-break, voting, tagging and the EchoSegnet evaluation on
@@ -130,7 +130,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     k_audio = stage_key("audio", k_scene)
 
     def make_audio() -> None:
-        from soundmask.pipeline.lift3d import frame_audio
+        from soundmask.audio.cues import frame_audio
 
         cache.save_object("audio", frame_audio(scene, views.times))
 
@@ -142,7 +142,8 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     masks_path = cache.root / "masks2d.npz"
 
     def make_2d() -> None:
-        from soundmask.pipeline.lift3d import scene_mono, sound_masks_2d
+        from soundmask.audio.cues import scene_mono
+        from soundmask.pipeline.lift3d import sound_masks_2d
 
         m = sound_masks_2d(views, lcfg, list(range(len(views.cameras))), scene_mono(scene))
         with atomic_path(masks_path) as tmp:
@@ -159,7 +160,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     rec_path = cache.root / "reconstruct.json"
 
     def make_model() -> None:
-        from soundmask.pipeline.lift3d import save_model
+        from soundmask.splat.io import save_model
         from soundmask.splat.train import fit
 
         res = fit(views, rcfg, progress=lambda s, n, info: say("reconstruct", s / max(n, 1),
@@ -170,7 +171,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
                                        "iterations": res.iterations, "gaussians": len(res.gaussians)}))
 
     stage("reconstruct", k_rec, [model_path, rec_path], make_model)
-    from soundmask.pipeline.lift3d import load_model
+    from soundmask.splat.io import load_model
 
     g = load_model(model_path)  # always the file, so a resumed run lifts exactly the same model
     rec = json.loads(rec_path.read_text())
@@ -205,7 +206,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     stage("render", k_render, [*orbit_files, render_dir / "captions.json"], make_render)
 
     # 7. report + metrics (always rebuilt: cheap, and it shows this run's stage times)
-    from soundmask.pipeline.lift3d import _jsonable
+    from soundmask.data.io import write_json
     from soundmask.report.html import write_demo_report
 
     say("report", 0.0, "")
@@ -218,8 +219,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     say("report", 1.0, f"{runs[-1].seconds:.1f} s")
     metrics["stages"]["report"] = {"seconds": round(runs[-1].seconds, 2), "cached": False}
     metrics["seconds"] = round(_time.perf_counter() - t_all, 2)
-    with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(_jsonable(metrics), indent=2))
+    write_json(out / "metrics.json", metrics, indent=2)
     return DemoResult(report, metrics, runs)
 
 
@@ -235,9 +235,8 @@ def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.nda
              lift: dict[str, Any], sound: Any) -> dict[str, Any]:
     """The numbers of ``metrics.json``: 2D sound masks vs ground truth, reconstruction, 3D lifting, tags."""
     from soundmask.data.scene import load_sound_mask
+    from soundmask.data.images import resize_mask
     from soundmask.metrics.pooled import PooledJF
-
-    from soundmask.pipeline.lift3d import resize_mask
 
     H, W = views.size
     gt = np.stack([resize_mask(load_sound_mask(scene, i), W, H) for i in range(len(masks2d))])

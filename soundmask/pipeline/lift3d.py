@@ -27,7 +27,6 @@
 
 from __future__ import annotations
 
-import json
 import time as _time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,20 +36,28 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from soundmask.audio.cues import FrameAudio, frame_audio, scene_mono
 from soundmask.config import option
-from soundmask.data.io import atomic_path
+from soundmask.data.images import resize_mask, resize_to
 from soundmask.data.types import Scene
 from soundmask.errors import ConfigError, DataError
-from soundmask.lift.associate import ComponentTimeline, associate_frame, component_masks
+from soundmask.lift.associate import (
+    ComponentTimeline,
+    associate_frame,
+    component_masks,
+    selection_alpha,
+    steered_responses,
+)
 from soundmask.lift.grouping import PLANE_TOLERANCE, Component, components_from_labels, spatial_components
-from soundmask.lift.tags import SoundScene, SoundTag, spans_from_activity
-from soundmask.lift.voting import centre_visibility, vote_instances, vote_masks
+from soundmask.lift.tags import SoundScene, tags_from_timeline
+from soundmask.lift.voting import centre_visibility, sounded_gaussians, vote_instances, vote_members
+from soundmask.metrics.scene3d import evaluate_scene
 from soundmask.splat.gaussians import Gaussians
+from soundmask.splat.io import load_model
 from soundmask.splat.render import render
-from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views, resize_to
+from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views
 
-__all__ = ["FrameAudio", "LiftConfig", "LiftResult", "audio_cues", "frame_audio", "load_model", "resize_mask",
-           "run_lift", "save_model"]
+__all__ = ["LiftConfig", "LiftResult", "run_lift", "sound_masks_2d"]
 
 Progress = Callable[[str, float], None]
 
@@ -114,130 +121,13 @@ class LiftResult:
     components: list[Component]
     test_masks: dict[int, np.ndarray] = field(default_factory=dict)  # test view → predicted mask
 
+    def write(self, out_dir: str | Path, views: SceneViews, cfg: LiftConfig) -> Path:
+        """Renders of the test views, ``sound_scene.pt`` and ``lift.json`` (:func:`write_lift_outputs`)."""
+        from soundmask.report.outputs import write_lift_outputs
 
-# ------------------------------------------------------------------------------------------ model files
-def save_model(g: Gaussians, path: str | Path) -> Path:
-    """Write a model: ``.ply`` (3DGS layout, opens in splat viewers) or ``.pt`` (torch state dict)."""
-    p = Path(path)
-    if p.suffix.lower() == ".ply":
-        from soundmask.splat.ply import write_ply
-
-        return write_ply(g, p)
-    with atomic_path(p) as tmp:
-        torch.save(g.state_dict(), tmp)
-    return p
-
-
-def load_model(path: str | Path) -> Gaussians:
-    """Read a model written by :func:`save_model` (or any 3DGS ``.ply``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError("model file not found", p, "run `soundmask reconstruct --scene DIR --out MODEL` first")
-    if p.suffix.lower() == ".ply":
-        from soundmask.splat.ply import read_ply
-
-        g = read_ply(p)
-    else:
-        try:
-            d = torch.load(p, map_location="cpu", weights_only=True)
-            g = Gaussians.from_state_dict(d)
-        except Exception as e:
-            raise DataError(f"not a soundmask model ({type(e).__name__}: {e})", p, "pass a .ply or a .pt from "
-                            "`soundmask reconstruct`") from e
-    for name, v in g.state_dict().items():
-        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
-            raise DataError(f"the model has NaN or infinite values ({name})", p, "re-run `soundmask reconstruct`")
-    return g
-
-
-# ------------------------------------------------------------------------------------------ audio
-@dataclass
-class FrameAudio:
-    """Per-frame audio cues: activity segments (s), one YAMNet tagging and one TDoA per frame window."""
-
-    segments: list[tuple[float, float]]
-    taggings: list[Any]
-    tdoa: list[Any] | None
-    window: float
-    stereo: np.ndarray | None = field(default=None, repr=False)  # (2, S), kept for the steered responses
-    sample_rate: int = 0
-    windows: list[Any] | None = field(default=None, repr=False)  # the frame windows (Segment) of ``tdoa``
-
-    def steered(self, frames: list[int], delays: list[np.ndarray]) -> list[np.ndarray] | None:
-        """The GCC-PHAT correlation of frame window ``frames[j]`` at ``delays[j]`` (s) — see
-        :func:`soundmask.audio.tdoa.steered_response`; None without stereo audio."""
-        if self.stereo is None or not self.windows:
-            return None
-        from soundmask.audio.tdoa import steered_response
-
-        return steered_response(self.stereo, self.sample_rate, [self.windows[i] for i in frames], delays)
-
-    def active(self, t: float, min_share: float = 0.25) -> bool:
-        """Whether audio-active segments cover at least ``min_share`` of the frame window [t, t + window) (so a
-        sound that starts a few milliseconds before the next frame does not make this one sounding)."""
-        cover = sum(max(0.0, min(b, t + self.window) - max(a, t)) for a, b in self.segments)
-        return cover >= min_share * self.window
-
-
-def frame_audio(scene: Scene, times: list[float]) -> FrameAudio:
-    """Chunk the scene's audio, tag each frame window with YAMNet and estimate its TDoA (stereo only)."""
-    from soundmask.data.scene import load_mono, load_stereo
-
-    root = scene.root
-    window = 1.0 / scene.fps if scene.fps > 0 else 1.0
-    if root is not None and (root / "audio" / "stereo.wav").is_file():
-        audio = load_stereo(scene)
-    elif root is not None and (root / "audio" / "mono.wav").is_file():
-        audio = load_mono(scene)
-    else:
-        audio = _clips_audio(scene, len(times))
-    return audio_cues(audio, scene.sample_rate, times, window)
-
-
-def audio_cues(audio: np.ndarray, sr: int, times: list[float], window: float) -> FrameAudio:
-    """:class:`FrameAudio` of a recording ((2, S) stereo, channel 0 = left, or (S,) mono) for frames at ``times``
-    (s), each owning ``[t, t + window)``: activity segments, YAMNet tags, TDoA (stereo only)."""
-    from soundmask.audio.chunking import chunk
-    from soundmask.audio.embed import get_embedder
-    from soundmask.audio.tdoa import segment_tdoa
-    from soundmask.audio.types import Segment
-
-    audio = np.asarray(audio, dtype=np.float32)
-    stereo = audio if audio.ndim == 2 and audio.shape[0] == 2 else None
-    mono = stereo.mean(axis=0) if stereo is not None else audio.reshape(-1)
-    dur = mono.shape[-1] / sr
-    segs = [(s.start, s.end) for s in chunk(mono, sr, speech=False)]
-    wins = [Segment(min(t, dur), min(t + window, dur)) for t in times]
-    try:
-        taggings = get_embedder("yamnet").tag(mono, sr, wins)
-    except Exception:  # noqa: BLE001 - tagging is optional: the scene is still lifted without labels
-        taggings = [None] * len(times)
-    tdoa = segment_tdoa(stereo, sr, wins, spacing=None) if stereo is not None else None
-    return FrameAudio(segs, taggings, tdoa, window, stereo=stereo, sample_rate=sr, windows=wins)
-
-
-def scene_mono(scene: Scene) -> tuple[np.ndarray, int]:
-    """(mono audio, sample rate) of a scene: ``audio/mono.wav``, else 3DAVS per-frame clips."""
-    from soundmask.data.scene import load_mono
-
-    root = scene.root
-    if root is not None and (root / "audio" / "mono.wav").is_file():
-        return load_mono(scene), scene.sample_rate
-    return _clips_audio(scene, len(scene.frames)), scene.sample_rate
-
-
-def _clips_audio(scene: Scene, n: int) -> np.ndarray:
-    """Mono audio assembled from 3DAVS per-frame clips (audio_clips_mono/), one clip per frame."""
-    from soundmask.data.threedavs import load_3davs_mono
-
-    parts = []
-    for i in range(n):
-        try:
-            a, _ = load_3davs_mono(scene, i)
-        except DataError:
-            a = np.zeros(int(scene.sample_rate / max(scene.fps, 1e-6)), np.float32)
-        parts.append(np.asarray(a, np.float32).reshape(-1))
-    return np.concatenate(parts) if parts else np.zeros(1, np.float32)
+        return write_lift_outputs(out_dir, self.sound_scene, self.metrics, self.test_masks, views,
+                                  alpha_threshold=cfg.alpha_threshold, renders=cfg.render_views != "none",
+                                  backend=cfg.backend)
 
 
 # ------------------------------------------------------------------------------------------ 2D masks
@@ -258,24 +148,15 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
                                 "drop --use-gt-2d to use a 2D method") from e
             out[i] = resize_mask(m, W, H)
         return out
-    from soundmask.avs2d import METHODS
+    from soundmask.avs2d import load_segmenter
     from soundmask.data.scene import load_rgb
-    from soundmask.registry import resolve
 
-    cls = resolve(METHODS, cfg.method, "2D AVS method")
-    seg = cls.load(cfg.checkpoint or None)
+    seg = load_segmenter(cfg.method, cfg.checkpoint or None)
     frames = np.stack([load_rgb(scene, i) for i in range(len(scene.frames))])
     mono, sr = audio
     pred = seg.predict(frames, mono[None], sr, frame_times=np.array([f.time for f in scene.frames]))
     bm = pred.binary()
-    for i in which:
-        out[i] = resize_mask(bm[i], W, H)
-    return out
-
-
-def resize_mask(m: np.ndarray, W: int, H: int) -> np.ndarray:
-    """A mask (any dtype, non-zero = inside) as bool at W × H pixels (nearest neighbour)."""
-    return resize_to(np.asarray(m).astype(np.uint8), W, H, nearest=True) > 0
+    return {i: resize_mask(bm[i], W, H) for i in which}
 
 
 # ------------------------------------------------------------------------------------------ the pipeline
@@ -292,6 +173,11 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
     cams = [views.cameras[i] for i in train]
     times = [views.times[i] for i in train]
     means = g.means.detach().numpy()
+
+    def sounded() -> np.ndarray:
+        return sounded_gaussians(g, cams, [masks[i] for i in train], times=times, visible=visible,
+                                 any_threshold=cfg.any_threshold)
+
     if how == "geometry":
         from soundmask.lift.grouping import geometric_components
 
@@ -301,8 +187,7 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
         if cfg.sound_split > 0:
             from soundmask.lift.grouping import split_by_sound
 
-            snd = _sounded(g, cams, times, masks, train, visible, cfg)
-            comps = split_by_sound(comps, means, snd, max_share=cfg.sound_split, min_size=cfg.min_component)
+            comps = split_by_sound(comps, means, sounded(), max_share=cfg.sound_split, min_size=cfg.min_component)
         return comps, how
     if how in ("instances", "affinity"):
         if not has_inst:
@@ -317,33 +202,7 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
 
             labels = group_by_affinity(g, cams, inst, times=times)
         return components_from_labels(labels, means, min_size=cfg.min_component), how
-    return spatial_components(means, _sounded(g, cams, times, masks, train, visible, cfg),
-                              min_size=cfg.min_component), how
-
-
-def _responses(fa: FrameAudio, scene: Scene, train: list[int], components: list[Component]) -> list[Any] | None:
-    """Per training frame, the steered response at the delay each component's centroid predicts for that frame's
-    microphones; None without stereo audio, components or microphone positions."""
-    from soundmask.synth.acoustics import geometric_tdoa
-
-    frames = [scene.frames[i] for i in train]
-    if not components or any(f.mic_left is None or f.mic_right is None for f in frames):
-        return None
-    cents = np.stack([np.asarray(c.centroid, dtype=np.float64) for c in components])
-    delays = [np.atleast_1d(geometric_tdoa(cents, f.mic_left, f.mic_right, scene.speed_of_sound)) for f in frames]
-    return fa.steered(train, delays)
-
-
-def _sounded(g: Gaussians, cams: list[Any], times: list[float], masks: dict[int, np.ndarray], train: list[int],
-             visible: np.ndarray, cfg: LiftConfig) -> np.ndarray:
-    """(N,) bool: the Gaussians inside the sound masks in ≥ 2 views and in more than ``any_threshold`` of the
-    views with a sound that see them."""
-    sel = [j for j, i in enumerate(train) if masks[i].any()]
-    if not sel:
-        return np.zeros(len(g), bool)
-    votes = vote_masks(g, [cams[j] for j in sel], [masks[train[j]] for j in sel],
-                       times=[times[j] for j in sel], visible=visible[sel])
-    return (votes.pos >= 2) & (votes.ratio() > cfg.any_threshold)
+    return spatial_components(means, sounded(), min_size=cfg.min_component), how
 
 
 def run_lift(
@@ -363,10 +222,9 @@ def run_lift(
     frame) skip those stages when a caller (e.g. ``soundmask demo``) has already computed them."""
     cfg = cfg or LiftConfig()
     if not cfg.use_gt_2d:  # an unknown method fails before any work
-        from soundmask.avs2d import METHODS
-        from soundmask.registry import resolve
+        from soundmask.avs2d import get_method
 
-        resolve(METHODS, cfg.method, "2D AVS method")
+        get_method(cfg.method)
     rcfg = reconstruct or ReconstructConfig(backend=cfg.backend, seed=cfg.seed)
     say = progress or (lambda stage, frac: None)
     timings: dict[str, float] = {}
@@ -432,7 +290,8 @@ def run_lift(
     t0 = _time.perf_counter()
     say("association", 0.0)
     assocs = []
-    responses = _responses(fa, scene, train, components) if cfg.response_share > 0 else None
+    responses = steered_responses(fa, scene.frames, train, components, scene.speed_of_sound) \
+        if cfg.response_share > 0 else None
     for j, i in enumerate(train):
         soft = component_masks(g, views.cameras[i], components, time=views.times[i], backend=cfg.backend)
         f = scene.frames[i]
@@ -450,51 +309,36 @@ def run_lift(
 
     # 6. voting within each sounding component (+ optional refinement)
     t0 = _time.perf_counter()
-    members: dict[int, np.ndarray] = {}
-    means_all = g.means.detach().numpy()
-    for k, comp in enumerate(components):
-        act = [j for j in range(len(train)) if timeline.active[j, k]]
-        if not act:
-            continue
-        idx = np.asarray(comp.index)
-        # EchoSegnet's vote over the frames where this component sounds, for the Gaussians in and around it:
-        # spatial components keep only their voted Gaussians; instance/affinity objects also take in voted
-        # neighbours the grouping left out (unassigned edge Gaussians), so the rendered mask is solid
-        near = _near(means_all, idx, cfg.grow_margin)
-        v = vote_masks(g.subset(torch.as_tensor(near)), [cams[j] for j in act], [masks[train[j]] for j in act],
-                       times=[times[j] for j in act], visible=visible[act][:, near])
-        voted = near[v.select(cfg.vote_threshold)]
-        keep = np.intersect1d(voted, idx) if grouping == "spatial" else np.union1d(idx, voted)
-        if cfg.refine and fa.tdoa is not None and keep.size:
-            from soundmask.lift.refine import refine_by_direction
+    members = vote_members(g, components, timeline.active, cams, [masks[i] for i in train], times=times,
+                           visible=visible, threshold=cfg.vote_threshold, grow_margin=cfg.grow_margin,
+                           only_voted=grouping == "spatial")
+    if cfg.refine and fa.tdoa is not None:
+        from soundmask.lift.refine import refine_members
 
-            taus = [fa.tdoa[train[j]].tau for j in act if np.isfinite(fa.tdoa[train[j]].tau)]
-            f = scene.frames[train[act[len(act) // 2]]]
-            if taus and f.mic_left is not None and f.mic_right is not None:
-                keep = refine_by_direction(g.means.numpy(), keep, float(np.median(taus)), f.mic_left, f.mic_right,
-                                           c=scene.speed_of_sound)
-        if keep.size:
-            members[comp.id] = keep
+        members = refine_members(g.means.numpy(), components, members, timeline.active,
+                                 [fa.tdoa[i].tau for i in train], [scene.frames[i] for i in train], scene.speed_of_sound)
     lap("voting", t0)
 
     # 7. tags
-    tags = _tags(g, components, members, timeline, train, views, fa)
+    tags = tags_from_timeline(g.means.detach().numpy(), components, members, timeline, times,
+                              [fa.taggings[i] for i in train], fa.window)
     sound = SoundScene(g, tags, {"scene": scene.name, "grouping": grouping,
                                  "method": "gt" if cfg.use_gt_2d else cfg.method})
 
     # 8. evaluation and renders
     t0 = _time.perf_counter()
     say("evaluation", 0.0)
-    train_times = [views.times[i] for i in train]
-    sim = _audio_similarity(fa, views.times)
+    sim = fa.similarity(views.times)
     test_masks: dict[int, np.ndarray] = {}
     for i in views.test:
         t = views.times[i]
-        active = timeline.active_at(t, train_times, audio_active=sim, segments=[(-np.inf, np.inf)]) \
+        active = timeline.active_at(t, times, audio_active=sim, segments=[(-np.inf, np.inf)]) \
             if len(components) and fa.active(t) else [False] * len(components)
         ids = [comp.id for comp, a in zip(components, active, strict=True) if a and comp.id in members]
-        test_masks[i] = _sound_alpha(g, views, i, [members[c] for c in ids], cfg)
-    metrics = _evaluate(views, scene, test_masks, tags, cfg)
+        parts = [members[c] for c in ids]
+        test_masks[i] = selection_alpha(g, views.cameras[i], np.concatenate(parts) if parts else np.zeros(0, int),
+                                        time=views.times[i], occlusion=cfg.occlusion, backend=cfg.backend)
+    metrics = evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold)
     lap("evaluation", t0)
     metrics.update({
         "scene": scene.name, "method": "gt" if cfg.use_gt_2d else cfg.method, "grouping": grouping,
@@ -504,275 +348,6 @@ def run_lift(
     })
     result = LiftResult(sound, metrics, timeline, components, test_masks)
     if out_dir is not None:
-        write_outputs(result, views, out_dir, cfg)
+        result.write(out_dir, views, cfg)
     say("done", 1.0)
     return result
-
-
-def _near(means: np.ndarray, idx: np.ndarray, margin: float) -> np.ndarray:
-    """Indices of the Gaussians inside the bounding box of ``idx`` grown by ``margin`` × its size on each side."""
-    if idx.size == 0:
-        return idx
-    lo, hi = means[idx].min(axis=0), means[idx].max(axis=0)
-    pad = margin * (hi - lo) + 1e-6
-    inside = ((means >= lo - pad) & (means <= hi + pad)).all(axis=1)
-    return np.flatnonzero(inside)
-
-
-def _audio_similarity(fa: FrameAudio, times: list[float]) -> Callable[[float, float], float] | None:
-    """Cosine similarity of the YAMNet embeddings of the frame windows at two times (for timeline ties)."""
-    emb = {}
-    for t, tg in zip(times, fa.taggings, strict=True):
-        if tg is not None and np.size(tg.embedding):
-            e = np.asarray(tg.embedding, np.float64)
-            emb[round(t, 6)] = e / max(np.linalg.norm(e), 1e-12)
-    if not emb:
-        return None
-
-    def sim(t: float, u: float) -> float:
-        a, b = emb.get(round(t, 6)), emb.get(round(u, 6))
-        return float(a @ b) if a is not None and b is not None else 0.0
-
-    return sim
-
-
-def _sound_alpha(g: Gaussians, views: SceneViews, i: int, parts: list[np.ndarray], cfg: LiftConfig) -> np.ndarray:
-    """Rendered alpha (H, W) of the selected Gaussians at view ``i`` (occluded by the rest unless disabled)."""
-    H, W = views.size
-    if not parts:
-        return np.zeros((H, W), np.float32)
-    idx = np.unique(np.concatenate(parts))
-    with torch.no_grad():
-        if cfg.occlusion:
-            sel = torch.zeros(len(g), 1)
-            sel[torch.as_tensor(idx)] = 1.0
-            r = render(g, views.cameras[i], time=views.times[i], features=sel, backend=cfg.backend)
-            return r.features[..., 0].clamp(0, 1).numpy()  # type: ignore[index]
-        r = render(g.subset(torch.as_tensor(idx)), views.cameras[i], time=views.times[i], features=False,
-                   backend=cfg.backend)
-        return r.alpha.numpy()
-
-
-def _tags(g: Gaussians, components: list[Component], members: dict[int, np.ndarray], timeline: ComponentTimeline,
-          train: list[int], views: SceneViews, fa: FrameAudio) -> list[SoundTag]:
-    from soundmask.audio.types import Tagging
-
-    tags = []
-    means = g.means.detach().numpy()
-    for k, comp in enumerate(components):
-        if comp.id not in members:
-            continue
-        act = timeline.active[:, k]
-        times = [views.times[i] for i in train]
-        spans = spans_from_activity(times, act, fa.window)
-        tg = [fa.taggings[train[j]] for j in range(len(train)) if act[j] and fa.taggings[train[j]] is not None]
-        label, scores, emb = "sound", {}, np.zeros(0, np.float32)
-        if tg:
-            sc = np.mean([t.scores for t in tg], axis=0)
-            emb = np.mean([t.embedding for t in tg], axis=0).astype(np.float32)
-            agg = Tagging(tg[0].labels, sc, emb, tg[0].model)
-            top = agg.top(3)
-            label, scores = top[0][0], dict(top)
-        idx = members[comp.id]
-        tags.append(SoundTag(comp.id, idx, label, scores, emb, spans, means[idx].mean(axis=0)))
-    return tags
-
-
-def _evaluate(views: SceneViews, scene: Scene, test_alpha: dict[int, np.ndarray], tags: list[SoundTag],
-              cfg: LiftConfig) -> dict[str, Any]:
-    """EchoSegnet protocol on the test views (when GT masks exist) and the centroid error of sounding objects."""
-    from soundmask.data.scene import load_sound_mask
-    from soundmask.metrics.scene3d import Scene3DMetric
-
-    out: dict[str, Any] = {}
-    H, W = views.size
-    gts, preds = [], []
-    for i, a in test_alpha.items():
-        try:
-            gts.append(resize_mask(load_sound_mask(scene, i), W, H))
-        except DataError:
-            return {"miou": None, "fscore": None, "pooled_j": None, "pooled_f": None, "centroid_error_m": None,
-                    "note": "the scene has no ground-truth sound masks; nothing to score"}
-        preds.append(a)
-    errs = _centroid_errors(scene, tags)
-    m = Scene3DMetric(alpha_threshold=cfg.alpha_threshold)
-    if gts:
-        m.update(scene.name or "scene", np.stack(preds).astype(np.float32), np.stack(gts), centroid_errors=errs)
-        out.update({k: v for k, v in m.compute().to_dict().items() if k in ("miou", "fscore", "pooled_j", "pooled_f",
-                                                                             "centroid_error_m")})
-    out["centroid_errors_m"] = [None if not np.isfinite(e) else round(float(e), 4) for e in errs]
-    return out
-
-
-def _centroid_errors(scene: Scene, tags: list[SoundTag]) -> list[float]:
-    """Per sounding object with events: distance from its (mean) position to the centroid of the tag whose spans
-    overlap its events most (NaN when no tag overlaps it)."""
-    errs = []
-    for o in scene.objects:
-        ev = [e for e in scene.sound_events if e.object_id == o.id]
-        if not ev:
-            continue
-        best, best_ov = None, 0.0
-        for t in tags:
-            ov = sum(max(0.0, min(e.end, b) - max(e.start, a)) for e in ev for a, b in t.spans)
-            if ov > best_ov:
-                best, best_ov = t, ov
-        pos = o.positions.mean(axis=0)
-        errs.append(float(np.linalg.norm(best.centroid - pos)) if best is not None else float("nan"))
-    return errs
-
-
-def write_outputs(result: LiftResult, views: SceneViews, out_dir: str | Path, cfg: LiftConfig) -> Path:
-    """Sound-mask renders (overlay PNGs) of the chosen views, ``sound_scene.pt`` and ``lift.json``."""
-    from PIL import Image
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    g = result.sound_scene.gaussians
-    rd = out / "renders"
-    if cfg.render_views != "none":
-        rd.mkdir(exist_ok=True)
-        for i, a in result.test_masks.items():
-            with torch.no_grad():
-                rgb = render(g, views.cameras[i], time=views.times[i], features=False, backend=cfg.backend).color
-            img = (rgb.clamp(0, 1).numpy() * 255).astype(np.float32)
-            m = a > cfg.alpha_threshold
-            img[m] = 0.45 * img[m] + 0.55 * np.array([255.0, 40.0, 40.0])
-            with atomic_path(rd / f"view_{i:05d}.png") as tmp:
-                Image.fromarray(img.astype(np.uint8)).save(tmp, format="PNG")
-            with atomic_path(rd / f"mask_{i:05d}.png") as tmp:
-                Image.fromarray((m * 255).astype(np.uint8)).save(tmp, format="PNG")
-    result.sound_scene.save(out / "sound_scene.pt")
-    with atomic_path(out / "lift.json") as tmp:
-        tmp.write_text(json.dumps(_jsonable(result.metrics), indent=2))
-    return out
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return None if not np.isfinite(x) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    return x
-
-
-# ------------------------------------------------------------------------------------------ rendering
-def read_camera_json(path: str | Path) -> Any:
-    """A camera from JSON: ``{"intrinsics": {"fx", "fy", "cx", "cy"}, "width", "height", "camera_to_world": 4×4}``."""
-    from soundmask.data.types import Camera, Intrinsics
-
-    p = Path(path)
-    if not p.is_file():
-        raise DataError("camera file not found", p, "check the path")
-    try:
-        d = json.loads(p.read_text())
-        k = d["intrinsics"]
-        intr = Intrinsics(float(k["fx"]), float(k["fy"]), float(k["cx"]), float(k["cy"]), int(d["width"]),
-                          int(d["height"]))
-        cam = Camera(intr, np.asarray(d["camera_to_world"], dtype=np.float64), name=p.stem)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"not a camera file ({type(e).__name__}: {e})", p,
-                        'write {"intrinsics": {"fx":..,"fy":..,"cx":..,"cy":..}, "width":.., "height":.., '
-                        '"camera_to_world": [[4x4]]}') from e
-    if not np.isfinite(cam.camera_to_world).all():
-        raise DataError("camera_to_world has non-finite values", p)
-    return cam
-
-
-def orbit_cameras(cameras: list[Any], count: int) -> list[Any]:
-    """``count`` novel cameras on a circle around the point the given cameras look at (least-squares meeting
-    point of their optical axes), at their mean distance and height, between the input cameras' angles."""
-    from soundmask.data.types import Camera, look_at
-
-    C = np.stack([c.center for c in cameras])
-    D = np.stack([c.camera_to_world[:3, 2] for c in cameras])
-    A = np.zeros((3, 3))
-    b = np.zeros(3)
-    for c, d in zip(C, D, strict=True):
-        P = np.eye(3) - np.outer(d, d)
-        A += P
-        b += P @ c
-    target = np.linalg.lstsq(A, b, rcond=None)[0]
-    up = -np.mean([c.camera_to_world[:3, 1] for c in cameras], axis=0)
-    up /= max(np.linalg.norm(up), 1e-12)
-    rel = C - target
-    h = float(np.mean(rel @ up))
-    flat = rel - np.outer(rel @ up, up)
-    r = float(np.mean(np.linalg.norm(flat, axis=1)))
-    e1 = flat[0] / max(np.linalg.norm(flat[0]), 1e-12)
-    e2 = np.cross(up, e1)
-    out = []
-    for k in range(count):
-        ang = 2 * np.pi * (k + 0.5) / max(count, 1)
-        eye = target + h * up + r * (np.cos(ang) * e1 + np.sin(ang) * e2)
-        out.append(Camera(cameras[0].intrinsics, look_at(eye, target, up), name=f"orbit_{k:03d}"))
-    return out
-
-
-def render_views(
-    model: str | Path,
-    out: str | Path,
-    *,
-    scene: str | Path | None = None,
-    views: list[int] | None = None,
-    camera: str | Path | None = None,
-    orbit: int = 0,
-    time: float | None = None,
-    label: str = "",
-    backend: str = "auto",
-) -> list[Path]:
-    """Render ``model`` (a model file or a sound_scene.pt) to PNGs; sounding Gaussians are highlighted in red."""
-    from PIL import Image
-
-    p = Path(model)
-    sound: SoundScene | None = None
-    if p.suffix.lower() == ".pt" and p.is_file():
-        try:
-            sound = SoundScene.load(p)
-        except DataError:
-            sound = None
-    g = sound.gaussians if sound is not None else load_model(p)
-    cams: list[tuple[Any, float | None]] = []
-    if camera is not None:
-        cams.append((read_camera_json(camera), time))
-    if scene is not None:
-        sv = load_views(scene)
-        which = list(views) if views else ([] if orbit else list(sv.test))
-        for i in which:
-            if not 0 <= i < len(sv.cameras):
-                raise ConfigError(f"--view {i} is out of range: the scene has {len(sv.cameras)} frames",
-                                  fix=f"use 0..{len(sv.cameras) - 1}")
-            cams.append((sv.cameras[i], sv.times[i] if time is None else time))
-        if orbit:
-            cams += [(c, time) for c in orbit_cameras(sv.cameras, orbit)]
-    elif orbit or views:
-        raise ConfigError("--view and --orbit need --scene (its cameras)", fix="add --scene DIR")
-    if not cams:
-        raise ConfigError("no camera to render from", fix="pass --scene DIR (with --view/--orbit) or --camera FILE")
-    o = Path(out)
-    single = len(cams) == 1 and o.suffix.lower() == ".png"
-    if not single:
-        o.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k, (cam, t) in enumerate(cams):
-        with torch.no_grad():
-            sel = None
-            if sound is not None:
-                m = sound.mask_gaussians(t=t, label=label or None)
-                sel = torch.as_tensor(m, dtype=torch.float32)[:, None]
-            r = render(g, cam, time=t, features=sel if sel is not None else False, backend=backend)
-        img = r.color.clamp(0, 1).numpy() * 255
-        if r.features is not None:
-            a = r.features[..., 0].clamp(0, 1).numpy()[..., None]
-            img = img * (1 - 0.6 * a) + 0.6 * a * np.array([255.0, 40.0, 40.0])
-        dest = o if single else o / f"{cam.name or 'view'}_{k:03d}.png"
-        with atomic_path(dest) as tmp:
-            Image.fromarray(img.astype(np.uint8)).save(tmp, format="PNG")
-        paths.append(dest)
-    return paths

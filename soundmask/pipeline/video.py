@@ -296,7 +296,8 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     ``model_key`` and reused (``cached`` gets "reconstruct")."""
     from soundmask.avs2d.base import frame_windows
     from soundmask.data.threedavs import write_3davs_files
-    from soundmask.pipeline.lift3d import LiftConfig, audio_cues, run_lift, write_outputs
+    from soundmask.audio.cues import audio_cues
+    from soundmask.pipeline.lift3d import LiftConfig, run_lift
     from soundmask.splat.train import ReconstructConfig, fit, load_views
     from soundmask.vision.mvs import plane_sweep_depth
 
@@ -337,7 +338,7 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     m = res.metrics
     m.update({"psnr_test": fitted.psnr_test, "psnr_train": fitted.psnr_train,
               "reconstruct_seconds": fitted.seconds, "init": rcfg.init})
-    write_outputs(res, views, folder / "lift", lcfg)
+    res.write(folder / "lift", views, lcfg)
     return {
         "registered_frames": len(scene.frames), "video_frames": [f.extra["video_frame"] for f in scene.frames],
         "test_views": m["test_views"], "gaussians": m["num_gaussians"],

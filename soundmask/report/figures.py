@@ -7,14 +7,13 @@ Plots use matplotlib's Agg backend (no display needed); images are uint8 RGB arr
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from soundmask.data.io import atomic_path
+from soundmask.data.io import atomic_path, write_json
 
 __all__ = ["PALETTE", "audio_timeline_png", "heat_overlay", "object_overlay", "orbit_heatmaps", "tag_maps"]
 
@@ -79,13 +78,13 @@ def heat_overlay(rgb: np.ndarray, heat: np.ndarray, strength: float = 0.75) -> n
 
 
 def orbit_heatmaps(sound: Any, views: Any, count: int, out_dir: str | Path, backend: str = "auto") -> list[Path]:
-    """``count`` novel views on a circle around the scene's cameras (:func:`~soundmask.pipeline.lift3d.orbit_cameras`)
+    """``count`` novel views on a circle around the scene's cameras (:func:`~soundmask.data.cameras.orbit_cameras`)
     with the 3D sound masks as a heat map: view ``k`` is rendered at the middle of a sounding span (cycling over
     the tags, so every object gets shown), heat = coverage of the tags sounding then. Writes
     ``orbit_NNN.png`` and ``captions.json`` (time and labels per view) into ``out_dir``."""
     from PIL import Image
 
-    from soundmask.pipeline.lift3d import orbit_cameras
+    from soundmask.data.cameras import orbit_cameras
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,8 +107,7 @@ def orbit_heatmaps(sound: Any, views: Any, count: int, out_dir: str | Path, back
         paths.append(p)
         captions.append({"file": p.name, "time": round(float(t), 3),
                          "sounding": [sound.tags[j].label for j in active], "tag": tag_k})
-    with atomic_path(out / "captions.json") as tmp:
-        tmp.write_text(json.dumps(captions, indent=1))
+    write_json(out / "captions.json", captions)
     return paths
 
 

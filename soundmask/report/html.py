@@ -94,9 +94,9 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
                       backend: str = "auto") -> Path:
     """Write the report (see the module docstring) to ``path`` atomically."""
     from soundmask.data.scene import load_rgb, load_sound_mask
-    from soundmask.pipeline.lift3d import resize_mask, scene_mono
+    from soundmask.audio.cues import scene_mono
+    from soundmask.data.images import resize_mask, resize_to
     from soundmask.report.figures import audio_timeline_png, object_overlay, tag_maps
-    from soundmask.splat.train import resize_to
 
     m = metrics
     parts: list[str] = [f"<!doctype html><html><head><meta charset='utf-8'><title>soundmask demo — "

@@ -96,7 +96,7 @@ class SoundViewer:
         import viser
 
         from soundmask.lift.tags import SoundScene
-        from soundmask.pipeline.lift3d import load_model
+        from soundmask.splat.io import load_model
 
         p = Path(path)
         self.sound: Any = None

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from soundmask.config import option
+from soundmask.data.images import resize_to
 from soundmask.data.types import Camera, Scene
 from soundmask.errors import ConfigError, DataError
 from soundmask.splat.gaussians import Gaussians, knn_scale
@@ -123,15 +124,6 @@ class FitResult:
     seconds: float
     iterations: int
     history: list[dict] = field(default_factory=list)
-
-
-def resize_to(img: np.ndarray, W: int, H: int, nearest: bool = False) -> np.ndarray:
-    """``img`` at W × H pixels (area averaging, or nearest for masks and labels); unchanged when it already is."""
-    import cv2
-
-    if img.shape[1] == W and img.shape[0] == H:
-        return img
-    return cv2.resize(img, (W, H), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
 
 
 def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every: int = 8) -> SceneViews:
