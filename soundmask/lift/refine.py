@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from soundmask.constants import SPEED_OF_SOUND
 from soundmask.lift.grouping import _means, candidate_index, spatial_components
 
 __all__ = ["refine_by_direction"]
@@ -33,7 +34,7 @@ def refine_by_direction(
     radius: float | None = None,
     angle_tolerance: float = 0.35,
     min_size: int = 1,
-    c: float = 343.0,
+    c: float = SPEED_OF_SOUND,
 ) -> np.ndarray:
     """Sorted int64 indices of the selected Gaussians that survive the direction check.
 
