@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from soundmask import __version__
+from soundmask.constants import MIC_SPACING
 from soundmask.errors import SoundmaskError
 
 app = typer.Typer(
@@ -158,7 +159,7 @@ def audio(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON to this file."),
     embedder: str = typer.Option("yamnet", help="Audio tagger (yamnet works offline; 'none' skips tagging)."),
     top_k: int = typer.Option(3, "--top-k", help="Tags shown per segment."),
-    spacing: float = typer.Option(0.2, help="Microphone spacing in metres (stereo recordings)."),
+    spacing: float = typer.Option(MIC_SPACING, help="Microphone spacing in metres (stereo recordings)."),
     speech: bool = typer.Option(True, help="Also find speech with silero-vad (when installed)."),
     min_segment: float = typer.Option(0.25, help="Shortest segment kept, seconds."),
     min_gap: float = typer.Option(0.2, help="Shorter silences inside a sound are closed, seconds."),

@@ -20,8 +20,8 @@ from soundmask.audio.embed import get_embedder
 from soundmask.audio.io import load_audio
 from soundmask.audio.tdoa import segment_tdoa
 from soundmask.audio.types import Segment, Tagging, Tdoa
+from soundmask.constants import MIC_SPACING, SPEED_OF_SOUND
 from soundmask.errors import ConfigError
-from soundmask.synth.acoustics import MIC_SPACING, SPEED_OF_SOUND
 
 __all__ = ["AudioReport", "analyze", "analyze_file"]
 

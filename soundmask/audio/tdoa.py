@@ -42,8 +42,8 @@ from scipy import signal
 
 from soundmask.audio.io import require_stereo
 from soundmask.audio.types import Segment, Tdoa
+from soundmask.constants import MIC_SPACING, SPEED_OF_SOUND
 from soundmask.errors import ConfigError, DataError
-from soundmask.synth.acoustics import MIC_SPACING, SPEED_OF_SOUND
 
 __all__ = [
     "BAND",

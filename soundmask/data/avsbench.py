@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from soundmask.constants import AVSBENCH_NUM_FRAMES, AVSBENCH_SAMPLE_RATE
 from soundmask.data.io import (
     PathLike,
     atomic_dir,
@@ -72,8 +73,7 @@ __all__ = [
 Subset = Literal["s4", "ms3"]
 AVSBENCH_SUBSETS: tuple[str, ...] = ("s4", "ms3")
 AVSBENCH_SPLITS: tuple[str, ...] = ("train", "val", "test")
-NUM_FRAMES = 5  # every AVSBench-object clip has 5 frames (one per second)
-AVSBENCH_SAMPLE_RATE = 16000
+NUM_FRAMES = AVSBENCH_NUM_FRAMES  # every AVSBench-object clip has 5 frames (one per second)
 INSTANCE_DIR = "instance_masks"  # our addition: every object's ids (see the module docstring)
 OBJECTS_FILE = "objects.csv"
 FRAME_OFFSET_S = 15 / 16  # frame k is the 16th of 16 samples taken in second k-1 (preprocess_s4.py)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from soundmask.constants import AVSBENCH_NUM_FRAMES, AVSBENCH_SAMPLE_RATE
 from soundmask.data.avsbench import AVSBENCH_SPLITS, resample_audio
 from soundmask.data.io import (
     PathLike,
@@ -65,8 +66,8 @@ AVSS_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 NUM_CLASSES = len(AVSS_CLASSES)
 AVSS_LABELS: tuple[str, ...] = ("v1s", "v1m", "v2")
-AVSS_NUM_FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}
-AVSS_SAMPLE_RATE = 16000
+AVSS_NUM_FRAMES = {"v1s": AVSBENCH_NUM_FRAMES, "v1m": AVSBENCH_NUM_FRAMES, "v2": 10}
+AVSS_SAMPLE_RATE = AVSBENCH_SAMPLE_RATE
 _COLUMNS = ("vid", "uid", "s_min", "s_sec", "a_obj", "split", "label")
 
 

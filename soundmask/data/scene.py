@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from soundmask.constants import SPEED_OF_SOUND
 from soundmask.data.io import (
     PathLike,
     atomic_dir,
@@ -112,7 +113,7 @@ def scene_from_json(obj: Any, path: PathLike = SCENE_JSON) -> Scene:
     sample_rate = v.int(v.key(top, "sample_rate"), "sample_rate", minimum=1)
     width = v.int(v.key(top, "width"), "width", minimum=1)
     height = v.int(v.key(top, "height"), "height", minimum=1)
-    speed = v.positive(top.get("speed_of_sound", 343.0), "speed_of_sound")
+    speed = v.positive(top.get("speed_of_sound", SPEED_OF_SOUND), "speed_of_sound")
     kin = v.obj(v.key(top, "intrinsics"), "intrinsics")
     k = Intrinsics(
         fx=v.positive(v.key(kin, "fx", "intrinsics"), "intrinsics.fx"),

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from soundmask.constants import SCENE_SAMPLE_RATE, TEST_EVERY
 from soundmask.data.colmap import (
     ColmapCamera,
     ColmapModel,
@@ -78,7 +79,6 @@ __all__ = [
 ]
 
 SPLIT_FILE = "camera_splits.json"
-TEST_EVERY = 8
 RGB_DIR, MASK_DIR, BINAURAL_DIR, MONO_DIR, SPARSE_DIR = (
     "input",
     "semantic_masks",
@@ -231,7 +231,7 @@ def read_3davs_scene(path: PathLike, allow_distortion: bool = False) -> Scene:
     return Scene(
         frames=frames,
         fps=1.0,
-        sample_rate=_clip_rate(root) or 44100,
+        sample_rate=_clip_rate(root) or SCENE_SAMPLE_RATE,
         root=root,
         name=root.name,
         extra={

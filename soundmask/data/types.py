@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from soundmask.constants import SCENE_SAMPLE_RATE, SPEED_OF_SOUND, TEST_EVERY
+
 __all__ = ["Intrinsics", "Camera", "look_at", "Clip", "SoundObject", "SoundEvent", "SceneFrame", "Scene"]
 
 
@@ -248,8 +250,8 @@ class Scene:
     objects: list[SoundObject] = field(default_factory=list)
     sound_events: list[SoundEvent] = field(default_factory=list)
     fps: float = 1.0
-    sample_rate: int = 44100
-    speed_of_sound: float = 343.0
+    sample_rate: int = SCENE_SAMPLE_RATE
+    speed_of_sound: float = SPEED_OF_SOUND
     room: dict[str, Any] = field(default_factory=dict)
     root: Path | None = None
     name: str = ""
@@ -281,6 +283,6 @@ class Scene:
         """Ids of the objects with a sound event overlapping [t0, t1) (or at t0), sorted."""
         return sorted({e.object_id for e in self.sound_events if e.active(t0, t1)})
 
-    def test_views(self, every: int = 8) -> list[int]:
+    def test_views(self, every: int = TEST_EVERY) -> list[int]:
         """Frame indices used as test views by the EchoSegnet protocol (``idx % 8 == 0``)."""
         return [i for i in range(len(self.frames)) if i % every == 0]

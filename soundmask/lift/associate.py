@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from soundmask.constants import SPEED_OF_SOUND
 from soundmask.data.types import Camera
 from soundmask.errors import DataError
 from soundmask.lift.grouping import Component
@@ -134,7 +135,7 @@ def associate_frame(
     mic_left: Any = None,
     mic_right: Any = None,
     angle_tolerance: float = 0.35,
-    c: float = 343.0,
+    c: float = SPEED_OF_SOUND,
     response: Any = None,
     response_share: float = 0.2,
 ) -> Association:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from soundmask.constants import SPEED_OF_SOUND
 from soundmask.lift.grouping import Component, _means, candidate_index, spatial_components
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def refine_by_direction(
     radius: float | None = None,
     angle_tolerance: float = 0.35,
     min_size: int = 1,
-    c: float = 343.0,
+    c: float = SPEED_OF_SOUND,
 ) -> np.ndarray:
     """Sorted int64 indices of the selected Gaussians that survive the direction check.
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from soundmask.constants import VOTE_THRESHOLD
 from soundmask.data.types import Camera
 from soundmask.errors import DataError
 from soundmask.splat.gaussians import Gaussians
@@ -124,7 +125,7 @@ class Votes:
         tot = self.total
         return np.divide(self.pos, tot, out=np.zeros(tot.shape, dtype=np.float64), where=tot > 0)
 
-    def select(self, threshold: float = 0.5, min_votes: int = 1) -> np.ndarray:
+    def select(self, threshold: float = VOTE_THRESHOLD, min_votes: int = 1) -> np.ndarray:
         """(N,) bool: the EchoSegnet rule ``votes₁ / (votes₀ + votes₁) > threshold``, among Gaussians seen by at
         least ``min_votes`` views."""
         return (self.ratio() > threshold) & (self.total >= min_votes)

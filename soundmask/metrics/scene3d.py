@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
+from soundmask.constants import ALPHA_THRESHOLD, TEST_EVERY
 from soundmask.errors import ConfigError, DataError
 from soundmask.metrics.avsbench import ArrayLike, f_score, mask_iou
 from soundmask.metrics.pooled import PooledJF
@@ -61,11 +62,6 @@ __all__ = [
     "tag_centroid_errors",
     "test_view_indices",
 ]
-
-TEST_EVERY = 8
-"""3D Gaussian Splatting's ``llffhold``: every 8th view (of the name-sorted cameras) is a test view."""
-ALPHA_THRESHOLD = 0.8
-"""EchoSegnet binarises the rendered alpha of the selected Gaussians with ``alpha > 0.8``."""
 
 _ALPHA_TOL = 1e-4  # rendered alpha may overshoot [0, 1] by rounding; more than this is not an alpha
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from soundmask.config import option
+from soundmask.constants import TEST_EVERY
 from soundmask.data.io import atomic_path
 from soundmask.errors import ConfigError
 
@@ -58,8 +59,9 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if not 32 <= self.width <= 1024:
             raise ConfigError(f"width must be in 32..1024, got {self.width}")
-        if self.frames < 9:
-            raise ConfigError(f"frames must be >= 9 (every 8th frame is a held-out test view), got {self.frames}")
+        if self.frames < TEST_EVERY + 1:
+            raise ConfigError(f"frames must be >= {TEST_EVERY + 1} (every {TEST_EVERY}th frame is a held-out "
+                              f"test view), got {self.frames}")
         if self.iterations < 1 or self.orbit < 0 or self.report_frames < 1:
             raise ConfigError("iterations and report-frames must be >= 1, orbit >= 0")
 

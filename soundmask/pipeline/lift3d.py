@@ -38,6 +38,7 @@ import torch
 
 from soundmask.audio.cues import FrameAudio, frame_audio, scene_mono
 from soundmask.config import option
+from soundmask.constants import ALPHA_THRESHOLD, VOTE_THRESHOLD
 from soundmask.data.images import resize_mask, resize_to
 from soundmask.data.types import Scene
 from soundmask.errors import ConfigError, DataError
@@ -78,7 +79,7 @@ class LiftConfig:
     sound_split: float = option(0.8, "geometry grouping: a component of which less than this share is voted for by "
                                 "the sound masks (see any-threshold) is split into its voted part and the rest (0: "
                                 "off)")
-    vote_threshold: float = option(0.5, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this")
+    vote_threshold: float = option(VOTE_THRESHOLD, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this")
     any_threshold: float = option(0.15, "spatial grouping and sound-split: a Gaussian is voted for when this share "
                                   "of its votes (over frames with a sound) is positive")
     iou_threshold: float = option(0.5, "association: IoU of a component's render with the 2D mask to be a candidate")
@@ -90,7 +91,8 @@ class LiftConfig:
                                    "share of the strongest candidate's; 0.2 helps learned 2D masks (docs/scene3d.md). "
                                    "0: by angle error within --angle-tolerance")
     refine: bool = option(False, "EchoSegnet-style refinement: keep the parts of a component the TDoA points at")
-    alpha_threshold: float = option(0.8, "evaluation: rendered sound mask = alpha > this (EchoSegnet: 0.8)")
+    alpha_threshold: float = option(ALPHA_THRESHOLD, "evaluation: rendered sound mask = alpha > this (EchoSegnet: "
+                                   f"{ALPHA_THRESHOLD})")
     min_component: int = option(20, "smallest object, in Gaussians")
     grow_margin: float = option(0.1, "voting looks for an object's Gaussians this far (× its size) beyond its box")
     render_views: Literal["test", "none"] = option("test", "write sound-mask renders of the test views, or none")

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from soundmask.config import option
+from soundmask.constants import MIC_SPACING
 from soundmask.errors import ConfigError, DataError
 
 __all__ = ["RunConfig", "camera_motion", "check_source", "open_video", "predict_source", "run_video"]
@@ -57,7 +58,7 @@ class RunConfig:
     checkpoint: str = option("", "checkpoint of the 2D method (default: its shipped weights)")
     fps: float = option(2.0, "frames per second sampled from the video")
     max_frames: int = option(0, "process at most this many frames (0: all)")
-    spacing: float = option(0.2, "microphone spacing in metres (stereo direction)")
+    spacing: float = option(MIC_SPACING, "microphone spacing in metres (stereo direction)")
     motion_threshold: float = option(0.004, "the camera moves when tracked corners shift by more than this share of "
                                      "the frame diagonal between sampled frames (median)")
     lift_3d: bool = option(True, "go on to 3D (COLMAP poses, reconstruction, lifting) when the camera moves and the "

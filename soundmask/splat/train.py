@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from soundmask.config import option
+from soundmask.constants import TEST_EVERY
 from soundmask.data.images import resize_to
 from soundmask.data.types import Camera, Scene
 from soundmask.errors import ConfigError, DataError
@@ -67,7 +68,8 @@ class ReconstructConfig:
     motion_terms: int = option(-1, "4D motion basis size per Gaussian: -1 = auto (6 when an object moves), 0 = static")
     lr_motion: float = option(1.6e-4, "motion-coefficient learning rate, × the scene extent")
     motion_penalty: float = option(1e-3, "L1 weight on motion coefficients (keeps the static background still)")
-    test_every: int = option(8, "every n-th frame (list position) is a test view, never fitted (EchoSegnet: 8)")
+    test_every: int = option(TEST_EVERY, "every n-th frame (list position) is a test view, never fitted "
+                             "(EchoSegnet: 8)")
     backend: str = option("auto", "rasterizer: auto | tile (CPU) | dense (slow reference) | gsplat (CUDA)")
     tile_size: int = option(4, "tile size of the CPU rasterizer in pixels")
     background: tuple[float, float, float] = option((0.0, 0.0, 0.0), "background colour")
@@ -126,7 +128,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
-def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every: int = 8) -> SceneViews:
+def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every: int = TEST_EVERY) -> SceneViews:
     """Read a scene folder (ours or 3DAVS-S34-O7) into :class:`SceneViews` at ``scale`` × its frame size."""
     from soundmask.data.layout import detect_layout
     from soundmask.data.scene import load_depth, load_rgb, read_scene

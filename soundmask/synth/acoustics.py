@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
+from soundmask.constants import MIC_SPACING, SPEED_OF_SOUND
 from soundmask.errors import ConfigError
 
 __all__ = [
@@ -50,8 +51,6 @@ __all__ = [
     "simulate_static",
 ]
 
-SPEED_OF_SOUND = 343.0
-MIC_SPACING = 0.2
 _MIN_DISTANCE = 0.05  # m: closer than this the 1/r gain is clamped (free field)
 
 SourceSpec = tuple[Any, Any]  # (position (3,) or (K, 3), mono signal (S,))

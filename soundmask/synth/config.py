@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from soundmask.config import option
+from soundmask.constants import AVSBENCH_NUM_FRAMES, AVSBENCH_SAMPLE_RATE, SCENE_SAMPLE_RATE
 from soundmask.errors import ConfigError
 
 from .catalog import CATEGORIES, MeshSource, category_names
@@ -45,12 +46,15 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("s4", "avsbench-s4", "static", 5, 224, 16000, (2, 5), (1, 1), index=1),
-        Preset("ms3", "avsbench-ms3", "static", 5, 224, 16000, (3, 6), (2, 3), index=2),
-        Preset("avss", "avss", "static", 5, 224, 16000, (3, 6), (2, 3), index=3),
-        Preset("scene3d", "scene", "orbit", 60, 256, 44100, (3, 6), (1, 3), min_on=2.0, max_on=10.0,
+        Preset("s4", "avsbench-s4", "static", AVSBENCH_NUM_FRAMES, 224, AVSBENCH_SAMPLE_RATE, (2, 5), (1, 1),
+               index=1),
+        Preset("ms3", "avsbench-ms3", "static", AVSBENCH_NUM_FRAMES, 224, AVSBENCH_SAMPLE_RATE, (3, 6), (2, 3),
+               index=2),
+        Preset("avss", "avss", "static", AVSBENCH_NUM_FRAMES, 224, AVSBENCH_SAMPLE_RATE, (3, 6), (2, 3),
+               index=3),
+        Preset("scene3d", "scene", "orbit", 60, 256, SCENE_SAMPLE_RATE, (3, 6), (1, 3), min_on=2.0, max_on=10.0,
                max_gap=6.0, same_category=0.25, index=4),
-        Preset("scene4d", "scene", "orbit", 60, 256, 44100, (3, 6), (1, 3), moving=(1, 2), min_on=2.0,
+        Preset("scene4d", "scene", "orbit", 60, 256, SCENE_SAMPLE_RATE, (3, 6), (1, 3), moving=(1, 2), min_on=2.0,
                max_on=10.0, max_gap=6.0, same_category=0.25, index=5),
     )
 }  # fmt: skip
@@ -100,9 +104,9 @@ class SynthConfig:
         assert c.width and c.height and c.frames and c.sample_rate and c.min_objects and c.max_objects
         if not (8 <= c.width <= 4096 and 8 <= c.height <= 4096):
             raise ConfigError(f"image size {c.width}x{c.height} is out of range", fix="use 8..4096 pixels")
-        if p.layout != "scene" and c.frames != 5:
-            raise ConfigError(f"preset {p.name} writes AVSBench clips, which have exactly 5 frames (got {c.frames})",
-                              fix="drop --frames or use --frames 5")
+        if p.layout != "scene" and c.frames != AVSBENCH_NUM_FRAMES:
+            raise ConfigError(f"preset {p.name} writes AVSBench clips, which have exactly {AVSBENCH_NUM_FRAMES} frames "
+                              f"(got {c.frames})", fix=f"drop --frames or use --frames {AVSBENCH_NUM_FRAMES}")
         if c.frames < 1 or c.fps <= 0 or c.sample_rate < 8000:
             raise ConfigError("need frames >= 1, fps > 0 and sample-rate >= 8000")
         if c.min_objects < 1 or c.max_objects < c.min_objects or c.max_objects > 12:
