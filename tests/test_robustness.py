@@ -247,3 +247,43 @@ def test_camera_motion_tells_moving_from_static() -> None:
     rng = np.random.default_rng(1)
     assert camera_motion(np.stack(_frames(4, False, rng))) < 1e-3
     assert camera_motion(np.stack(_frames(4, True, rng))) > 0.02
+
+
+def test_camera_motion_ignores_repeated_frames() -> None:
+    """Every frame twice (a video sampled above its own rate), or twice with ±1 grey-level noise (an encoder's
+    near-duplicates): the same motion as the frames once, not 0."""
+    from soundmask.pipeline.video import camera_motion
+
+    rng = np.random.default_rng(2)
+    frames = np.stack(_frames(5, True, rng))
+    once = camera_motion(frames)
+    assert once > 0.02
+    assert camera_motion(np.repeat(frames, 2, axis=0)) == pytest.approx(once)
+    noisy = np.repeat(frames, 2, axis=0).astype(np.int16)
+    noisy[1::2] += rng.integers(-1, 2, size=noisy[1::2].shape).astype(np.int16)
+    assert camera_motion(np.clip(noisy, 0, 255).astype(np.uint8)) == pytest.approx(once)
+    assert camera_motion(np.repeat(np.stack(_frames(4, False, rng)), 2, axis=0)) < 1e-3  # static stays static
+
+
+def test_run_samples_a_low_rate_video_at_its_own_rate(tmp_path: Path) -> None:
+    """A 1-fps MP4 of a camera panning across a textured image, run with the default --fps 2: every frame once
+    (run.json reports 1 fps), and the camera is seen to move (3D turned off to keep the test short)."""
+    from soundmask.pipeline.video import RunConfig, open_video, run_video
+    from soundmask.report.overlay import write_video
+
+    n = 6
+    rng = np.random.default_rng(4)
+    t = np.arange(n * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 1 < 0.6)).astype(np.float32)
+    video = write_video(tmp_path / "pan_1fps.mp4", _frames(n, True, rng), 1.0, audio=np.stack([tone, tone]),
+                        sample_rate=SR)
+    cfg = RunConfig(lift_3d=False)
+    assert cfg.fps == 2.0
+    src = open_video(video, cfg)
+    assert len(src) == n and src.fps == pytest.approx(1.0)
+    diffs = np.abs(np.diff(src.frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    assert (diffs > 5).all(), diffs  # every sampled frame is distinct
+    s = run_video(video, cfg, tmp_path / "out", source=src)
+    assert s["frames"] == n and s["fps"] == pytest.approx(1.0) and s["config"]["fps"] == 2.0
+    assert s["camera_motion"] > cfg.motion_threshold and "camera moves" in s["reason"], s["reason"]
+    assert len(list((tmp_path / "out" / "input").glob("*.png"))) == n

@@ -176,6 +176,19 @@ def test_video_fps_resampling(tmp_path: Path, fps: float, expected: list[int] | 
     assert read_frame_source(video, fps=fps, max_frames=2).frames.shape[0] == 2
 
 
+def test_video_fps_capped_at_the_native_rate(tmp_path: Path):
+    """``upsample=False`` (what `soundmask run` reads with): above the video's own rate every frame comes once, at
+    that rate; at or below it the frames are those of the plain resampling."""
+    video = _write_video(tmp_path / "clip.mp4", n=20, rate=10)  # 2 s
+    src = read_frame_source(video, fps=20.0, upsample=False)
+    assert len(src) == 20 and src.fps == pytest.approx(10.0) and _levels(src.frames) == list(range(20))
+    np.testing.assert_allclose(src.frame_times, np.arange(20) / 10, atol=1e-6)
+    for fps in (10.0, 2.0):
+        a, b = read_frame_source(video, fps=fps, upsample=False), read_frame_source(video, fps=fps)
+        assert a.fps == b.fps == fps and np.array_equal(a.frames, b.frames)
+        np.testing.assert_array_equal(a.frame_times, b.frame_times)
+
+
 def test_video_errors(tmp_path: Path):
     audio_only = tmp_path / "sound.mp4"
     with av.open(str(audio_only), "w") as c:

@@ -5,9 +5,10 @@
   defaulting to 1.0 (AVSBench: one frame per second). The mask of a frame is named after its image's stem.
 * A **video** (MP4/MKV/MOV/AVI/WEBM/M4V) is decoded with PyAV. By default every frame is kept at the
   video's own rate; ``fps=`` resamples it by picking, for each ``k / fps`` inside the video, the decoded
-  frame nearest to it (the earlier one on a tie). Frame times are the decoded timestamps (seconds from the
-  start of the file) and the masks are named ``00000``, ``00001``, ...; the video's audio track (when it has
-  one) is the sound.
+  frame nearest to it (the earlier one on a tie); with ``upsample=False`` an ``fps`` above the video's own rate
+  keeps every frame once instead of repeating frames (the source's ``fps`` is then the video's). Frame times
+  are the decoded timestamps (seconds from the start of the file) and the masks are named ``00000``,
+  ``00001``, ...; the video's audio track (when it has one) is the sound.
 * ``audio=`` loads that sound file (or video's sound) instead, through :func:`soundmask.audio.io.load_audio`.
 
 Every problem with the input raises a one-line :class:`~soundmask.errors.DataError` naming the path and the fix;
@@ -82,13 +83,15 @@ def read_frame_source(
     fps: float | None = None,
     max_frames: int | None = None,
     size: tuple[int, int] | None = None,
+    upsample: bool = True,
 ) -> FrameSource:
     """Read a folder of frames or a video (see the module docstring) as a :class:`FrameSource`.
 
     ``audio``: a sound file (or video) to use as the sound instead of the video's own track.
     ``fps``: a folder's frame rate (default 1.0), or the rate to resample a video to (default: its own).
     ``max_frames``: keep at most this many (first) frames. ``size``: ``(H, W)`` to resize the frames to
-    (PIL bilinear).
+    (PIL bilinear). ``upsample``: False samples a video at most at its own rate (a higher ``fps`` keeps every
+    frame once, and the source's ``fps`` is the video's rate); no effect on a folder.
     """
     p = Path(path)
     fps = _check_fps(fps)
@@ -100,7 +103,7 @@ def read_frame_source(
         frames, names, times, rate = _read_folder(p, fps, max_frames, size)
         sound = None
     elif p.suffix.lower() in VIDEO_SUFFIXES:
-        frames, names, times, rate, has_audio = _read_video(p, fps, max_frames, size)
+        frames, names, times, rate, has_audio = _read_video(p, fps, max_frames, size, upsample)
         sound = _load_sound(p) if audio is None and has_audio else None
     else:
         kind = "an image" if p.suffix.lower() in IMAGE_SUFFIXES else f"a {p.suffix or 'suffix-less'} file"
@@ -196,7 +199,7 @@ def _resize(img: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------- videos
 def _read_video(
-    p: Path, fps: float | None, max_frames: int | None, size: tuple[int, int] | None
+    p: Path, fps: float | None, max_frames: int | None, size: tuple[int, int] | None, upsample: bool = True
 ) -> tuple[np.ndarray, list[str], np.ndarray, float, bool]:
     import av
 
@@ -213,6 +216,8 @@ def _read_video(
             stream.thread_type = "AUTO"
             has_audio = len(container.streams.audio) > 0
             native = _stream_rate(stream)
+            if not upsample and fps is not None and native is not None and fps > native:
+                fps = None  # above the video's own rate: every frame once, at that rate
             t0 = container.start_time / 1e6 if container.start_time is not None else 0.0
 
             def keep(frame: Any, t: float) -> bool:

@@ -1,12 +1,13 @@
 """``soundmask run VIDEO``: a user's own video → 2D sound masks per frame, the audio analysis, and what 3D needs.
 
-1. **Read** the video at ``fps`` frames per second with its sound track (or ``--audio``). Refused with one line
+1. **Read** the video at ``fps`` frames per second with its sound track (or ``--audio``), at most at the video's
+   own rate: above it every frame is taken once, and ``run.json`` reports the rate used. Refused with one line
    (exit 2): no sound, a single frame, audio shorter than the video, NaNs in the audio.
 2. **Audio**: activity segments, YAMNet tags and, for stereo, the TDoA/direction per segment
    (:func:`soundmask.audio.analyze.analyze`).
 3. **2D**: the sound masks of every frame from a 2D method (:func:`predict_source`).
 4. **Camera motion** from tracked corners (OpenCV Lucas–Kanade): the median displacement between consecutive
-   sampled frames, as a fraction of the frame diagonal.
+   distinct sampled frames (a repeated frame is skipped), as a fraction of the frame diagonal.
 5. **3D**: mono audio or a static camera → 2D only, and the reason is written. A moving camera with stereo
    audio goes on to 3D:
 
@@ -56,7 +57,8 @@ class RunConfig:
 
     method: str = option("seac", "2D AVS method: seac | avsc | sdavs")
     checkpoint: str = option("", "checkpoint of the 2D method (default: its shipped weights)")
-    fps: float = option(2.0, "frames per second sampled from the video")
+    fps: float = option(2.0, "frames per second sampled from the video (at most its own rate: above it, every "
+                        "frame once)")
     max_frames: int = option(0, "process at most this many frames (0: all)")
     spacing: float = option(MIC_SPACING, "microphone spacing in metres (stereo direction)")
     motion_threshold: float = option(0.004, "the camera moves when tracked corners shift by more than this share of "
@@ -96,12 +98,22 @@ def predict_source(seg: Any, src: Any, progress: Callable[[int], None] | None = 
     return np.concatenate(parts)
 
 
-def camera_motion(frames: np.ndarray, max_corners: int = 200) -> float:
-    """Median displacement of tracked corners between consecutive frames, as a fraction of the frame diagonal
-    (the median over frame pairs; 0 when nothing can be tracked)."""
+def camera_motion(frames: np.ndarray, max_corners: int = 200, same: float = 1.0) -> float:
+    """Median displacement of tracked corners between consecutive distinct frames, as a fraction of the frame
+    diagonal (the median over frame pairs; 0 when nothing can be tracked).
+
+    A frame whose mean absolute grey difference to the last kept frame is at most ``same`` (of 255) repeats it
+    (a video sampled above its own rate, a shot held still, an encoder's duplicate) and is skipped, so repeats
+    cannot pull the median to 0; a static camera keeps giving about 0. Being compared to the last kept frame,
+    a slow drift is measured over the few frames it takes to differ by ``same`` (a fraction of a pixel on a
+    textured image), and frames that all differ (a normal video) are all kept."""
     import cv2
 
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    grey: list[np.ndarray] = []
+    for f in frames:
+        g = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        if not grey or float(cv2.absdiff(g, grey[-1]).mean()) > same:
+            grey.append(g)
     diag = float(np.hypot(*frames.shape[1:3]))
     shifts = []
     for a, b in zip(grey[:-1], grey[1:], strict=True):
@@ -138,15 +150,16 @@ def check_source(src: Any, video: Path, audio: Path | None, min_frames: int = 2)
 
 
 def open_video(video: str | Path, cfg: RunConfig, audio: str | Path | None = None) -> Any:
-    """Read and check ``video`` (and ``audio``) as a :class:`~soundmask.avs2d.frames.FrameSource`; an unknown
-    method or a bad input fails here, before any work is done or any output is written."""
+    """Read and check ``video`` (and ``audio``) as a :class:`~soundmask.avs2d.frames.FrameSource`, sampled at
+    ``cfg.fps`` but never above the video's own rate (its ``fps`` is the rate used); an unknown method or a bad
+    input fails here, before any work is done or any output is written."""
     from soundmask.avs2d import METHODS
     from soundmask.avs2d.frames import read_frame_source
     from soundmask.registry import resolve
 
     resolve(METHODS, cfg.method, "2D AVS method")
     video = Path(video)
-    src = read_frame_source(video, audio=audio, fps=cfg.fps, max_frames=cfg.max_frames or None)
+    src = read_frame_source(video, audio=audio, fps=cfg.fps, max_frames=cfg.max_frames or None, upsample=False)
     check_source(src, video, Path(audio) if audio else None)
     return src
 
