@@ -20,9 +20,11 @@ import torch.nn.functional as F
 
 from soundmask.avs2d.base import FrameObjects, Prediction, Segmenter, check_inputs
 from soundmask.avs2d.features import ClipFeatures, FeatureExtractor, TrainingFeatures, build_training_features
+from soundmask.avs2d.options import AudioEmbedderName, check_choices
 from soundmask.avs2d.trainer import TrainConfig, read_checkpoint
 from soundmask.config import fields_of, option
 from soundmask.errors import ConfigError
+from soundmask.metrics.pooled import PooledJF
 
 __all__ = ["CounterfactualAudio", "FeatureSegmenter", "Swap", "SupervisedConfig", "one_row_per_clip", "pooled_j",
            "upsample_logits"]
@@ -32,10 +34,14 @@ __all__ = ["CounterfactualAudio", "FeatureSegmenter", "Swap", "SupervisedConfig"
 class SupervisedConfig:
     """Inference options shared by the supervised methods."""
 
-    audio: str = option("yamnet", "audio embedder: yamnet | vggish | clap | ast (must match the checkpoint)")
+    audio: AudioEmbedderName = option("yamnet", "audio embedder: yamnet | vggish | clap | ast (must match the "
+                                                "checkpoint)")
     audio_path: str | None = option(None, "checkpoint/folder of the audio embedder (vggish, clap, ast)")
     min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds "
                                     "(or it holds an onset)")
+
+    def __post_init__(self) -> None:
+        check_choices(self)  # every Literal field, the methods' own (subclasses) included
 
 
 def upsample_logits(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -57,12 +63,14 @@ def one_row_per_clip(feats: TrainingFeatures, eligible: torch.Tensor, g: torch.G
 
 
 def pooled_j(pred: torch.Tensor, gt: torch.Tensor) -> float:
-    """Batch-invariant pooled J (Σ intersection / Σ union over frames; an empty pair counts as 1) of bool maps."""
-    pred, gt = pred.reshape(len(pred), -1), gt.reshape(len(gt), -1)
-    inter = (pred & gt).sum(1).float()
-    union = (pred | gt).sum(1).float()
-    both_empty = union == 0
-    return float((inter.sum() + both_empty.sum()) / (union.sum() + both_empty.sum()).clamp(min=1))
+    """Pooled J of bool maps (N, ...): ``Σ|P ∩ G| / Σ|P ∪ G|`` over all frames, exactly
+    :class:`soundmask.metrics.PooledJF`'s ``j`` (the score the reports give), so validation picks checkpoints by
+    it. A frame where both maps are empty adds nothing (1.0 when every union is empty); no frame at all: 0.0."""
+    if len(pred) == 0:
+        return 0.0
+    m = PooledJF(from_logits=False)
+    m.update(pred.reshape(len(pred), 1, -1).float(), gt.reshape(len(gt), 1, -1))
+    return float(m.compute()["j"])
 
 
 @dataclass

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,11 @@ from torch import nn
 
 from soundmask.avs2d.features import LEVEL_CHANNELS
 
-__all__ = ["AVSCNetConfig", "AudioCategoryNet", "PixelDecoder", "PotentialObjectNet", "sine_positions"]
+__all__ = ["AVSCNetConfig", "AudioActivation", "AudioCategoryNet", "PixelDecoder", "PotentialObjectNet",
+           "sine_positions"]
+
+#: P_a of the audio branch: one sigmoid per category, or a softmax over them
+AudioActivation = Literal["softmax", "sigmoid"]
 
 
 @dataclass
@@ -42,7 +47,7 @@ class AVSCNetConfig:
     width: int = 64
     mask_dim: int = 32
     audio_hidden: int = 256
-    audio_activation: str = "sigmoid"
+    audio_activation: AudioActivation = "sigmoid"
 
     def to_dict(self) -> dict:
         return asdict(self)

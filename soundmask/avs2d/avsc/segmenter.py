@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from soundmask.avs2d.avsc.losses import asl_map, avc_loss, gt_segments, mask_cls_loss, potential_instances
-from soundmask.avs2d.avsc.model import AudioCategoryNet, AVSCNetConfig, PotentialObjectNet
+from soundmask.avs2d.avsc.model import AudioActivation, AudioCategoryNet, AVSCNetConfig, PotentialObjectNet
 from soundmask.avs2d.base import FrameObjects
 from soundmask.avs2d.features import ClipFeatures, TrainingFeatures
 from soundmask.avs2d.supervised import (
@@ -51,8 +51,8 @@ class AVSCConfig(SupervisedConfig):
     noobj_threshold: float = option(0.9, "threshold rule: drop a query whose no-object probability is above this")
     queries: int = option(16, "learnable queries N (potential objects per frame)")
     layers: int = option(3, "transformer decoder layers")
-    audio_activation: Literal["softmax", "sigmoid"] = option("sigmoid", "P_a: sigmoid (one probability per "
-                                                             "category) | softmax (the paper's simplex Δ^K)")
+    audio_activation: AudioActivation = option("sigmoid", "P_a: sigmoid (one probability per category) | "
+                                                          "softmax (the paper's simplex Δ^K)")
     lambda_f: float = option(20.0, "λ_f, weight of the focal mask loss (Eq. 3)")
     lambda_d: float = option(1.0, "λ_d, weight of the dice mask loss (Eq. 3)")
     lambda_soas: float = option(1.0, "λ_soas, weight of the silent-object-aware loss (Eq. 5); 0 disables it")

@@ -14,9 +14,8 @@ A frame whose audio window is silent gets an empty mask (:func:`soundmask.avs2d.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +24,11 @@ from soundmask.avs2d.audio import window_activity, window_embeddings
 from soundmask.avs2d.base import FrameObjects, Prediction, Segmenter, check_inputs, frame_windows
 from soundmask.avs2d.features import unique_frames
 from soundmask.avs2d.seac.aggregate import category_aware_aggregation, minmax_normalise, similarity_aggregation
+from soundmask.avs2d.seac.checkpoint import load_checkpoint
+from soundmask.avs2d.seac.config import ProposerStageConfig, SeACConfig, SeACTrainConfig
 from soundmask.avs2d.seac.embed import MaskEmbeddings, mask_embeddings
 from soundmask.avs2d.seac.model import AssociationConfig, AssociationModule
-from soundmask.config import fields_of, option
+from soundmask.config import fields_of
 from soundmask.errors import ConfigError
 
 __all__ = ["SeAC", "SeACConfig", "default_checkpoint"]
@@ -58,38 +59,6 @@ def _default_categories() -> tuple[str, ...]:
     from soundmask.synth.catalog import category_names
 
     return tuple(category_names())
-
-
-@dataclass
-class SeACConfig:
-    """SeAC's inference options (each is also a ``soundmask evaluate/segment`` option)."""
-
-    mode: Literal["trained", "training-free"] = option("trained", "trained: the association module of the "
-                                                        "checkpoint; training-free: audio tags ↔ visual class names")
-    proposer: str = option("learned", "proposal source: learned | yolo | sam")
-    proposer_path: str | None = option(None, "weights (learned) or local Hugging Face folder (sam) of the proposer")
-    top_n: int = option(8, "masks kept per frame after NMS(0.5) (the paper's N)")
-    encoder: str = option("efficientnet-lite0", "visual encoder ψ: efficientnet-lite0 | clip")
-    encoder_path: str | None = option(None, "local Hugging Face CLIP folder (encoder clip)")
-    view_size: int = option(96, "side of the local/global views fed to the encoder (px)")
-    lam: float = option(0.6, "λ of Eq. 1: weight of the local view")
-    audio: str = option("yamnet", "audio embedder: yamnet | vggish | clap | ast")
-    audio_path: str | None = option(None, "checkpoint/folder of the audio embedder (vggish, clap, ast)")
-    sigma: float = option(0.9, "σ of Eq. 5 (semantic masks)")
-    min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds (or it holds an onset)")
-    min_confidence: float = option(-1.0, "frames whose best raw audio-mask cosine is below this predict nothing")
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("trained", "training-free"):
-            raise ConfigError(f"unknown SeAC mode {self.mode!r}", fix="use trained or training-free")
-        if self.top_n < 1 or self.view_size < 16:
-            raise ConfigError("top_n must be >= 1 and view_size >= 16")
-        if not 0.0 <= self.lam <= 1.0:
-            raise ConfigError(f"lam must be in [0, 1], got {self.lam}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SeACConfig:
-        return cls(**fields_of(cls, d))
 
 
 class SeAC(Segmenter):
@@ -151,8 +120,6 @@ class SeAC(Segmenter):
     @classmethod
     def option_classes(cls) -> tuple[type, ...]:
         """Dataclasses whose fields ``--set`` may override: inference, then training options."""
-        from soundmask.avs2d.seac.train import ProposerStageConfig, SeACTrainConfig
-
         return (SeACConfig, SeACTrainConfig, ProposerStageConfig)
 
     @classmethod
@@ -164,15 +131,15 @@ class SeAC(Segmenter):
 
         stage = stage or "association"
         if stage == "proposer":
-            pcfg = tr.ProposerStageConfig(**fields_of(tr.ProposerStageConfig, options))
+            pcfg = ProposerStageConfig(**fields_of(ProposerStageConfig, options))
             return tr.train_proposer_stage(out, pcfg, data=data, progress=progress)
         if stage != "association":
             raise ConfigError(f"unknown SeAC training stage {stage!r}", fix="use association or proposer")
         if data is None:
             raise ConfigError("training the association needs --data (an AVSBench-layout folder)")
-        tcfg = tr.SeACTrainConfig(**fields_of(tr.SeACTrainConfig, options))
+        tcfg = SeACTrainConfig(**fields_of(SeACTrainConfig, options))
         return tr.train_seac(data, out, tcfg, SeACConfig(**fields_of(SeACConfig, options)), resume=resume,
-                             progress=progress)
+                             progress=progress, segmenter=cls)
 
     # ------------------------------------------------------------------------------------------ stages
     def segment_frames(self, frames: np.ndarray) -> list[tuple[Any, MaskEmbeddings]]:
@@ -272,27 +239,3 @@ class SeAC(Segmenter):
                 sem[t] = category_aware_aggregation(props.masks, s_hat, t_n, self.config.sigma)
             objects.append(FrameObjects(props.masks, s_hat, labels, s.astype(np.float32)))
         return Prediction(masks, objects, sem, self.categories if semantic else (), active)
-
-
-# ------------------------------------------------------------------------------------------ checkpoints
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A SeAC checkpoint as a dict; :class:`ConfigError` naming the file when it is not one."""
-    p = Path(path)
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ConfigError(f"cannot read the checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:160]})", p,
-                          "pass a file written by `soundmask train --method seac`") from e
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "seac" or "association" not in ckpt:
-        raise ConfigError("not a SeAC checkpoint", p, "pass a file written by `soundmask train --method seac`")
-    from soundmask.avs2d.base import check_finite_checkpoint
-
-    check_finite_checkpoint(ckpt, p)
-    return ckpt
-
-
-def checkpoint_dict(model: AssociationModule, config: SeACConfig, categories: tuple[str, ...],
-                    **extra: Any) -> dict[str, Any]:
-    return {"kind": "seac", "version": 1, "association": model.state_dict(),
-            "association_config": model.cfg.to_dict(), "seac": asdict(config), "categories": list(categories),
-            **extra}

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -27,39 +27,28 @@ import torch
 from soundmask.audio.io import resample
 from soundmask.avs2d.audio import window_activity, window_embeddings
 from soundmask.avs2d.base import check_inputs, frame_windows
+from soundmask.avs2d.seac.checkpoint import checkpoint_dict, load_checkpoint
+from soundmask.avs2d.seac.config import ProposerStageConfig, SeACConfig, SeACTrainConfig
 from soundmask.avs2d.seac.losses import micl_loss, msa_micl_loss, random_groups, set_similarity
 from soundmask.avs2d.seac.model import AssociationConfig, AssociationModule
-from soundmask.avs2d.seac.segmenter import SeAC, SeACConfig, checkpoint_dict, load_checkpoint
-from soundmask.config import option
 from soundmask.data.io import atomic_path
 from soundmask.errors import ConfigError, DataError
 
-__all__ = ["SeACTrainConfig", "TrainingFeatures", "extract_features", "train_seac"]
+__all__ = ["ProposerStageConfig", "SeACTrainConfig", "TrainingFeatures", "extract_features", "train_seac"]
 
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass
-class SeACTrainConfig:
-    """Options of ``soundmask train --method seac``."""
+class FrozenStages(Protocol):
+    """What training needs of a :class:`~soundmask.avs2d.seac.segmenter.SeAC` (passed in, so that this module does
+    not import the segmenter): its options, frozen stages and categories, and the association it trains."""
 
-    epochs: int = option(60, "training epochs (one active frame per clip per epoch)")
-    batch_size: int = option(64, "clips per batch B (audio mixing pairs them: K = B/2)")
-    lr: float = option(1e-4, "AdamW learning rate (linearly decayed to 0)")
-    weight_decay: float = option(0.01, "AdamW weight decay")
-    mix_max_prob: float = option(0.5, "final probability of audio mixing (ramped from 0 over the epochs)")
-    split: str = option("train", "dataset split to train on")
-    max_clips: int = option(0, "use at most this many clips (0: all)")
-    seed: int = option(0, "random seed (batches, mixing, initialisation)")
-    mask_layers: int = option(4, "Transformer layers of the mask encoder (the paper's 4; 0: each mask alone)")
+    config: SeACConfig
+    embedder: Any
+    categories: tuple[str, ...]
+    association: AssociationModule | None
 
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError("epochs must be >= 1 and batch_size >= 2")
-        if self.mask_layers < 0:
-            raise ConfigError(f"mask_layers must be >= 0, got {self.mask_layers}")
-        if not 0.0 <= self.mix_max_prob <= 1.0:
-            raise ConfigError(f"mix_max_prob must be in [0, 1], got {self.mix_max_prob}")
+    def segment_frames(self, frames: np.ndarray) -> list[tuple[Any, Any]]: ...
 
 
 @dataclass
@@ -110,7 +99,7 @@ class _Concat:
         return self.parts[k][int(i - self.offsets[k])]
 
 
-def _feature_key(seac: SeAC, data: Path, split: str, max_clips: int) -> dict[str, Any]:
+def _feature_key(seac: FrozenStages, data: Path, split: str, max_clips: int) -> dict[str, Any]:
     c = seac.config
     return {"data": str(data.resolve()), "split": split, "max_clips": max_clips, "proposer": c.proposer,
             "proposer_path": c.proposer_path, "top_n": c.top_n, "encoder": c.encoder,
@@ -118,7 +107,7 @@ def _feature_key(seac: SeAC, data: Path, split: str, max_clips: int) -> dict[str
             "audio_path": c.audio_path, "min_active": c.min_active}
 
 
-def extract_features(seac: SeAC, clips: Any, key: dict[str, Any], progress: Progress | None = None
+def extract_features(seac: FrozenStages, clips: Any, key: dict[str, Any], progress: Progress | None = None
                      ) -> TrainingFeatures:
     """Run the frozen stages over every clip (frames + audio only; masks are never read)."""
     top_n = seac.config.top_n
@@ -177,7 +166,7 @@ def _pad_patches(e: np.ndarray, P: int) -> np.ndarray:
     return np.concatenate([e, np.repeat(e[-1:], max(0, P - len(e)), 0)])[:P]
 
 
-def _mixed_patches(seac: SeAC, feats: TrainingFeatures, idx: torch.Tensor, groups: torch.Tensor, K: int
+def _mixed_patches(seac: FrozenStages, feats: TrainingFeatures, idx: torch.Tensor, groups: torch.Tensor, K: int
                    ) -> torch.Tensor:
     """Audio mixing augmentation: ``a_k = Σ_{i∈K_k} a_i`` (waveforms), re-embedded → (K, P, Da)."""
     out = []
@@ -208,9 +197,11 @@ def _batches(feats: TrainingFeatures, batch: int, g: torch.Generator) -> list[to
 
 def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeACTrainConfig | None = None,
                seac_config: SeACConfig | None = None, resume: bool = True, progress: Progress | None = None,
-               dataset: Any = None) -> dict[str, Any]:
+               dataset: Any = None, *, segmenter: Callable[[SeACConfig, AssociationModule], FrozenStages]
+               ) -> dict[str, Any]:
     """Train the association module on the AVSBench-layout dataset(s) or folders of generated scenes ``data``
-    (frames + audio of ``split``)."""
+    (frames + audio of ``split``). ``segmenter(seac_config, association)`` builds the frozen stages: the
+    :class:`~soundmask.avs2d.seac.segmenter.SeAC` class, which ``SeAC.train`` passes."""
     cfg = config or SeACTrainConfig()
     sc = seac_config or SeACConfig()
     if sc.mode != "trained":
@@ -227,7 +218,7 @@ def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeA
     data = roots[0] if len(roots) == 1 else Path(",".join(str(r.resolve()) for r in roots))
     torch.manual_seed(cfg.seed)
     model = AssociationModule(AssociationConfig())
-    seac = SeAC(sc, model)
+    seac = segmenter(sc, model)
     key = _feature_key(seac, data, cfg.split, cfg.max_clips)
     cache = out.with_name(out.name + ".features.pt")
     feats = TrainingFeatures.load(cache) if cache.is_file() else None
@@ -309,20 +300,6 @@ def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeA
 
 
 # ------------------------------------------------------------------------------------------ proposer stage
-@dataclass
-class ProposerStageConfig:
-    """Options of ``soundmask train --method seac --stage proposer`` (the learned proposal source)."""
-
-    synth_count: int = option(2000, "generator seeds to draw training images from (train-split seeds only)")
-    synth_seed: int = option(0, "first generator seed")
-    synth_presets: tuple[str, ...] = option(("s4", "ms3"), "generator presets, alternated")
-    proposer_epochs: int = option(12, "proposer training epochs")
-    proposer_lr: float = option(2e-3, "proposer AdamW learning rate (linearly decayed to 0)")
-    proposer_init: str | None = option(None, "start from these proposer weights (fine-tuning) instead of a random "
-                                             "decoder")
-    split: str = option("train", "split of the AVSBench-layout --data folders to take images from")
-
-
 def synth_instance_images(cfg: ProposerStageConfig, progress: Progress | None = None
                           ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """First frame and instance ids of generator scenes whose seed falls in the *train* split (the generator's
