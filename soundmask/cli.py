@@ -465,7 +465,7 @@ def lift(
     with _progress_bar("lift") as bar:
         task = bar.add_task(f"lift {scene.name}", total=100, stage="")
 
-        def progress(stage: str, frac: float) -> None:
+        def progress(stage: str, frac: float, note: str) -> None:
             bar.update(task, completed=int(100 * frac), stage=stage)
 
         res = run_lift(scene, config, model=model, reconstruct=rcfg, out_dir=out, progress=progress)

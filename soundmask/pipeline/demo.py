@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time as _time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,15 +27,15 @@ import torch
 
 from soundmask.config import option
 from soundmask.constants import TEST_EVERY
-from soundmask.data.io import atomic_path
+from soundmask.data.io import atomic_path, write_json
 from soundmask.errors import ConfigError
+from soundmask.pipeline.stages import Progress, Runner, StageProgress, StageRun, quiet, stage_key
+from soundmask.splat.io import load_model, save_model
 
 __all__ = ["STAGES", "DemoConfig", "DemoResult", "run_demo"]
 
 STAGES = ("scene", "audio", "2d", "reconstruct", "lift", "render", "report")
 
-# (stage, fraction done, note)
-Progress = Callable[[str, float, str], None]
 
 
 @dataclass
@@ -67,15 +66,6 @@ class DemoConfig:
 
 
 @dataclass
-class StageRun:
-    """One stage of a demo run: how long it took and whether it came from the cache."""
-
-    name: str
-    seconds: float
-    cached: bool
-
-
-@dataclass
 class DemoResult:
     """What ``soundmask demo`` made: the report, the metrics (``metrics.json``) and the stage timings."""
 
@@ -86,42 +76,26 @@ class DemoResult:
 
 def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None) -> DemoResult:
     """Run the stages of the module docstring into ``out``; returns the report path, metrics and timings."""
-    from soundmask.pipeline.cache import StageCache, file_id, stage_key
+    from soundmask.avs2d import get_method
+    from soundmask.pipeline.cache import file_id
     from soundmask.pipeline.lift3d import LiftConfig
     from soundmask.splat.train import ReconstructConfig
 
-    say = progress or (lambda stage, frac, note: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = StageCache(out / "cache")
-    from soundmask.avs2d import METHODS
-    from soundmask.registry import resolve
-
-    resolve(METHODS, cfg.method, "2D AVS method")  # an unknown method fails before any work
+    runner = Runner(out / "cache", progress or quiet, resume=cfg.resume)
+    get_method(cfg.method)  # an unknown method fails before any work
     ckpt = cfg.checkpoint
     lcfg = LiftConfig(method=cfg.method, checkpoint=ckpt, backend=cfg.backend, render_views="test")
     rcfg = ReconstructConfig(iterations=cfg.iterations, backend=cfg.backend)
-    runs: list[StageRun] = []
     t_all = _time.perf_counter()
-
-    def stage(name: str, key: str, outputs: list[Path], make: Callable[[], None]) -> None:
-        say(name, 0.0, "")
-        t0 = _time.perf_counter()
-        if cfg.resume and cache.fresh(name, key, *outputs):
-            runs.append(StageRun(name, cache.seconds(name) or 0.0, True))
-            say(name, 1.0, "cached")
-            return
-        make()
-        dt = _time.perf_counter() - t0
-        cache.done(name, key, dt)
-        runs.append(StageRun(name, dt, False))
-        say(name, 1.0, f"{dt:.1f} s")
 
     # 1. scene
     name = f"{cfg.preset}_{cfg.seed:06d}"
     scene_dir = out / "scene" / name
     k_scene = stage_key("scene", cfg.preset, cfg.seed, cfg.width, cfg.frames, 1)
-    stage("scene", k_scene, [scene_dir / "scene.json"], lambda: _make_scene(cfg, out / "scene", say))
+    runner.run("scene", lambda say: _make_scene(cfg, out / "scene", say), key=k_scene,
+               outputs=[scene_dir / "scene.json"], load=lambda: None)
     from soundmask.splat.train import load_views
 
     views = load_views(scene_dir, scale=rcfg.scale, test_every=rcfg.test_every)
@@ -129,21 +103,16 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     assert scene is not None
 
     # 2. audio
+    from soundmask.audio.cues import frame_audio
+
     k_audio = stage_key("audio", k_scene)
-
-    def make_audio() -> None:
-        from soundmask.audio.cues import frame_audio
-
-        cache.save_object("audio", frame_audio(scene, views.times))
-
-    stage("audio", k_audio, [cache.root / "audio.pkl"], make_audio)
-    fa = cache.load_object("audio")
+    fa = runner.run("audio", lambda say: frame_audio(scene, views.times), key=k_audio)
 
     # 3. 2D sound masks of every frame
     k_2d = stage_key("2d", k_scene, cfg.method, file_id(ckpt))
-    masks_path = cache.root / "masks2d.npz"
+    masks_path = out / "cache" / "masks2d.npz"
 
-    def make_2d() -> None:
+    def make_2d(say: StageProgress) -> None:
         from soundmask.audio.cues import scene_mono
         from soundmask.pipeline.lift3d import sound_masks_2d
 
@@ -152,85 +121,82 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
             with tmp.open("wb") as f:
                 np.savez_compressed(f, masks=np.stack([m[i] for i in range(len(m))]))
 
-    stage("2d", k_2d, [masks_path], make_2d)
-    with np.load(masks_path) as z:
-        masks2d = z["masks"].astype(bool)
+    def load_2d() -> np.ndarray:
+        with np.load(masks_path) as z:
+            return z["masks"].astype(bool)
+
+    masks2d = runner.run("2d", make_2d, key=k_2d, outputs=[masks_path], load=load_2d)
 
     # 4. reconstruction
     k_rec = stage_key("reconstruct", k_scene, asdict(rcfg))
-    model_path = cache.root / "model.ply"
-    rec_path = cache.root / "reconstruct.json"
+    model_path = out / "cache" / "model.ply"
+    rec_path = out / "cache" / "reconstruct.json"
 
-    def make_model() -> None:
-        from soundmask.splat.io import save_model
+    def make_model(say: StageProgress) -> None:
         from soundmask.splat.train import fit
 
-        res = fit(views, rcfg, progress=lambda s, n, info: say("reconstruct", s / max(n, 1),
-                                                               f"{info['gaussians']} Gaussians"))
+        res = fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), f"{info['gaussians']} Gaussians"))
         save_model(res.gaussians, model_path)
-        with atomic_path(rec_path) as tmp:
-            tmp.write_text(json.dumps({"psnr_test": res.psnr_test, "psnr_train": res.psnr_train,
-                                       "iterations": res.iterations, "gaussians": len(res.gaussians)}))
+        write_json(rec_path, {"psnr_test": res.psnr_test, "psnr_train": res.psnr_train,
+                              "iterations": res.iterations, "gaussians": len(res.gaussians)})
 
-    stage("reconstruct", k_rec, [model_path, rec_path], make_model)
-    from soundmask.splat.io import load_model
-
-    g = load_model(model_path)  # always the file, so a resumed run lifts exactly the same model
-    rec = json.loads(rec_path.read_text())
+    # always read the model file, so a resumed run lifts exactly the same model
+    g, rec = runner.run("reconstruct", make_model, key=k_rec, outputs=[model_path, rec_path],
+                        load=lambda: (load_model(model_path), json.loads(rec_path.read_text())))
 
     # 5. lifting
+    from soundmask.lift.tags import SoundScene
+
     k_lift = stage_key("lift", k_audio, k_2d, k_rec, asdict(lcfg))
     lift_dir = out / "lift"
 
-    def make_lift() -> None:
+    def make_lift(say: StageProgress) -> None:
         from soundmask.pipeline.lift3d import run_lift
 
         run_lift(scene_dir, lcfg, model=g, reconstruct=rcfg, out_dir=lift_dir, audio=fa,
                  masks_2d={i: masks2d[i] for i in range(len(masks2d))},
-                 progress=lambda s, frac: say("lift", frac, s))
+                 progress=lambda s, frac, note: say(frac, s))
 
-    stage("lift", k_lift, [lift_dir / "sound_scene.pt", lift_dir / "lift.json"], make_lift)
-    from soundmask.lift.tags import SoundScene
-
-    sound = SoundScene.load(lift_dir / "sound_scene.pt")
-    lift_metrics = json.loads((lift_dir / "lift.json").read_text())
+    sound, lift_metrics = runner.run(
+        "lift", make_lift, key=k_lift, outputs=[lift_dir / "sound_scene.pt", lift_dir / "lift.json"],
+        load=lambda: (SoundScene.load(lift_dir / "sound_scene.pt"), json.loads((lift_dir / "lift.json").read_text())))
 
     # 6. novel views
     k_render = stage_key("render", k_lift, cfg.orbit)
     render_dir = out / "renders"
     orbit_files = [render_dir / f"orbit_{k:03d}.png" for k in range(cfg.orbit)]
 
-    def make_render() -> None:
+    def make_render(say: StageProgress) -> None:
         from soundmask.report.figures import orbit_heatmaps
 
         orbit_heatmaps(sound, views, cfg.orbit, render_dir, backend=cfg.backend)
 
-    stage("render", k_render, [*orbit_files, render_dir / "captions.json"], make_render)
+    runner.run("render", make_render, key=k_render, outputs=[*orbit_files, render_dir / "captions.json"],
+               load=lambda: None)
 
     # 7. report + metrics (always rebuilt: cheap, and it shows this run's stage times)
-    from soundmask.data.io import write_json
     from soundmask.report.html import write_demo_report
 
-    say("report", 0.0, "")
-    t0 = _time.perf_counter()
     metrics = _metrics(cfg, ckpt, scene, views, masks2d, rec, lift_metrics, sound)
-    metrics["stages"] = {r.name: {"seconds": round(r.seconds, 2), "cached": r.cached} for r in runs}
-    report = write_demo_report(out / "report.html", metrics, scene, views, fa, masks2d, sound, render_dir,
-                               lift_dir, cfg.report_frames, backend=cfg.backend)
-    runs.append(StageRun("report", _time.perf_counter() - t0, False))
-    say("report", 1.0, f"{runs[-1].seconds:.1f} s")
-    metrics["stages"]["report"] = {"seconds": round(runs[-1].seconds, 2), "cached": False}
+    metrics["stages"] = runner.summary()
+
+    def make_report(say: StageProgress) -> Path:
+        return write_demo_report(out / "report.html", metrics, scene, views, fa, masks2d, sound, render_dir,
+                                 lift_dir, cfg.report_frames, backend=cfg.backend)
+
+    report = runner.run("report", make_report)
+    metrics["stages"] = runner.summary()
     metrics["seconds"] = round(_time.perf_counter() - t_all, 2)
     write_json(out / "metrics.json", metrics, indent=2)
-    return DemoResult(report, metrics, runs)
+    return DemoResult(report, metrics, runner.runs)
 
 
-def _make_scene(cfg: DemoConfig, root: Path, say: Progress) -> None:
+def _make_scene(cfg: DemoConfig, root: Path, say: StageProgress) -> None:
     from soundmask.synth.config import SynthConfig
     from soundmask.synth.generator import generate_dataset
 
     scfg = SynthConfig(preset=cfg.preset, width=cfg.width, frames=cfg.frames)
-    generate_dataset(scfg, root, 1, cfg.seed, progress=lambda s: say("scene", 0.5, s))
+    generate_dataset(scfg, root, 1, cfg.seed, progress=lambda s: say(0.5, s))
 
 
 def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.ndarray, rec: dict[str, Any],

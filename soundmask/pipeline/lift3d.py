@@ -28,7 +28,6 @@
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -49,18 +48,18 @@ from soundmask.lift.associate import (
     selection_alpha,
     steered_responses,
 )
-from soundmask.lift.grouping import PLANE_TOLERANCE, Component, components_from_labels, spatial_components
+from soundmask.lift.grouping import PLANE_TOLERANCE, Component
+from soundmask.lift.objects import group_gaussians
 from soundmask.lift.tags import SoundScene, tags_from_timeline
-from soundmask.lift.voting import centre_visibility, sounded_gaussians, vote_instances, vote_members
+from soundmask.lift.voting import centre_visibility, vote_members
 from soundmask.metrics.scene3d import evaluate_scene
+from soundmask.pipeline.stages import Progress, Runner, StageProgress, quiet
 from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.io import load_model
 from soundmask.splat.render import render
 from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views
 
 __all__ = ["LiftConfig", "LiftResult", "run_lift", "sound_masks_2d"]
-
-Progress = Callable[[str, float], None]
 
 
 @dataclass
@@ -164,47 +163,26 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
 # ------------------------------------------------------------------------------------------ the pipeline
 def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np.ndarray],
            visible: np.ndarray, train: list[int]) -> tuple[list[Component], str]:
+    """The grouping ``cfg`` asks for (``auto``: instances with ground-truth 2D masks when the scene has instance
+    masks, else geometry) and its components."""
     from soundmask.data.scene import load_instance_mask
 
     scene = views.scene
     assert scene is not None
-    how = cfg.grouping
     has_inst = scene.root is not None and (scene.root / "instance_masks").is_dir()
-    if how == "auto":
-        how = "instances" if (cfg.use_gt_2d and has_inst) else "geometry"
-    cams = [views.cameras[i] for i in train]
-    times = [views.times[i] for i in train]
-    means = g.means.detach().numpy()
-
-    def sounded() -> np.ndarray:
-        return sounded_gaussians(g, cams, [masks[i] for i in train], times=times, visible=visible,
-                                 any_threshold=cfg.any_threshold)
-
-    if how == "geometry":
-        from soundmask.lift.grouping import geometric_components
-
-        with torch.no_grad():
-            op = g.opacities().reshape(-1).numpy()
-        comps = geometric_components(means, op, min_size=cfg.min_component, inlier_fraction=cfg.plane_tolerance)
-        if cfg.sound_split > 0:
-            from soundmask.lift.grouping import split_by_sound
-
-            comps = split_by_sound(comps, means, sounded(), max_share=cfg.sound_split, min_size=cfg.min_component)
-        return comps, how
+    how = ("instances" if (cfg.use_gt_2d and has_inst) else "geometry") if cfg.grouping == "auto" else cfg.grouping
+    inst = None
     if how in ("instances", "affinity"):
         if not has_inst:
             raise DataError(f"--grouping {how} needs instance masks (instance_masks/)", scene.root,
                             "use --grouping geometry")
         H, W = views.size
         inst = [resize_to(load_instance_mask(scene, i), W, H, nearest=True) for i in train]
-        if how == "instances":
-            labels = vote_instances(g, cams, inst, times=times, visible=visible)
-        else:
-            from soundmask.lift.affinity import group_by_affinity
-
-            labels = group_by_affinity(g, cams, inst, times=times)
-        return components_from_labels(labels, means, min_size=cfg.min_component), how
-    return spatial_components(means, sounded(), min_size=cfg.min_component), how
+    comps = group_gaussians(how, g, [views.cameras[i] for i in train], [masks[i] for i in train],
+                            times=[views.times[i] for i in train], visible=visible, instance_masks=inst,
+                            min_size=cfg.min_component, plane_tolerance=cfg.plane_tolerance,
+                            sound_split=cfg.sound_split, any_threshold=cfg.any_threshold)
+    return comps, how
 
 
 def run_lift(
@@ -220,106 +198,99 @@ def run_lift(
 ) -> LiftResult:
     """Run the pipeline on one scene (see the module docstring); write renders/JSON/scene under ``out_dir``.
 
-    ``audio`` (from :func:`frame_audio`) and ``masks_2d`` (from :func:`sound_masks_2d`, at least every training
-    frame) skip those stages when a caller (e.g. ``soundmask demo``) has already computed them."""
+    ``audio`` (from :func:`~soundmask.audio.cues.frame_audio`) and ``masks_2d`` (from :func:`sound_masks_2d`, at
+    least every training frame) skip those stages when a caller (e.g. ``soundmask demo``) has already computed
+    them. Progress: ``(stage, fraction, note)``."""
     cfg = cfg or LiftConfig()
     if not cfg.use_gt_2d:  # an unknown method fails before any work
         from soundmask.avs2d import get_method
 
         get_method(cfg.method)
     rcfg = reconstruct or ReconstructConfig(backend=cfg.backend, seed=cfg.seed)
-    say = progress or (lambda stage, frac: None)
-    timings: dict[str, float] = {}
+    runner = Runner(progress=progress or quiet)
     t_all = _time.perf_counter()
-
-    def lap(name: str, t0: float) -> None:
-        timings[name] = round(_time.perf_counter() - t0, 3)
-
-    t0 = _time.perf_counter()
-    views = load_views(scene_dir, scale=rcfg.scale, test_every=rcfg.test_every)
+    views = runner.run("load", lambda say: load_views(scene_dir, scale=rcfg.scale, test_every=rcfg.test_every),
+                       silent=True)
     scene = views.scene
     assert scene is not None
-    lap("load", t0)
+    train = views.train
+    cams = [views.cameras[i] for i in train]
+    times = [views.times[i] for i in train]
 
     # 1. model
-    t0 = _time.perf_counter()
-    say("reconstruct", 0.0)
     fit_info: dict[str, Any] = {}
-    if isinstance(model, Gaussians):
-        g = model
-    elif model is not None:
-        g = load_model(model)
-    else:
-        res = fit(views, rcfg, progress=lambda s, n, info: say("reconstruct", s / max(n, 1)))
-        g = res.gaussians
-        fit_info = {"psnr_test": res.psnr_test, "psnr_train": res.psnr_train, "iterations": res.iterations,
-                    "reconstruct_seconds": res.seconds}
-    g = g.detach()
-    lap("reconstruct", t0)
+
+    def make_model(say: StageProgress) -> Gaussians:
+        if isinstance(model, Gaussians):
+            return model.detach()
+        if model is not None:
+            return load_model(model).detach()
+        res = fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), ""))
+        fit_info.update({"psnr_test": res.psnr_test, "psnr_train": res.psnr_train, "iterations": res.iterations,
+                         "reconstruct_seconds": res.seconds})
+        return res.gaussians.detach()
+
+    g = runner.run("reconstruct", make_model)
 
     # 2. audio
-    t0 = _time.perf_counter()
-    say("audio", 0.0)
-    fa = audio if audio is not None else frame_audio(scene, views.times)
-    lap("audio", t0)
+    fa = runner.run("audio", lambda say: audio if audio is not None else frame_audio(scene, views.times))
 
-    train = views.train
     # 3. 2D masks
-    t0 = _time.perf_counter()
-    say("2d masks", 0.0)
-    if masks_2d is not None:
+    def make_masks(say: StageProgress) -> dict[int, np.ndarray]:
+        if masks_2d is None:
+            return sound_masks_2d(views, cfg, train, None if cfg.use_gt_2d else scene_mono(scene))
         missing = [i for i in train if i not in masks_2d]
         if missing:
             raise ConfigError(f"masks_2d lacks training frames {missing[:5]}")
-        masks = {i: resize_mask(masks_2d[i], views.size[1], views.size[0]) for i in train}
-    else:
-        masks = sound_masks_2d(views, cfg, train, None if cfg.use_gt_2d else scene_mono(scene))
-    lap("masks_2d", t0)
+        return {i: resize_mask(masks_2d[i], views.size[1], views.size[0]) for i in train}
+
+    masks = runner.run("masks_2d", make_masks)
 
     # 4. visibility, grouping
-    t0 = _time.perf_counter()
-    say("grouping", 0.0)
-    cams = [views.cameras[i] for i in train]
-    times = [views.times[i] for i in train]
-    with torch.no_grad():
-        depths = [render(g, views.cameras[i], time=views.times[i], features=False, backend=cfg.backend)
-                  .depth.numpy() for i in train]
-    visible = centre_visibility(g, cams, times=times, depth_maps=depths)
-    components, grouping = _group(g, views, cfg, masks, visible, train)
-    lap("grouping", t0)
+    def make_groups(say: StageProgress) -> tuple[np.ndarray, list[Component], str]:
+        with torch.no_grad():
+            depths = [render(g, views.cameras[i], time=views.times[i], features=False, backend=cfg.backend)
+                      .depth.numpy() for i in train]
+        visible = centre_visibility(g, cams, times=times, depth_maps=depths)
+        return (visible, *_group(g, views, cfg, masks, visible, train))
+
+    visible, components, grouping = runner.run("grouping", make_groups)
 
     # 5. association per training frame
-    t0 = _time.perf_counter()
-    say("association", 0.0)
-    assocs = []
-    responses = steered_responses(fa, scene.frames, train, components, scene.speed_of_sound) \
-        if cfg.response_share > 0 else None
-    for j, i in enumerate(train):
-        soft = component_masks(g, views.cameras[i], components, time=views.times[i], backend=cfg.backend)
-        f = scene.frames[i]
-        tau = fa.tdoa[i] if fa.tdoa is not None else None
-        assocs.append(associate_frame(soft, masks[i], components, iou_threshold=cfg.iou_threshold,
-                                      precision_threshold=cfg.precision_threshold, min_coverage=cfg.min_coverage,
-                                      tdoa=tau, mic_left=f.mic_left, mic_right=f.mic_right,
-                                      angle_tolerance=cfg.angle_tolerance, c=scene.speed_of_sound,
-                                      response=responses[j] if responses is not None else None,
-                                      response_share=cfg.response_share))
-        say("association", (j + 1) / len(train))
-    timeline = ComponentTimeline.from_associations(assocs, segments=fa.segments) if assocs and components else \
-        ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(train), 0), bool), fa.segments)
-    lap("association", t0)
+    def make_timeline(say: StageProgress) -> ComponentTimeline:
+        if not components:
+            return ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(train), 0), bool), fa.segments)
+        responses = steered_responses(fa, scene.frames, train, components, scene.speed_of_sound) \
+            if cfg.response_share > 0 else None
+        assocs = []
+        for j, i in enumerate(train):
+            soft = component_masks(g, views.cameras[i], components, time=views.times[i], backend=cfg.backend)
+            f = scene.frames[i]
+            assocs.append(associate_frame(
+                soft, masks[i], components, iou_threshold=cfg.iou_threshold,
+                precision_threshold=cfg.precision_threshold, min_coverage=cfg.min_coverage,
+                tdoa=fa.tdoa[i] if fa.tdoa is not None else None, mic_left=f.mic_left, mic_right=f.mic_right,
+                angle_tolerance=cfg.angle_tolerance, c=scene.speed_of_sound,
+                response=responses[j] if responses is not None else None, response_share=cfg.response_share))
+            say((j + 1) / len(train), "")
+        return ComponentTimeline.from_associations(assocs, segments=fa.segments)
+
+    timeline = runner.run("association", make_timeline)
 
     # 6. voting within each sounding component (+ optional refinement)
-    t0 = _time.perf_counter()
-    members = vote_members(g, components, timeline.active, cams, [masks[i] for i in train], times=times,
-                           visible=visible, threshold=cfg.vote_threshold, grow_margin=cfg.grow_margin,
-                           only_voted=grouping == "spatial")
-    if cfg.refine and fa.tdoa is not None:
-        from soundmask.lift.refine import refine_members
+    def make_members(say: StageProgress) -> dict[int, np.ndarray]:
+        members = vote_members(g, components, timeline.active, cams, [masks[i] for i in train], times=times,
+                               visible=visible, threshold=cfg.vote_threshold, grow_margin=cfg.grow_margin,
+                               only_voted=grouping == "spatial")
+        if cfg.refine and fa.tdoa is not None:
+            from soundmask.lift.refine import refine_members
 
-        members = refine_members(g.means.numpy(), components, members, timeline.active,
-                                 [fa.tdoa[i].tau for i in train], [scene.frames[i] for i in train], scene.speed_of_sound)
-    lap("voting", t0)
+            members = refine_members(g.means.numpy(), components, members, timeline.active,
+                                     [fa.tdoa[i].tau for i in train], [scene.frames[i] for i in train],
+                                     scene.speed_of_sound)
+        return members
+
+    members = runner.run("voting", make_members)
 
     # 7. tags
     tags = tags_from_timeline(g.means.detach().numpy(), components, members, timeline, times,
@@ -328,20 +299,20 @@ def run_lift(
                                  "method": "gt" if cfg.use_gt_2d else cfg.method})
 
     # 8. evaluation and renders
-    t0 = _time.perf_counter()
-    say("evaluation", 0.0)
-    sim = fa.similarity(views.times)
-    test_masks: dict[int, np.ndarray] = {}
-    for i in views.test:
-        t = views.times[i]
-        active = timeline.active_at(t, times, audio_active=sim, segments=[(-np.inf, np.inf)]) \
-            if len(components) and fa.active(t) else [False] * len(components)
-        ids = [comp.id for comp, a in zip(components, active, strict=True) if a and comp.id in members]
-        parts = [members[c] for c in ids]
-        test_masks[i] = selection_alpha(g, views.cameras[i], np.concatenate(parts) if parts else np.zeros(0, int),
-                                        time=views.times[i], occlusion=cfg.occlusion, backend=cfg.backend)
-    metrics = evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold)
-    lap("evaluation", t0)
+    def make_eval(say: StageProgress) -> tuple[dict[int, np.ndarray], dict[str, Any]]:
+        sim = fa.similarity(views.times)
+        test_masks: dict[int, np.ndarray] = {}
+        for i in views.test:
+            t = views.times[i]
+            active = timeline.active_at(t, times, audio_active=sim, segments=[(-np.inf, np.inf)]) \
+                if len(components) and fa.active(t) else [False] * len(components)
+            parts = [members[c.id] for c, a in zip(components, active, strict=True) if a and c.id in members]
+            test_masks[i] = selection_alpha(g, views.cameras[i], np.concatenate(parts) if parts else np.zeros(0, int),
+                                            time=t, occlusion=cfg.occlusion, backend=cfg.backend)
+        return test_masks, evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold)
+
+    test_masks, metrics = runner.run("evaluation", make_eval)
+    timings = runner.timings
     metrics.update({
         "scene": scene.name, "method": "gt" if cfg.use_gt_2d else cfg.method, "grouping": grouping,
         "num_gaussians": len(g), "num_components": len(components), "num_tags": len(tags),
@@ -351,5 +322,4 @@ def run_lift(
     result = LiftResult(sound, metrics, timeline, components, test_masks)
     if out_dir is not None:
         result.write(out_dir, views, cfg)
-    say("done", 1.0)
     return result

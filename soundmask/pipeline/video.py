@@ -348,7 +348,7 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     fa = audio_cues(src.audio, int(src.sample_rate), [f.time for f in scene.frames], 1.0 / src.fps)
     res = run_lift(scene, lcfg, model=fitted.gaussians, reconstruct=rcfg, audio=fa,
                    masks_2d={j: masks[p] for j, p in enumerate(pos)},
-                   progress=lambda stage, frac: say(f"3d {stage}", frac))
+                   progress=lambda stage, frac, note: say(f"3d {stage}", frac))
     m = res.metrics
     m.update({"psnr_test": fitted.psnr_test, "psnr_train": fitted.psnr_train,
               "reconstruct_seconds": fitted.seconds, "init": rcfg.init})
