@@ -103,6 +103,7 @@ def inspect(
         console.print(f"summary written to {json_out}")
 
 
+from soundmask.avs2d import DEFAULT_METHOD
 from soundmask.config import cli_options
 from soundmask.errors import ConfigError
 from soundmask.pipeline.demo import DemoConfig
@@ -290,7 +291,7 @@ def methods() -> None:
 
 @app.command()
 def train(
-    method: str = typer.Option("seac", "--method", "-m", help="Method to train (see `soundmask methods`)."),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Method to train (see `soundmask methods`)."),
     data: list[Path] = typer.Option([], "--data", "-d", help="Training data: AVSBench-layout folder(s), "
                                     "repeatable (frames + audio; SeAC reads no mask)."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten after every epoch)."),
@@ -318,7 +319,7 @@ def train(
 
 @app.command()
 def evaluate(
-    method: str = typer.Option("seac", "--method", "-m", help="Method to evaluate (see `soundmask methods`)."),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Method to evaluate (see `soundmask methods`)."),
     data: Path = typer.Option(..., "--data", "-d", help="AVSBench S4/MS3 folder (the one holding the csv), or a folder of generated scenes."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: shipped one)."),
     split: str = typer.Option("test", help="Split to evaluate."),
@@ -365,7 +366,7 @@ def segment(
     frames: Path = typer.Option(..., "--frames", "-f", help="A video file or a folder of frames (natural order)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: masks/<frame>.png and overlay.mp4."),
     audio_path: Path | None = typer.Option(None, "--audio", "-a", help="Audio file (default: the video's sound)."),
-    method: str = typer.Option("seac", "--method", "-m", help="Method (see `soundmask methods`)."),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Method (see `soundmask methods`)."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: shipped one)."),
     fps: float | None = typer.Option(None, help="Frames per second to sample from a video (default: all); "
                                      "a folder's frames are 1/fps s apart (default 1)."),

@@ -5,6 +5,12 @@ A config is a plain ``@dataclass`` whose fields carry their help text in ``metad
 typer command whose options are the config's fields (``--field-name``, typed, with defaults and help) plus
 ``f``'s own options; the command builds and validates ``Cfg(**values)`` and calls ``f`` with it. The same
 dataclass is what the Python API takes, so the CLI and the API cannot drift apart.
+
+Configs nest: a field whose type is a dataclass (use :func:`nested`) contributes its own fields as options, by
+their own names (``DemoConfig.reconstruct.iterations`` is ``--iterations``). A name used by several nested configs
+is one option that sets them all (``--backend`` for the reconstruction and the lifting); a field of the outer config
+hides nested fields of the same name (those keep their defaults). A ``tuple[str, ...]`` field is a repeatable
+option (``--set a=1 --set b=2``); ``option(..., flag="--set")`` names a field's option differently.
 """
 
 from __future__ import annotations
@@ -18,28 +24,96 @@ from typing import Any, TypeVar
 
 import typer
 
-__all__ = ["cli_options", "fields_of", "option", "parse_overrides"]
+__all__ = ["cli_options", "fields_of", "nested", "option", "parse_overrides"]
 
 T = TypeVar("T")
 
 
 def option(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with a default and help text for :func:`cli_options`."""
+    """A dataclass field with a default and help text for :func:`cli_options` (``flag="--name"``: its option's
+    name, when not ``--field-name``)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple (immutable) for sequence defaults")
     return dataclasses.field(default=default, metadata={"help": help, **kw})
 
 
+def nested(factory: Callable[[], Any]) -> Any:
+    """A dataclass field holding another config, built by ``factory`` (e.g. ``lambda: ReconstructConfig(
+    iterations=400)`` for other defaults); :func:`cli_options` exposes its fields as options."""
+    return dataclasses.field(default_factory=factory, metadata={"nested": True})
+
+
+@dataclasses.dataclass
+class _Leaf:
+    """One command-line option: the config fields it sets (paths of attribute names), its type, default, help."""
+
+    name: str
+    paths: list[tuple[str, ...]]
+    hint: Any
+    default: Any
+    help: str
+    flag: str
+
+
+def _leaves(cls: type, exclude: tuple[str, ...] = (), prefix: tuple[str, ...] = (), default_obj: Any = None,
+            taken: frozenset[str] = frozenset()) -> list[_Leaf]:
+    """The options of ``cls``: its own fields first, then those of its nested configs (merged by name)."""
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.init and f.name not in exclude]
+    own = [f for f in fields if not f.metadata.get("nested")]
+    names = set(taken) | {f.name for f in own}
+    out: list[_Leaf] = []
+    for f in own:
+        if default_obj is not None:
+            default = getattr(default_obj, f.name)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        out.append(_Leaf(f.name, [(*prefix, f.name)], hints[f.name], default, f.metadata.get("help", ""),
+                         f.metadata.get("flag", "--" + f.name.replace("_", "-"))))
+    by_name: dict[str, _Leaf] = {}
+    for f in fields:
+        if not f.metadata.get("nested"):
+            continue
+        sub = f.default_factory()  # type: ignore[misc]
+        for leaf in _leaves(type(sub), (), (*prefix, f.name), sub, frozenset(names)):
+            if leaf.name in names:
+                continue  # hidden by a field of the outer config
+            if leaf.name in by_name:  # one option for the same name in several nested configs
+                by_name[leaf.name].paths += leaf.paths
+            else:
+                by_name[leaf.name] = leaf
+                out.append(leaf)
+    return out
+
+
+def _build(cls: type, values: dict[tuple[str, ...], Any], prefix: tuple[str, ...] = (), base: Any = None) -> Any:
+    """``cls`` with the option ``values`` (by field path) filled in; the other fields keep ``base``'s values (a
+    nested config's factory-made default) or their defaults."""
+    kw: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        path = (*prefix, f.name)
+        if f.metadata.get("nested"):
+            sub = getattr(base, f.name) if base is not None else f.default_factory()  # type: ignore[misc]
+            kw[f.name] = _build(type(sub), values, path, sub)
+        elif path in values:
+            kw[f.name] = values[path]
+        elif base is not None:
+            kw[f.name] = getattr(base, f.name)
+    return cls(**kw)
+
+
 def cli_options(cls: type[T], *, exclude: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: expose the fields of dataclass ``cls`` (except ``exclude``) as options of the decorated command.
+    """Decorator: expose the fields of dataclass ``cls`` (except ``exclude``; nested configs flattened, see the
+    module docstring) as options of the decorated command.
 
     The decorated function's first parameter receives the built ``cls`` instance; its other parameters stay
     ordinary typer parameters (arguments/options).
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    hints = typing.get_type_hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if f.init and f.name not in exclude]
+    leaves = _leaves(cls, exclude)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(fn)
@@ -49,21 +123,29 @@ def cli_options(cls: type[T], *, exclude: tuple[str, ...] = ()) -> Callable[[Cal
         rest = own[1:]
         names = {p.name for p in rest}
         params = list(rest)
-        for f in fields:
-            if f.name in names:
-                raise TypeError(f"{fn.__name__}: parameter {f.name!r} clashes with a field of {cls.__name__}")
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            flag = "--" + f.name.replace("_", "-")
-            if hints[f.name] is bool:  # a switch with its negation: --occlusion / --no-occlusion
+        for leaf in leaves:
+            if leaf.name in names:
+                raise TypeError(f"{fn.__name__}: parameter {leaf.name!r} clashes with a field of {cls.__name__}")
+            flag, hint, default = leaf.flag, leaf.hint, leaf.default
+            if hint is bool:  # a switch with its negation: --occlusion / --no-occlusion
                 flag = f"{flag}/--no-{flag[2:]}"
-            opt = typer.Option(default, flag, help=f.metadata.get("help", ""), show_default=True)
-            params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=hints[f.name]))
+            if typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
+                hint, default = list[typing.get_args(hint)[0]], list(default)  # type: ignore[valid-type]
+            opt = typer.Option(default, flag, help=leaf.help, show_default=True)
+            params.append(inspect.Parameter(leaf.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=hint))
         params.sort(key=lambda p: p.kind)
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> Any:
-            values = {f.name: kwargs.pop(f.name) for f in fields}
-            return fn(cls(**values), **kwargs)
+            values: dict[tuple[str, ...], Any] = {}
+            for leaf in leaves:
+                v = kwargs.pop(leaf.name)
+                v = tuple(v) if isinstance(v, list) else v
+                if v == leaf.default and (len(leaf.paths) > 1 or len(leaf.paths[0]) > 1):
+                    continue  # not given: each nested config keeps its own default
+                for path in leaf.paths:
+                    values[path] = v
+            return fn(_build(cls, values), **kwargs)
 
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}

@@ -16,8 +16,13 @@ if ctypes.util.find_library("EGL") is None:  # pragma: no cover - depends on the
     pytest.skip("libEGL not found", allow_module_level=True)
 
 from soundmask.pipeline.demo import STAGES, DemoConfig, run_demo
+from soundmask.splat.train import ReconstructConfig
 
-TINY = {"width": 48, "frames": 9, "iterations": 30, "orbit": 2, "report_frames": 3}
+TINY = {"width": 48, "frames": 9, "orbit": 2, "report_frames": 3}
+
+
+def _tiny(**kw: object) -> DemoConfig:
+    return DemoConfig(**{**TINY, "reconstruct": ReconstructConfig(iterations=30), **kw})  # type: ignore[arg-type]
 
 
 def _stable(m: dict) -> dict:
@@ -29,7 +34,7 @@ def _stable(m: dict) -> dict:
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("demo")
     seen: list[tuple[str, float, str]] = []
-    res = run_demo(DemoConfig(**TINY), out, progress=lambda s, f, n: seen.append((s, f, n)))
+    res = run_demo(_tiny(), out, progress=lambda s, f, n: seen.append((s, f, n)))
     return out, (res, seen)
 
 
@@ -56,7 +61,7 @@ def test_demo_writes_report_and_metrics(first_run) -> None:
 
 def test_demo_rerun_uses_cache_and_gives_same_metrics(first_run) -> None:
     out, (res, _) = first_run
-    again = run_demo(DemoConfig(**TINY), out)
+    again = run_demo(_tiny(), out)
     cached = {r.name for r in again.stages if r.cached}
     assert cached == set(STAGES) - {"report"}
     assert _stable(again.metrics) == _stable(res.metrics)
@@ -71,11 +76,11 @@ def test_demo_resumes_after_a_crash(first_run, tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(lift3d, "run_lift", boom)
     with pytest.raises(KeyboardInterrupt):
-        run_demo(DemoConfig(**TINY), tmp_path)
+        run_demo(_tiny(), tmp_path)
     assert not (tmp_path / "report.html").exists() and not (tmp_path / "metrics.json").exists()
     assert not (tmp_path / "lift" / "sound_scene.pt").exists()
     monkeypatch.undo()
-    resumed = run_demo(DemoConfig(**TINY), tmp_path)
+    resumed = run_demo(_tiny(), tmp_path)
     cached = {r.name for r in resumed.stages if r.cached}
     assert cached == {"scene", "audio", "2d", "reconstruct"}
     assert _stable(resumed.metrics) == _stable(res.metrics)
@@ -83,7 +88,7 @@ def test_demo_resumes_after_a_crash(first_run, tmp_path: Path, monkeypatch: pyte
 
 def test_demo_options_change_the_cache_key(first_run) -> None:
     out, _ = first_run
-    res = run_demo(DemoConfig(**{**TINY, "orbit": 1}), out)
+    res = run_demo(_tiny(orbit=1), out)
     by = {r.name: r.cached for r in res.stages}
     assert by["lift"] and not by["render"]
     assert len(json.loads((out / "renders" / "captions.json").read_text())) == 1

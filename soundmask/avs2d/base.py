@@ -141,3 +141,8 @@ class Segmenter:
     @classmethod
     def train(cls, data: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
         raise NotImplementedError(f"method {cls.name!r} is not trainable")
+
+    @classmethod
+    def option_classes(cls) -> tuple[type, ...]:
+        """The dataclasses of the method's ``--set`` options: inference first, then training."""
+        return ()

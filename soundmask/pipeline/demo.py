@@ -25,12 +25,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from soundmask.config import option
-from soundmask.constants import TEST_EVERY
+from soundmask.config import nested, option
 from soundmask.data.io import atomic_path, write_json
 from soundmask.errors import ConfigError
+from soundmask.pipeline.lift3d import LiftConfig
 from soundmask.pipeline.stages import Progress, Runner, StageProgress, StageRun, quiet, stage_key
 from soundmask.splat.io import load_model, save_model
+from soundmask.splat.train import ReconstructConfig
 
 __all__ = ["STAGES", "DemoConfig", "DemoResult", "run_demo"]
 
@@ -40,29 +41,29 @@ STAGES = ("scene", "audio", "2d", "reconstruct", "lift", "render", "report")
 
 @dataclass
 class DemoConfig:
-    """Options of ``soundmask demo`` (every field is a command-line option)."""
+    """Options of ``soundmask demo`` (every field is a command-line option; those of the lifting and of the
+    reconstruction too, by their own names: ``--method``, ``--iterations``, ``--backend``, ...)."""
 
     preset: Literal["scene3d", "scene4d"] = option("scene3d", "generated scene: scene3d (static objects) | scene4d "
                                                    "(objects move)")
     seed: int = option(210, "scene seed (210 is in the generator's test split: no shipped checkpoint saw it)")
     width: int = option(128, "frame width and height in pixels")
     frames: int = option(40, "frames (1 per second of audio)")
-    iterations: int = option(400, "reconstruction steps")
-    method: str = option("sdavs", "2D AVS method: seac | avsc | sdavs")
-    checkpoint: str = option("", "2D checkpoint (default: the method's shipped weights)")
     orbit: int = option(6, "novel views rendered on a circle around the scene")
     report_frames: int = option(8, "input frames shown in the report")
     resume: bool = option(True, "reuse the stages already finished in OUT/cache (same options)")
-    backend: str = option("auto", "rasterizer: auto | tile | dense | gsplat")
+    lift: LiftConfig = nested(lambda: LiftConfig(render_views="test"))
+    reconstruct: ReconstructConfig = nested(lambda: ReconstructConfig(iterations=400))
 
     def __post_init__(self) -> None:
+        every = self.reconstruct.test_every
         if not 32 <= self.width <= 1024:
             raise ConfigError(f"width must be in 32..1024, got {self.width}")
-        if self.frames < TEST_EVERY + 1:
-            raise ConfigError(f"frames must be >= {TEST_EVERY + 1} (every {TEST_EVERY}th frame is a held-out "
-                              f"test view), got {self.frames}")
-        if self.iterations < 1 or self.orbit < 0 or self.report_frames < 1:
-            raise ConfigError("iterations and report-frames must be >= 1, orbit >= 0")
+        if self.frames < every + 1:
+            raise ConfigError(f"frames must be >= {every + 1} (every {every}th frame is a held-out test view), got "
+                              f"{self.frames}")
+        if self.orbit < 0 or self.report_frames < 1:
+            raise ConfigError("report-frames must be >= 1, orbit >= 0")
 
 
 @dataclass
@@ -76,18 +77,12 @@ class DemoResult:
 
 def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None) -> DemoResult:
     """Run the stages of the module docstring into ``out``; returns the report path, metrics and timings."""
-    from soundmask.avs2d import get_method
     from soundmask.pipeline.cache import file_id
-    from soundmask.pipeline.lift3d import LiftConfig
-    from soundmask.splat.train import ReconstructConfig
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runner = Runner(out / "cache", progress or quiet, resume=cfg.resume)
-    get_method(cfg.method)  # an unknown method fails before any work
-    ckpt = cfg.checkpoint
-    lcfg = LiftConfig(method=cfg.method, checkpoint=ckpt, backend=cfg.backend, render_views="test")
-    rcfg = ReconstructConfig(iterations=cfg.iterations, backend=cfg.backend)
+    lcfg, rcfg, ckpt = cfg.lift, cfg.reconstruct, cfg.lift.checkpoint
     t_all = _time.perf_counter()
 
     # 1. scene
@@ -109,7 +104,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     fa = runner.run("audio", lambda say: frame_audio(scene, views.times), key=k_audio)
 
     # 3. 2D sound masks of every frame
-    k_2d = stage_key("2d", k_scene, cfg.method, file_id(ckpt))
+    k_2d = stage_key("2d", k_scene, lcfg.method, file_id(ckpt), lcfg.method_options)
     masks_path = out / "cache" / "masks2d.npz"
 
     def make_2d(say: StageProgress) -> None:
@@ -169,7 +164,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     def make_render(say: StageProgress) -> None:
         from soundmask.report.figures import orbit_heatmaps
 
-        orbit_heatmaps(sound, views, cfg.orbit, render_dir, backend=cfg.backend)
+        orbit_heatmaps(sound, views, cfg.orbit, render_dir, backend=lcfg.backend)
 
     runner.run("render", make_render, key=k_render, outputs=[*orbit_files, render_dir / "captions.json"],
                load=lambda: None)
@@ -182,7 +177,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
 
     def make_report(say: StageProgress) -> Path:
         return write_demo_report(out / "report.html", metrics, scene, views, fa, masks2d, sound, render_dir,
-                                 lift_dir, cfg.report_frames, backend=cfg.backend)
+                                 lift_dir, cfg.report_frames, backend=lcfg.backend)
 
     report = runner.run("report", make_report)
     metrics["stages"] = runner.summary()
@@ -219,7 +214,7 @@ def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.nda
     return {
         "scene": scene.name, "preset": cfg.preset, "seed": cfg.seed, "frames": len(views.cameras),
         "size": [H, W], "test_views": list(views.test),
-        "method": cfg.method, "checkpoint": ckpt or "(shipped default)",
+        "method": cfg.lift.method, "checkpoint": ckpt or "(shipped default)",
         "masks_2d": {"pooled_j": m2["j"], "pooled_f": m2["f"], "j_frame_mean": m2["j_frame_mean"],
                      "frames": m2["frames"]},
         "reconstruction": {"psnr_test": rec["psnr_test"], "psnr_train": rec["psnr_train"],

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from soundmask.audio.cues import FrameAudio, frame_audio, scene_mono
+from soundmask.avs2d import MethodConfig
 from soundmask.config import option
 from soundmask.constants import ALPHA_THRESHOLD, VOTE_THRESHOLD
 from soundmask.data.images import resize_mask, resize_to
@@ -63,11 +64,10 @@ __all__ = ["LiftConfig", "LiftResult", "run_lift", "sound_masks_2d"]
 
 
 @dataclass
-class LiftConfig:
-    """Options of ``soundmask lift`` (every field is a command-line option)."""
+class LiftConfig(MethodConfig):
+    """Options of ``soundmask lift`` (every field is a command-line option): the 2D method's (ignored with
+    ``--use-gt-2d``), then the lifting's."""
 
-    method: str = option("sdavs", "2D AVS method for the sound masks (seac | avsc | sdavs); ignored with --use-gt-2d")
-    checkpoint: str = option("", "checkpoint of the 2D method (default: its shipped weights)")
     use_gt_2d: bool = option(False, "use the scene's ground-truth 2D sound masks (semantic_masks/) instead of a method")
     grouping: Literal["auto", "instances", "affinity", "geometry", "spatial"] = option(
         "auto", "how Gaussians become objects: auto = instances with --use-gt-2d when instance masks exist, else "
@@ -101,6 +101,7 @@ class LiftConfig:
     seed: int = option(0, "random seed")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 < self.plane_tolerance < 1:
             raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
         for name in ("sound_split", "vote_threshold", "any_threshold", "iou_threshold", "precision_threshold",
@@ -149,10 +150,9 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
                                 "drop --use-gt-2d to use a 2D method") from e
             out[i] = resize_mask(m, W, H)
         return out
-    from soundmask.avs2d import load_segmenter
     from soundmask.data.scene import load_rgb
 
-    seg = load_segmenter(cfg.method, cfg.checkpoint or None)
+    seg = cfg.load()
     frames = np.stack([load_rgb(scene, i) for i in range(len(scene.frames))])
     mono, sr = audio
     pred = seg.predict(frames, mono[None], sr, frame_times=np.array([f.time for f in scene.frames]))
@@ -202,10 +202,6 @@ def run_lift(
     least every training frame) skip those stages when a caller (e.g. ``soundmask demo``) has already computed
     them. Progress: ``(stage, fraction, note)``."""
     cfg = cfg or LiftConfig()
-    if not cfg.use_gt_2d:  # an unknown method fails before any work
-        from soundmask.avs2d import get_method
-
-        get_method(cfg.method)
     rcfg = reconstruct or ReconstructConfig(backend=cfg.backend, seed=cfg.seed)
     runner = Runner(progress=progress or quiet)
     t_all = _time.perf_counter()
