@@ -20,11 +20,11 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import typer
 
-__all__ = ["cli_options", "fields_of", "nested", "option", "parse_overrides"]
+__all__ = ["check_choices", "cli_options", "fields_of", "literal_values", "nested", "option", "parse_overrides"]
 
 T = TypeVar("T")
 
@@ -210,3 +210,44 @@ def fields_of(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     mixed bag of options)."""
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     return {k: v for k, v in values.items() if k in names}
+
+
+def literal_values(hint: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal[...]`` hint, also inside ``X | None`` and ``tuple[X, ...]`` (None: the
+    hint is not a closed set)."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return typing.get_args(hint)
+    if origin is tuple or origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        inner = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
+        if len(inner) == 1:
+            return literal_values(inner[0])
+    return None
+
+
+def _closed_fields(cls: type) -> tuple[tuple[str, Any, tuple[Any, ...]], ...]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        values = literal_values(hints[f.name]) if f.init else None
+        if values is not None:
+            out.append((f.name, hints[f.name], values))
+    return tuple(out)
+
+
+def check_choices(config: Any, more: Callable[[Any], tuple[Any, ...]] | None = None) -> None:
+    """One-line :class:`ConfigError` naming the field and the allowed values when a ``Literal``-typed field of
+    dataclass instance ``config`` (or an item of a ``tuple[Literal[...], ...]`` field) has another value; None
+    passes where the field allows it. ``more(hint)``: values accepted beyond the ``Literal`` (e.g. names
+    registered at run time)."""
+    from soundmask.errors import ConfigError
+
+    for name, hint, values in _closed_fields(type(config)):
+        value = getattr(config, name)
+        if value is None and type(None) in typing.get_args(hint):
+            continue
+        allowed = values + (more(hint) if more is not None else ())
+        many = typing.get_origin(hint) is tuple and isinstance(value, (tuple, list))
+        for v in value if many else (value,):
+            if v not in allowed:
+                raise ConfigError(f"{name}={v!r} is not one of {', '.join(map(str, allowed))}")

@@ -91,3 +91,19 @@ def test_a_bad_method_or_method_option_is_a_config_error():
         MethodConfig(method="seac", method_options=("bogus=1",))
     with pytest.raises(ConfigError, match="not a valid int"):
         MethodConfig(method="seac", method_options=("top_n=many",))
+
+
+def test_closed_sets_are_checked_with_the_allowed_values_and_match_their_registries():
+    import typing
+
+    from soundmask.pipeline.lift3d import LiftConfig
+    from soundmask.splat.render import BACKENDS, Backend
+    from soundmask.splat.train import ReconstructConfig
+
+    assert set(typing.get_args(Backend)) == {"auto", *BACKENDS}
+    for make, match in ((lambda: ReconstructConfig(backend="cuda"), "backend='cuda' is not one of auto, tile"),
+                        (lambda: ReconstructConfig(device="tpu"), "device='tpu' is not one of"),
+                        (lambda: LiftConfig(grouping="x"), "grouping='x' is not one of auto, instances"),
+                        (lambda: LiftConfig(render_views="all"), "render_views='all' is not one of test, none")):
+        with pytest.raises(ConfigError, match=match):
+            make()

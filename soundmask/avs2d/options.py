@@ -11,11 +11,11 @@ with :func:`~soundmask.audio.embed.register_embedder` are accepted too.
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from typing import Any, Literal
 
-from soundmask.errors import ConfigError
+from soundmask.config import check_choices as _check
+from soundmask.config import literal_values
 
 __all__ = ["AudioEmbedderName", "ImageEncoderName", "ProposerName", "check_choices", "literal_values"]
 
@@ -27,19 +27,6 @@ ImageEncoderName = Literal["efficientnet-lite0", "clip"]
 ProposerName = Literal["learned", "yolo", "sam"]
 
 
-def literal_values(hint: Any) -> tuple[Any, ...] | None:
-    """The allowed values of a ``Literal[...]`` hint, also inside ``X | None`` and ``tuple[X, ...]`` (None: the
-    hint is not a closed set)."""
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        return typing.get_args(hint)
-    if origin is tuple or origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        inner = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
-        if len(inner) == 1:
-            return literal_values(inner[0])
-    return None
-
-
 def _registered(hint: Any) -> tuple[str, ...]:
     """Names outside ``hint``'s ``Literal`` that are still accepted: audio embedders registered at run time."""
     if literal_values(hint) != typing.get_args(AudioEmbedderName):
@@ -49,26 +36,6 @@ def _registered(hint: Any) -> tuple[str, ...]:
     return tuple(k for k in EMBEDDERS if k not in typing.get_args(AudioEmbedderName))
 
 
-def _closed_fields(cls: type) -> tuple[tuple[str, Any, tuple[Any, ...]], ...]:
-    hints = typing.get_type_hints(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        values = literal_values(hints[f.name]) if f.init else None
-        if values is not None:
-            out.append((f.name, hints[f.name], values))
-    return tuple(out)
-
-
 def check_choices(config: Any) -> None:
-    """One-line :class:`ConfigError` naming the field and the allowed values when a ``Literal``-typed field of
-    dataclass instance ``config`` (or an item of a ``tuple[Literal[...], ...]`` field) has another value; None
-    passes where the field allows it."""
-    for name, hint, values in _closed_fields(type(config)):
-        value = getattr(config, name)
-        if value is None and type(None) in typing.get_args(hint):
-            continue
-        allowed = values + _registered(hint)
-        many = typing.get_origin(hint) is tuple and isinstance(value, (tuple, list))
-        for v in value if many else (value,):
-            if v not in allowed:
-                raise ConfigError(f"{name}={v!r} is not one of {', '.join(map(str, allowed))}")
+    """:func:`soundmask.config.check_choices`, accepting audio embedders registered at run time too."""
+    _check(config, more=_registered)

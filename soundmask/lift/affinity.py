@@ -39,11 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from soundmask.config import option
+from soundmask.config import check_choices, option
 from soundmask.data.types import Camera
 from soundmask.errors import ConfigError, DataError
 from soundmask.splat.gaussians import Gaussians
-from soundmask.splat.render import render
+from soundmask.splat.render import Backend, render
 
 __all__ = ["AffinityConfig", "affinity_loss", "cluster_features", "group_by_affinity", "norm_loss", "train_affinity"]
 
@@ -73,9 +73,10 @@ class AffinityConfig:
     cluster_radius: float = option(0.0, "only merge neighbours closer than this (metres; 0: no limit)")
     min_cluster_size: int = option(5, "groups with fewer Gaussians are left unassigned (label 0)")
     max_seconds: float = option(0.0, "stop training after this many seconds (0: no limit)")
-    backend: str = option("auto", "rasterizer backend (auto, tile, dense, gsplat)")
+    backend: Backend = option("auto", "rasterizer backend (auto, tile, dense, gsplat)")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if self.dim < 1 or self.pixels_per_view < 2 or self.cluster_k < 1 or self.min_cluster_size < 1:
             raise ConfigError("affinity dim, cluster_k and min_cluster_size must be >= 1, pixels_per_view >= 2",
                               fix="e.g. --set dim=16 pixels_per_view=1024")

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from soundmask.config import nested, option
+from soundmask.config import check_choices, nested, option
 from soundmask.data.io import atomic_path, write_json
 from soundmask.errors import ConfigError
 from soundmask.pipeline.lift3d import LiftConfig
@@ -56,6 +56,7 @@ class DemoConfig:
     reconstruct: ReconstructConfig = nested(lambda: ReconstructConfig(iterations=400))
 
     def __post_init__(self) -> None:
+        check_choices(self)
         every = self.reconstruct.test_every
         if not 32 <= self.width <= 1024:
             raise ConfigError(f"width must be in 32..1024, got {self.width}")

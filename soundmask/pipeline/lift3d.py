@@ -37,7 +37,7 @@ import torch
 
 from soundmask.audio.cues import FrameAudio, frame_audio, scene_mono
 from soundmask.avs2d import MethodConfig
-from soundmask.config import option
+from soundmask.config import check_choices, option
 from soundmask.constants import ALPHA_THRESHOLD, VOTE_THRESHOLD
 from soundmask.data.images import resize_mask, resize_to
 from soundmask.data.types import Scene
@@ -57,7 +57,7 @@ from soundmask.metrics.scene3d import evaluate_scene
 from soundmask.pipeline.stages import Progress, Runner, StageProgress, quiet
 from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.io import load_model
-from soundmask.splat.render import render
+from soundmask.splat.render import Backend, render
 from soundmask.splat.train import ReconstructConfig, SceneViews, fit, load_views
 
 __all__ = ["LiftConfig", "LiftResult", "run_lift", "sound_masks_2d"]
@@ -97,11 +97,12 @@ class LiftConfig(MethodConfig):
     render_views: Literal["test", "none"] = option("test", "write sound-mask renders of the test views, or none")
     occlusion: bool = option(True, "render selected Gaussians occluded by the rest of the scene (False: alone, "
                              "as EchoSegnet renders them)")
-    backend: str = option("auto", "rasterizer: auto | tile | dense | gsplat")
+    backend: Backend = option("auto", "rasterizer: auto | tile | dense | gsplat")
     seed: int = option(0, "random seed")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_choices(self)
         if not 0 < self.plane_tolerance < 1:
             raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
         for name in ("sound_split", "vote_threshold", "any_threshold", "iou_threshold", "precision_threshold",

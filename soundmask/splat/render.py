@@ -14,6 +14,7 @@ sound-mask render costs the same as a colour render.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,7 +25,10 @@ from soundmask.registry import resolve
 from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.project import Projected, project
 
-__all__ = ["BACKENDS", "RenderOutput", "choose_backend", "render"]
+__all__ = ["BACKENDS", "Backend", "RenderOutput", "choose_backend", "render"]
+
+Backend = Literal["auto", "tile", "dense", "gsplat"]
+"""The rasterizer choices of the configs: ``auto`` or a :data:`BACKENDS` name (a test keeps them in step)."""
 
 BACKENDS: dict[str, object] = {
     "tile": "soundmask.splat.raster_tile:rasterize_tiles",

@@ -29,14 +29,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from soundmask.config import option
+from soundmask.config import check_choices, option
 from soundmask.constants import TEST_EVERY
 from soundmask.data.images import resize_to
 from soundmask.data.types import Camera, Scene
 from soundmask.errors import ConfigError, DataError
 from soundmask.splat.gaussians import Gaussians, knn_scale
 from soundmask.splat.losses import l1_ssim_loss, psnr
-from soundmask.splat.render import render
+from soundmask.splat.render import Backend, render
 
 __all__ = ["FitResult", "ReconstructConfig", "SceneViews", "evaluate_views", "fit", "initial_gaussians", "load_views"]
 
@@ -70,14 +70,15 @@ class ReconstructConfig:
     motion_penalty: float = option(1e-3, "L1 weight on motion coefficients (keeps the static background still)")
     test_every: int = option(TEST_EVERY, "every n-th frame (list position) is a test view, never fitted "
                              "(EchoSegnet: 8)")
-    backend: str = option("auto", "rasterizer: auto | tile (CPU) | dense (slow reference) | gsplat (CUDA)")
+    backend: Backend = option("auto", "rasterizer: auto | tile (CPU) | dense (slow reference) | gsplat (CUDA)")
     tile_size: int = option(4, "tile size of the CPU rasterizer in pixels")
     background: tuple[float, float, float] = option((0.0, 0.0, 0.0), "background colour")
     max_minutes: float = option(0.0, "stop after this many minutes (0 = no limit)")
     seed: int = option(0, "random seed")
-    device: str = option("auto", "auto (CUDA when available) | cpu | cuda")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto (CUDA when available) | cpu | cuda")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if self.iterations < 0:
             raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
         if not 0 < self.scale <= 4:
