@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from soundmask.constants import ALPHA_THRESHOLD, TEST_EVERY
+from soundmask.data.io import to_jsonable
 from soundmask.errors import ConfigError, DataError
 from soundmask.metrics.avsbench import ArrayLike, f_score, mask_iou
 from soundmask.metrics.pooled import PooledJF
@@ -213,19 +214,6 @@ def _nan_mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _json_ready(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _json_ready(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_ready(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 @dataclass(frozen=True)
 class Scene3DResult:
     """Dataset-level 3D AVS scores (see the module docstring for the protocol).
@@ -260,7 +248,7 @@ class Scene3DResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dict (non-finite floats become ``None``)."""
-        return _json_ready(
+        return to_jsonable(
             {
                 "miou": self.miou,
                 "fscore": self.fscore,
