@@ -62,10 +62,10 @@ def main() -> None:
             t0 = time.perf_counter()
             s = run_video(video, RunConfig(method=a.method, fps=scene.fps, iterations=a.iterations,
                                            size_3d=a.size_3d), Path(tmp) / "out")
-            row.update({"mode": s["mode"], "run_seconds": round(time.perf_counter() - t0, 1),
-                        "timings_s": s["timings_s"]})
-            if s["mode"] == "3d":
-                lift = s["lift"]
+            row.update({"mode": s.mode, "run_seconds": round(time.perf_counter() - t0, 1),
+                        "timings_s": s.summary["timings_s"]})
+            if s.lift is not None:
+                lift = s.lift
                 gt_index = [int(n) for n in lift["video_frames"]]  # sampled at the scene's fps: name = frame
                 vs = read_3davs_scene(Path(tmp) / "out" / "scene")
                 est = {str(gt_index[j]): f.camera for j, f in enumerate(vs.frames)}
@@ -82,7 +82,7 @@ def main() -> None:
                             "psnr_test": lift["psnr_test"], "miou": one.compute().miou,
                             "objects": [o["label"] for o in lift["sounding_objects"]]})
             else:
-                row["reason"] = s["reason"]
+                row["reason"] = s.reason
         if a.compare:
             r = run_lift(path, LiftConfig(method=a.method),
                          reconstruct=ReconstructConfig(iterations=a.iterations,

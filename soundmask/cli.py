@@ -522,21 +522,23 @@ def run(
         src = open_video(video, config, audio_path)
     with _progress_bar("run") as bar:
         task = bar.add_task(f"run {video.name}", total=100, stage="")
-        res = run_video(video, config, out, audio=audio_path, source=src,
-                        progress=lambda s, f: bar.update(task, completed=int(100 * f), stage=s))
-    console.print(f"{res['frames']} frames, {res['sounding_frames']} with a sounding object "
-                  f"({res['method']}); {len(res['audio_report']['segments'])} sound segment(s); "
-                  f"camera motion {res['camera_motion']:.4f}")
-    console.print(f"{res['mode'].upper()}: {res['reason']}")
-    if "lift" in res:
-        lift = res["lift"]
+
+        def progress(stage: str, frac: float, note: str) -> None:
+            bar.update(task, completed=int(100 * frac), stage=f"{stage} {note}".strip())
+
+        res = run_video(video, config, out, audio=audio_path, source=src, progress=progress)
+    console.print(f"{res.frames} frames, {res.sounding_frames} with a sounding object ({res.method}); "
+                  f"{res.segments} sound segment(s); camera motion {res.camera_motion:.4f}")
+    console.print(f"{res.mode.upper()}: {res.reason}")
+    if res.lift is not None:
+        lift = res.lift
         objs = ", ".join(o["label"] for o in lift["sounding_objects"]) or "none"
         psnr = lift["psnr_test"]
         console.print(f"3D: {lift['gaussians']} Gaussians (held-out-view PSNR "
                       f"{'n/a' if psnr is None else f'{psnr:.1f}'} dB), sounding objects: {objs}; "
-                      f"view it with `soundmask view {out / 'lift' / 'sound_scene.pt'}`")
-    console.print(f"outputs in {out}: masks/, input/ (frames), audio/, overlay.mp4, run.json"
-                  + (", scene/ (3DAVS layout), lift/" if "lift" in res else ""))
+                      f"view it with `soundmask view {res.out / 'lift' / 'sound_scene.pt'}`")
+    console.print(f"outputs in {res.out}: masks/, input/ (frames), audio/, overlay.mp4, run.json"
+                  + (", scene/ (3DAVS layout), lift/" if res.lift is not None else ""))
 
 
 @app.command()

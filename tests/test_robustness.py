@@ -236,9 +236,43 @@ def test_run_explains_2d_only(videos: dict[str, Path], tmp_path: Path, case: str
     from soundmask.pipeline.video import RunConfig, run_video
 
     s = run_video(videos[case], RunConfig(fps=2), tmp_path / "out")
-    assert s["mode"] == "2d" and why in s["reason"]
+    assert s.mode == "2d" and why in s.reason and s.lift is None
+    assert s.summary == json.loads((tmp_path / "out" / "run.json").read_text())
     if case == "stereo_static":
-        assert s["camera_motion"] < 0.005
+        assert s.camera_motion < 0.005
+
+
+def test_run_falls_back_to_2d_when_colmap_fails(videos: dict[str, Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """No camera poses: 2D only, with COLMAP's problem and fix in the reason; the failure is a cached result, so a
+    run killed afterwards resumes with it instead of running COLMAP again."""
+    from soundmask.pipeline.video import RunConfig, run_video
+    from soundmask.report import overlay
+    from soundmask.vision import poses
+
+    def no_poses(*a: object, **k: object) -> None:
+        raise poses.PoseError("COLMAP registered 1 of 6 frames", fix="film more slowly")
+
+    def killed(*a: object, **k: object) -> None:
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(poses, "estimate_poses", no_poses)
+        m.setattr(overlay, "write_overlay_video", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_video(videos["stereo_moving"], RunConfig(fps=2), out)
+    assert not out.exists() and (tmp_path / ".out.cache").is_dir()
+    with monkeypatch.context() as m:
+        m.setattr(poses, "estimate_poses", killed)
+        s = run_video(videos["stereo_moving"], RunConfig(fps=2), out)
+    assert s.mode == "2d" and s.poses is None and s.lift is None
+    assert s.reason == ("the camera moves and the audio is stereo, but COLMAP registered 1 of 6 frames; 2D sound "
+                        "masks only (to get 3D: film more slowly)")
+    assert s.cached_stages == ["2d", "poses"] == s.summary["cached_stages"]
+    assert list(s.summary["timings_s"]) == ["read", "audio", "2d", "camera", "poses"]
+    assert s.summary == json.loads((out / "run.json").read_text()) and "poses" not in s.summary
+    assert not (tmp_path / ".out.cache").exists()
 
 
 def test_camera_motion_tells_moving_from_static() -> None:
@@ -284,6 +318,6 @@ def test_run_samples_a_low_rate_video_at_its_own_rate(tmp_path: Path) -> None:
     diffs = np.abs(np.diff(src.frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
     assert (diffs > 5).all(), diffs  # every sampled frame is distinct
     s = run_video(video, cfg, tmp_path / "out", source=src)
-    assert s["frames"] == n and s["fps"] == pytest.approx(1.0) and s["config"]["fps"] == 2.0
-    assert s["camera_motion"] > cfg.motion_threshold and "camera moves" in s["reason"], s["reason"]
+    assert s.frames == n and s.fps == pytest.approx(1.0) and s.summary["config"]["fps"] == 2.0
+    assert s.camera_motion > cfg.motion_threshold and "camera moves" in s.reason, s.reason
     assert len(list((tmp_path / "out" / "input").glob("*.png"))) == n

@@ -119,12 +119,13 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
     video = write_scene_video(scene, tmp_path / "orbit.mkv")
     out = tmp_path / "out"
     s = run_video(video, RunConfig(method="sdavs", fps=scene.fps, iterations=120, size_3d=48), out)
-    assert s["mode"] == "3d", s["reason"]
-    assert s["poses"]["registered"] >= 0.9 * len(scene.frames)
-    lift = s["lift"]
-    assert lift["registered_frames"] == len(lift["video_frames"]) == s["poses"]["registered"]
+    assert s.mode == "3d", s.reason
+    assert s.poses is not None and s.poses["registered"] >= 0.9 * len(scene.frames)
+    lift = s.lift
+    assert lift is not None
+    assert lift["registered_frames"] == len(lift["video_frames"]) == s.poses["registered"]
     assert lift["psnr_test"] > 18.0, lift["psnr_test"]
-    assert json.loads((out / "run.json").read_text())["lift"] == lift
+    assert json.loads((out / "run.json").read_text()) == s.summary and s.summary["lift"] == lift
     # the scene folder is a 3DAVS-layout scene without ground truth; `soundmask lift` can read it again
     vs = read_3davs_scene(out / "scene")
     assert len(vs.frames) == lift["registered_frames"] and not (out / "scene" / "semantic_masks").exists()
@@ -161,12 +162,13 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
         m.setattr(poses, "estimate_poses", killed)
         m.setattr(train, "fit", killed)
         s2 = run_video(video, cfg, out2)
-    assert s2["cached_stages"] == ["2d", "poses", "reconstruct"]
+    assert s2.cached_stages == s2.summary["cached_stages"] == ["2d", "poses", "reconstruct"]
     def result(x: dict) -> dict:  # all but the timings
         return {k: v for k, v in x.items() if not k.endswith("seconds")}
 
-    assert result(s2["poses"]) == result(s["poses"]) and result(s2["lift"]) == result(s["lift"])
-    assert s2["reason"] == s["reason"]
+    assert s2.poses is not None and s2.lift is not None
+    assert result(s2.poses) == result(s.poses) and result(s2.lift) == result(lift)
+    assert s2.reason == s.reason
     assert not (tmp_path / ".out2.cache").exists()
 
 

@@ -41,10 +41,12 @@ def quiet(stage: str, fraction: float, note: str) -> None:
 
 @dataclass(frozen=True)
 class StageFailure:
-    """A stage that failed in a way the pipeline can go on from: ``stage`` and a one-line ``reason``."""
+    """A stage that failed in a way the pipeline can go on from: ``stage``, a one-line ``reason`` and, when there is
+    one, what to try (``fix``)."""
 
     stage: str
     reason: str
+    fix: str = ""
 
 
 @dataclass

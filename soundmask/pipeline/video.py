@@ -23,8 +23,10 @@
       COLMAP's unknown scale. Outputs in ``OUT/lift/`` (``sound_scene.pt`` for ``soundmask view``, renders of
       the held-out views with their sound masks, ``lift.json``).
 
-The 2D masks, the poses and the fitted model are cached in ``.OUT.cache`` beside ``OUT`` (see
-:mod:`soundmask.pipeline.cache`) until the run succeeds, so a killed run resumes with the same result.
+Every stage runs on the one staged runner (:class:`~soundmask.pipeline.stages.Runner`: timings in ``run.json``,
+progress as ``(stage, fraction, note)``). The 2D masks ("2d"), the poses ("poses", a COLMAP failure included) and
+the fitted model ("reconstruct") are cached in ``.OUT.cache`` beside ``OUT`` until the run succeeds, so a killed
+run resumes with the same result.
 
 Outputs (in ``OUT``, written as a whole to a temporary folder, then renamed): ``masks/<frame>.png`` (0/255),
 ``input/<frame>.png`` (the sampled frames), ``overlay.mp4``, ``audio/stereo.wav`` (or ``mono.wav``),
@@ -33,22 +35,27 @@ Outputs (in ``OUT``, written as a whole to a temporary folder, then renamed): ``
 
 from __future__ import annotations
 
-import json
-import time as _time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from soundmask.config import option
 from soundmask.constants import MIC_SPACING
 from soundmask.errors import ConfigError, DataError
+from soundmask.pipeline.stages import (
+    Progress,
+    Runner,
+    StageFailure,
+    StageProgress,
+    StageRun,
+    quiet,
+    stage_key,
+)
 
-__all__ = ["RunConfig", "camera_motion", "check_source", "open_video", "predict_source", "run_video"]
-
-Progress = Callable[[str, float], None]
+__all__ = ["RunConfig", "RunResult", "camera_motion", "check_source", "open_video", "predict_source", "run_video"]
 
 
 @dataclass
@@ -164,120 +171,134 @@ def open_video(video: str | Path, cfg: RunConfig, audio: str | Path | None = Non
     return src
 
 
+@dataclass
+class RunResult:
+    """What ``soundmask run`` made in ``out``: the mode (2D or 3D) and why, what was read, and ``summary``, the
+    contents of ``run.json``."""
+
+    out: Path
+    mode: Literal["2d", "3d"]
+    reason: str
+    frames: int
+    fps: float
+    method: str
+    sounding_frames: int
+    camera_motion: float
+    segments: int
+    """sound segments the audio analysis found"""
+    poses: dict[str, Any] | None
+    """COLMAP's summary (3D only)"""
+    lift: dict[str, Any] | None
+    """the 3D summary (3D only; ``lift_video``)"""
+    stages: list[StageRun] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cached_stages(self) -> list[str]:
+        """The stages reused from a killed run's cache."""
+        return [r.name for r in self.stages if r.cached]
+
+
 def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str | Path | None = None,
-              progress: Progress | None = None, source: Any = None) -> dict[str, Any]:
-    """Run the stages of the module docstring on ``video``; returns the summary written to ``run.json``.
-    ``source``: the video already read by :func:`open_video`."""
+              progress: Progress | None = None, source: Any = None) -> RunResult:
+    """Run the stages of the module docstring on ``video`` into ``out``; ``run.json`` holds the result's
+    ``summary``. ``source``: the video already read by :func:`open_video`. ``progress``: ``(stage, fraction,
+    note)``."""
     import shutil
 
     from soundmask.audio.analyze import analyze
     from soundmask.avs2d import load_segmenter
-    from soundmask.data.io import atomic_dir, write_audio
-    from soundmask.pipeline.cache import StageCache, file_id, stage_key
+    from soundmask.data.io import atomic_dir, write_audio, write_json
+    from soundmask.pipeline.cache import file_id
     from soundmask.report.overlay import write_mask_pngs, write_overlay_video
 
-    say = progress or (lambda stage, frac: None)
     video, out = Path(video), Path(out)
-    cache = StageCache(cache_dir(out))
-    cached: list[str] = []
+    say = progress or quiet
+    runner = Runner(cache_dir(out), say, resume=cfg.resume)
     k_src = stage_key("source", file_id(video), file_id(audio), cfg.fps, cfg.max_frames)
-    timings: dict[str, float] = {}
-    t0 = _time.perf_counter()
-    src = source if source is not None else open_video(video, cfg, audio)
-    seg = load_segmenter(cfg.method, cfg.checkpoint or None)  # a bad checkpoint fails before the slow stages
-    timings["read"] = _time.perf_counter() - t0
 
-    t0 = _time.perf_counter()
-    say("audio", 0.0)
-    rep = analyze(src.audio, int(src.sample_rate), path=str(audio or video), spacing=cfg.spacing)
-    timings["audio"] = _time.perf_counter() - t0
+    def read(report: StageProgress) -> tuple[Any, Any]:
+        src = source if source is not None else open_video(video, cfg, audio)
+        # a bad checkpoint fails here, before the slow stages
+        return src, load_segmenter(cfg.method, cfg.checkpoint or None)
 
-    t0 = _time.perf_counter()
-    say("2d", 0.0)
-    k_2d = stage_key("2d", k_src, cfg.method, file_id(cfg.checkpoint))
-    if cfg.resume and cache.fresh("2d", k_2d, cache.root / "masks.pkl"):
-        masks = cache.load_object("masks")
-        cached.append("2d")
-    else:
+    src, seg = runner.run("read", read, silent=True)
+    rep = runner.run("audio", lambda report: analyze(src.audio, int(src.sample_rate), path=str(audio or video),
+                                                     spacing=cfg.spacing))
+
+    def make_2d(report: StageProgress) -> np.ndarray:
         # kept as uint8 steps of 1/255 (a quarter of the memory and cache), the same values whether fresh or resumed
-        masks = np.round(predict_source(seg, src, progress=lambda b: say("2d", b / len(src))) * 255).astype(np.uint8)
-        cache.save_object("masks", masks)
-        cache.done("2d", k_2d, _time.perf_counter() - t0)
-    timings["2d"] = _time.perf_counter() - t0
+        soft = predict_source(seg, src, progress=lambda b: report(b / len(src), ""))
+        return np.round(soft * 255).astype(np.uint8)
 
-    t0 = _time.perf_counter()
-    say("camera", 0.0)
-    motion = camera_motion(src.frames)
-    timings["camera"] = _time.perf_counter() - t0
+    masks = runner.run("2d", make_2d, key=stage_key("2d", k_src, cfg.method, file_id(cfg.checkpoint)))
+    motion = runner.run("camera", lambda report: camera_motion(src.frames))
     stereo = src.audio.shape[0] == 2
     moving = motion > cfg.motion_threshold
     poses = None
+    mode: Literal["2d", "3d"] = "2d"
     if not stereo:
-        mode, reason = "2d", ("the audio is mono: 3D needs two microphones (stereo) for the time-difference cue; "
-                              "2D sound masks only")
+        reason = "the audio is mono: 3D needs two microphones (stereo) for the time-difference cue; 2D sound masks only"
     elif not moving:
-        mode, reason = "2d", (f"the camera is static (median motion {motion:.4f} of the frame diagonal ≤ "
-                              f"{cfg.motion_threshold}): 3D needs views from several positions; 2D sound masks only")
+        reason = (f"the camera is static (median motion {motion:.4f} of the frame diagonal ≤ "
+                  f"{cfg.motion_threshold}): 3D needs views from several positions; 2D sound masks only")
     elif not cfg.lift_3d:
-        mode, reason = "2d", ("the camera moves and the audio is stereo, but 3D was turned off (--no-lift-3d); "
-                              "2D sound masks only")
+        reason = ("the camera moves and the audio is stereo, but 3D was turned off (--no-lift-3d); "
+                  "2D sound masks only")
     else:
-        from soundmask.vision.poses import PoseConfig, PoseError, estimate_poses
-
-        t0 = _time.perf_counter()
         k_poses = stage_key("poses", k_src, cfg.min_registered)
-        try:
-            if cfg.resume and cache.fresh("poses", k_poses, cache.root / "poses.pkl"):
-                found = cache.load_object("poses")
-                cached.append("poses")
-            else:
-                try:
-                    found = estimate_poses(src.frames, src.names, PoseConfig(min_registered=cfg.min_registered),
-                                           progress=say)
-                except PoseError as e:
-                    found = ("error", e.problem, e.fix)  # a failure is a result too: not retried on resume
-                cache.save_object("poses", found)
-                cache.done("poses", k_poses, _time.perf_counter() - t0)
-            if isinstance(found, tuple):
-                raise PoseError(found[1], fix=found[2])
+        found = runner.run("poses", lambda report: _poses(src, cfg, report), key=k_poses)
+        if isinstance(found, StageFailure):
+            reason = (f"the camera moves and the audio is stereo, but {found.reason}; 2D sound masks only"
+                      + (f" (to get 3D: {found.fix})" if found.fix else ""))
+        else:
             poses = found
             mode, reason = "3d", (f"the camera moves and the audio is stereo: COLMAP registered {len(poses.names)} "
                                   f"of {len(src)} frames, and the sound masks were lifted onto a Gaussian "
                                   "reconstruction (lift/)")
-        except PoseError as e:
-            mode, reason = "2d", (f"the camera moves and the audio is stereo, but {e.problem}; 2D sound masks only"
-                                  + (f" (to get 3D: {e.fix})" if e.fix else ""))
-        timings["poses"] = _time.perf_counter() - t0
     binary = masks > 127  # probability > 0.5
     soft = masks.astype(np.float32) / 255.0
+    sounding = int(binary.reshape(len(binary), -1).any(1).sum())
     summary: dict[str, Any] = {
         "video": str(video), "audio": str(audio) if audio else None, "frames": len(src), "fps": src.fps,
         "size": list(src.size), "channels": int(src.audio.shape[0]), "sample_rate": int(src.sample_rate),
         "method": cfg.method, "checkpoint": cfg.checkpoint or "(shipped default)",
-        "sounding_frames": int(binary.reshape(len(binary), -1).any(1).sum()),
-        "camera_motion": round(motion, 5), "mode": mode, "reason": reason,
+        "sounding_frames": sounding, "camera_motion": round(motion, 5), "mode": mode, "reason": reason,
         "audio_report": rep.to_dict(), "config": asdict(cfg),
     }
     if poses is not None:
         summary["poses"] = poses.summary()
-    say("write", 0.0)
+    say("write", 0.0, "")
     with atomic_dir(out, overwrite=True) as tmp:
         write_mask_pngs(tmp / "masks", src.names, binary)
         _write_frames(tmp / "input", src)
         write_overlay_video(tmp / "overlay.mp4", src.frames, soft, fps=src.fps)
         write_audio(tmp / "audio" / ("stereo.wav" if stereo else "mono.wav"), src.audio, int(src.sample_rate))
         if poses is not None:
-            t0 = _time.perf_counter()
             k_model = stage_key("model", k_poses, cfg.size_3d, cfg.iterations, cfg.dense_init)
-            summary["lift"] = lift_video(tmp, src, binary, poses, cfg, video.stem, say, cache=cache,
-                                         model_key=k_model, cached=cached)
-            timings["3d"] = _time.perf_counter() - t0
-        summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-        summary["cached_stages"] = cached
-        (tmp / "run.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(cache.root, ignore_errors=True)  # the run is complete: nothing left to resume
-    say("done", 1.0)
-    return summary
+            summary["lift"] = runner.run("3d", lambda report: lift_video(
+                tmp, src, binary, poses, cfg, video.stem, runner, model_key=k_model, report=report))
+        summary["timings_s"] = runner.timings
+        summary["cached_stages"] = [r.name for r in runner.runs if r.cached]
+        write_json(tmp / "run.json", summary, indent=2)
+    shutil.rmtree(cache_dir(out), ignore_errors=True)  # the run is complete: nothing left to resume
+    say("done", 1.0, "")
+    return RunResult(out=out, mode=mode, reason=reason, frames=len(src), fps=float(src.fps), method=cfg.method,
+                     sounding_frames=sounding, camera_motion=summary["camera_motion"],
+                     segments=len(summary["audio_report"]["segments"]), poses=summary.get("poses"),
+                     lift=summary.get("lift"), stages=list(runner.runs), summary=summary)
+
+
+def _poses(src: Any, cfg: RunConfig, report: StageProgress) -> Any:
+    """COLMAP's camera poses of ``src``'s frames, or the :class:`StageFailure` of too few registered frames (a
+    result too: cached, so a resumed run does not retry it)."""
+    from soundmask.vision.poses import PoseConfig, PoseError, estimate_poses
+
+    try:
+        return estimate_poses(src.frames, src.names, PoseConfig(min_registered=cfg.min_registered),
+                              progress=lambda what, frac: report(frac, ""))
+    except PoseError as e:
+        return StageFailure("poses", e.problem, fix=e.fix or "")
 
 
 def cache_dir(out: Path) -> Path:
@@ -303,18 +324,19 @@ def video_scene(src: Any, poses: Any, spacing: float, name: str = "") -> Any:
 
 
 def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunConfig, name: str,
-               say: Progress, *, cache: Any = None, model_key: str = "", cached: list[str] | None = None
+               runner: Runner | None = None, *, model_key: str | None = None, report: StageProgress | None = None
                ) -> dict[str, Any]:
     """Stages 5b–c of the module docstring into ``folder`` (``scene/`` and ``lift/``); returns the 3D summary.
-    With ``cache`` (a :class:`~soundmask.pipeline.cache.StageCache`) the fitted model is kept under
-    ``model_key`` and reused (``cached`` gets "reconstruct")."""
+    The fitted model is the ``runner``'s stage "reconstruct", cached under ``model_key`` (None: not cached);
+    ``report(fraction, note)`` shows the lifting's progress."""
+    from soundmask.audio.cues import audio_cues
     from soundmask.avs2d.base import frame_windows
     from soundmask.data.threedavs import write_3davs_files
-    from soundmask.audio.cues import audio_cues
     from soundmask.pipeline.lift3d import LiftConfig, run_lift
     from soundmask.splat.train import ReconstructConfig, fit, load_views
     from soundmask.vision.mvs import plane_sweep_depth
 
+    runner = runner or Runner()
     scene = video_scene(src, poses, cfg.spacing, name)
     where = {n: p for p, n in enumerate(src.names)}
     pos = [where[n] for n in poses.names]  # scene frame j is video frame pos[j]
@@ -328,27 +350,23 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     scale = min(1.0, cfg.size_3d / max(H, W))
     rcfg = ReconstructConfig(iterations=cfg.iterations, scale=scale, init="depth" if cfg.dense_init else "colmap")
     views = load_views(scene, scale=scale, test_every=rcfg.test_every)
-    t0 = _time.perf_counter()
-    if cache is not None and cfg.resume and cache.fresh("reconstruct", model_key, cache.root / "model.pkl"):
-        fitted = cache.load_object("model")
-        if cached is not None:
-            cached.append("reconstruct")
-    else:
+
+    def make_model(say: StageProgress) -> Any:
         if cfg.dense_init:
-            say("3d depth", 0.0)
+            say(0.0, "depth")
             depth = plane_sweep_depth(views.images.numpy(), views.cameras, views.train, poses.points,
-                                      progress=lambda f: say("3d depth", f))
+                                      progress=lambda f: say(f, "depth"))
             blank = np.full(views.size, np.nan, np.float32)
             views.depth = np.stack([depth.get(i, blank) for i in range(len(views.cameras))])
-        fitted = fit(views, rcfg, progress=lambda s, n, info: say("3d reconstruct", s / max(n, 1)))
-        if cache is not None:
-            cache.save_object("model", fitted)
-            cache.done("reconstruct", model_key, _time.perf_counter() - t0)
+        return fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), ""))
+
+    fitted = runner.run("reconstruct", make_model, key=model_key)
     lcfg = LiftConfig(method=cfg.method, checkpoint=cfg.checkpoint)
     fa = audio_cues(src.audio, int(src.sample_rate), [f.time for f in scene.frames], 1.0 / src.fps)
+    show = report or (lambda fraction, note: None)
     res = run_lift(scene, lcfg, model=fitted.gaussians, reconstruct=rcfg, audio=fa,
                    masks_2d={j: masks[p] for j, p in enumerate(pos)},
-                   progress=lambda stage, frac, note: say(f"3d {stage}", frac))
+                   progress=lambda stage, frac, note: show(frac, stage))
     m = res.metrics
     m.update({"psnr_test": fitted.psnr_test, "psnr_train": fitted.psnr_train,
               "reconstruct_seconds": fitted.seconds, "init": rcfg.init})
