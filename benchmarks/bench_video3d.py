@@ -60,8 +60,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             video = write_scene_video(scene, Path(tmp) / f"{scene.name}.mkv")
             t0 = time.perf_counter()
-            s = run_video(video, RunConfig(method=a.method, fps=scene.fps, iterations=a.iterations,
-                                           size_3d=a.size_3d), Path(tmp) / "out")
+            s = run_video(video, RunConfig(fps=scene.fps, size_3d=a.size_3d, lift=LiftConfig(method=a.method),
+                                           reconstruct=ReconstructConfig(iterations=a.iterations)), Path(tmp) / "out")
             row.update({"mode": s.mode, "run_seconds": round(time.perf_counter() - t0, 1),
                         "timings_s": s.summary["timings_s"]})
             if s.lift is not None:

@@ -505,7 +505,7 @@ def render(
 
 
 @app.command()
-@cli_options(RunConfig)
+@cli_options(RunConfig, exclude=("scale", "init", "render_views"))
 def run(
     config: RunConfig,
     video: Path = typer.Argument(..., help="Your video (MP4/MKV/MOV/...) with its sound; stereo for directions."),

@@ -75,7 +75,7 @@ def _leaves(cls: type, exclude: tuple[str, ...] = (), prefix: tuple[str, ...] = 
         if not f.metadata.get("nested"):
             continue
         sub = f.default_factory()  # type: ignore[misc]
-        for leaf in _leaves(type(sub), (), (*prefix, f.name), sub, frozenset(names)):
+        for leaf in _leaves(type(sub), exclude, (*prefix, f.name), sub, frozenset(names)):
             if leaf.name in names:
                 continue  # hidden by a field of the outer config
             if leaf.name in by_name:  # one option for the same name in several nested configs
@@ -105,8 +105,8 @@ def _build(cls: type, values: dict[tuple[str, ...], Any], prefix: tuple[str, ...
 
 
 def cli_options(cls: type[T], *, exclude: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: expose the fields of dataclass ``cls`` (except ``exclude``; nested configs flattened, see the
-    module docstring) as options of the decorated command.
+    """Decorator: expose the fields of dataclass ``cls`` (nested configs flattened, see the module docstring) as
+    options of the decorated command, except those named in ``exclude`` (at any depth: they keep their defaults).
 
     The decorated function's first parameter receives the built ``cls`` instance; its other parameters stay
     ordinary typer parameters (arguments/options).

@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from soundmask.data.types import Camera, Intrinsics
 from soundmask.metrics.poses import align_similarity, pose_errors
+from soundmask.splat.train import ReconstructConfig
 
 K = Intrinsics(50.0, 50.0, 32.0, 32.0, 64, 64)
 
@@ -118,7 +119,7 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
     scene = read_scene(orbit_scene)
     video = write_scene_video(scene, tmp_path / "orbit.mkv")
     out = tmp_path / "out"
-    s = run_video(video, RunConfig(method="sdavs", fps=scene.fps, iterations=120, size_3d=48), out)
+    s = run_video(video, RunConfig(fps=scene.fps, size_3d=48, reconstruct=ReconstructConfig(iterations=120)), out)
     assert s.mode == "3d", s.reason
     assert s.poses is not None and s.poses["registered"] >= 0.9 * len(scene.frames)
     lift = s.lift
@@ -136,7 +137,6 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
         {f"mask_{i:05d}.png" for i in lift["test_views"]}
     # lifted again from the written scene alone (COLMAP points, per-frame clips): no ground truth, no score
     from soundmask.pipeline.lift3d import LiftConfig, run_lift
-    from soundmask.splat.train import ReconstructConfig
 
     again = run_lift(out / "scene", LiftConfig(method="sdavs"), reconstruct=ReconstructConfig(iterations=30))
     assert again.metrics["miou"] is None and again.metrics["test_views"] == lift["test_views"]
@@ -147,7 +147,7 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
     import soundmask.splat.train as train
     import soundmask.vision.poses as poses
 
-    cfg = RunConfig(method="sdavs", fps=scene.fps, iterations=120, size_3d=48)
+    cfg = RunConfig(fps=scene.fps, size_3d=48, reconstruct=ReconstructConfig(iterations=120))
     out2 = tmp_path / "out2"
 
     def killed(*a: object, **k: object) -> None:

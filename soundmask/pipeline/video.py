@@ -36,15 +36,16 @@ Outputs (in ``OUT``, written as a whole to a temporary folder, then renamed): ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from soundmask.config import option
+from soundmask.config import nested, option
 from soundmask.constants import MIC_SPACING
 from soundmask.errors import ConfigError, DataError
+from soundmask.pipeline.lift3d import LiftConfig
 from soundmask.pipeline.stages import (
     Progress,
     Runner,
@@ -54,16 +55,16 @@ from soundmask.pipeline.stages import (
     quiet,
     stage_key,
 )
+from soundmask.splat.train import ReconstructConfig
 
 __all__ = ["RunConfig", "RunResult", "camera_motion", "check_source", "open_video", "predict_source", "run_video"]
 
 
 @dataclass
 class RunConfig:
-    """Options of ``soundmask run`` (every field is a command-line option)."""
+    """Options of ``soundmask run`` (every field is a command-line option; those of the 2D method and the lifting,
+    and of the reconstruction, too, by their own names: ``--method``, ``--set``, ``--iterations``, ...)."""
 
-    method: str = option("seac", "2D AVS method: seac | avsc | sdavs")
-    checkpoint: str = option("", "checkpoint of the 2D method (default: its shipped weights)")
     fps: float = option(2.0, "frames per second sampled from the video (at most its own rate: above it, every "
                         "frame once)")
     max_frames: int = option(0, "process at most this many frames (0: all)")
@@ -74,16 +75,17 @@ class RunConfig:
                            "audio is stereo")
     min_registered: float = option(0.6, "3D needs COLMAP to register at least this share of the frames")
     size_3d: int = option(128, "the 3D reconstruction fits the frames at this longest side (pixels)")
-    iterations: int = option(650, "reconstruction steps")
     resume: bool = option(True, "reuse what a killed run of the same video and options finished (2D masks, poses, "
                           "reconstruction), kept in a hidden .OUT.cache folder beside OUT until the run succeeds")
     dense_init: bool = option(True, "seed the reconstruction with plane-sweep stereo depth of the training frames "
                               "(else with COLMAP's sparse points)")
+    lift: LiftConfig = nested(LiftConfig)
+    reconstruct: ReconstructConfig = nested(lambda: ReconstructConfig(iterations=650))
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.max_frames < 0 or self.spacing <= 0 or self.motion_threshold < 0:
             raise ConfigError("fps and spacing must be > 0; max-frames and motion-threshold >= 0")
-        if not 0 < self.min_registered <= 1 or self.size_3d < 32 or self.iterations < 1:
+        if not 0 < self.min_registered <= 1 or self.size_3d < 32 or self.reconstruct.iterations < 1:
             raise ConfigError("min-registered must be in (0, 1], size-3d >= 32 and iterations >= 1")
 
 
@@ -160,11 +162,8 @@ def open_video(video: str | Path, cfg: RunConfig, audio: str | Path | None = Non
     """Read and check ``video`` (and ``audio``) as a :class:`~soundmask.avs2d.frames.FrameSource`, sampled at
     ``cfg.fps`` but never above the video's own rate (its ``fps`` is the rate used); an unknown method or a bad
     input fails here, before any work is done or any output is written."""
-    from soundmask.avs2d import METHODS
     from soundmask.avs2d.frames import read_frame_source
-    from soundmask.registry import resolve
 
-    resolve(METHODS, cfg.method, "2D AVS method")
     video = Path(video)
     src = read_frame_source(video, audio=audio, fps=cfg.fps, max_frames=cfg.max_frames or None, upsample=False)
     check_source(src, video, Path(audio) if audio else None)
@@ -207,8 +206,7 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     import shutil
 
     from soundmask.audio.analyze import analyze
-    from soundmask.avs2d import load_segmenter
-    from soundmask.data.io import atomic_dir, write_audio, write_json
+    from soundmask.data.io import atomic_dir, to_jsonable, write_audio, write_json
     from soundmask.pipeline.cache import file_id
     from soundmask.report.overlay import write_mask_pngs, write_overlay_video
 
@@ -220,7 +218,7 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     def read(report: StageProgress) -> tuple[Any, Any]:
         src = source if source is not None else open_video(video, cfg, audio)
         # a bad checkpoint fails here, before the slow stages
-        return src, load_segmenter(cfg.method, cfg.checkpoint or None)
+        return src, cfg.lift.load()
 
     src, seg = runner.run("read", read, silent=True)
     rep = runner.run("audio", lambda report: analyze(src.audio, int(src.sample_rate), path=str(audio or video),
@@ -231,7 +229,8 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
         soft = predict_source(seg, src, progress=lambda b: report(b / len(src), ""))
         return np.round(soft * 255).astype(np.uint8)
 
-    masks = runner.run("2d", make_2d, key=stage_key("2d", k_src, cfg.method, file_id(cfg.checkpoint)))
+    masks = runner.run("2d", make_2d, key=stage_key("2d", k_src, cfg.lift.method, file_id(cfg.lift.checkpoint),
+                                                          cfg.lift.method_options))
     motion = runner.run("camera", lambda report: camera_motion(src.frames))
     stereo = src.audio.shape[0] == 2
     moving = motion > cfg.motion_threshold
@@ -262,9 +261,9 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     summary: dict[str, Any] = {
         "video": str(video), "audio": str(audio) if audio else None, "frames": len(src), "fps": src.fps,
         "size": list(src.size), "channels": int(src.audio.shape[0]), "sample_rate": int(src.sample_rate),
-        "method": cfg.method, "checkpoint": cfg.checkpoint or "(shipped default)",
+        "method": cfg.lift.method, "checkpoint": cfg.lift.checkpoint or "(shipped default)",
         "sounding_frames": sounding, "camera_motion": round(motion, 5), "mode": mode, "reason": reason,
-        "audio_report": rep.to_dict(), "config": asdict(cfg),
+        "audio_report": rep.to_dict(), "config": to_jsonable(asdict(cfg)),
     }
     if poses is not None:
         summary["poses"] = poses.summary()
@@ -275,7 +274,7 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
         write_overlay_video(tmp / "overlay.mp4", src.frames, soft, fps=src.fps)
         write_audio(tmp / "audio" / ("stereo.wav" if stereo else "mono.wav"), src.audio, int(src.sample_rate))
         if poses is not None:
-            k_model = stage_key("model", k_poses, cfg.size_3d, cfg.iterations, cfg.dense_init)
+            k_model = stage_key("model", k_poses, cfg.size_3d, asdict(cfg.reconstruct), cfg.dense_init)
             summary["lift"] = runner.run("3d", lambda report: lift_video(
                 tmp, src, binary, poses, cfg, video.stem, runner, model_key=k_model, report=report))
         summary["timings_s"] = runner.timings
@@ -283,7 +282,7 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
         write_json(tmp / "run.json", summary, indent=2)
     shutil.rmtree(cache_dir(out), ignore_errors=True)  # the run is complete: nothing left to resume
     say("done", 1.0, "")
-    return RunResult(out=out, mode=mode, reason=reason, frames=len(src), fps=float(src.fps), method=cfg.method,
+    return RunResult(out=out, mode=mode, reason=reason, frames=len(src), fps=float(src.fps), method=cfg.lift.method,
                      sounding_frames=sounding, camera_motion=summary["camera_motion"],
                      segments=len(summary["audio_report"]["segments"]), poses=summary.get("poses"),
                      lift=summary.get("lift"), stages=list(runner.runs), summary=summary)
@@ -332,8 +331,8 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     from soundmask.audio.cues import audio_cues
     from soundmask.avs2d.base import frame_windows
     from soundmask.data.threedavs import write_3davs_files
-    from soundmask.pipeline.lift3d import LiftConfig, run_lift
-    from soundmask.splat.train import ReconstructConfig, fit, load_views
+    from soundmask.pipeline.lift3d import run_lift
+    from soundmask.splat.train import fit, load_views
     from soundmask.vision.mvs import plane_sweep_depth
 
     runner = runner or Runner()
@@ -348,7 +347,7 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     scene.root = folder / "scene"
     H, W = src.frames.shape[1:3]
     scale = min(1.0, cfg.size_3d / max(H, W))
-    rcfg = ReconstructConfig(iterations=cfg.iterations, scale=scale, init="depth" if cfg.dense_init else "colmap")
+    rcfg = replace(cfg.reconstruct, scale=scale, init="depth" if cfg.dense_init else "colmap")
     views = load_views(scene, scale=scale, test_every=rcfg.test_every)
 
     def make_model(say: StageProgress) -> Any:
@@ -361,7 +360,7 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
         return fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), ""))
 
     fitted = runner.run("reconstruct", make_model, key=model_key)
-    lcfg = LiftConfig(method=cfg.method, checkpoint=cfg.checkpoint)
+    lcfg = cfg.lift
     fa = audio_cues(src.audio, int(src.sample_rate), [f.time for f in scene.frames], 1.0 / src.fps)
     show = report or (lambda fraction, note: None)
     res = run_lift(scene, lcfg, model=fitted.gaussians, reconstruct=rcfg, audio=fa,
