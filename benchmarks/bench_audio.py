@@ -53,7 +53,8 @@ def tdoa_on_generator(n_scenes: int, first_seed: int = 2000) -> dict:
             for key in ("all", k, "broadband" if k in ("tuxpaint", "speech") else "tonal/other"):
                 errs[key].append(abs(d.tau - t) * 1e6)
                 dir_errs[key].append(abs(np.degrees(direction_from_tdoa(d.tau) - direction_from_tdoa(t))))
-    return {k: {"windows": len(v), "median_us": round(float(np.median(v)), 2), "p90_us": round(float(np.percentile(v, 90)), 2),
+    return {k: {"windows": len(v), "median_us": round(float(np.median(v)), 2),
+                "p90_us": round(float(np.percentile(v, 90)), 2),
                 "direction_median_deg": round(float(np.median(dir_errs[k])), 3),
                 "direction_p90_deg": round(float(np.percentile(dir_errs[k], 90)), 3)} for k, v in sorted(errs.items())}
 
@@ -106,8 +107,10 @@ def main() -> None:
     summary = {"cpus": os.cpu_count(), "tdoa_generator_rt60_le_0.3": tdoa_on_generator(a.scenes)}
     print(json.dumps(summary["tdoa_generator_rt60_le_0.3"], indent=1))
     ym = yamnet_on_recordings()
-    summary["yamnet_recordings"] = {"categories": len(ym), "mean_top1": round(np.mean([v["top1"] for v in ym.values()]), 3),
-                                    "mean_top5": round(np.mean([v["top5"] for v in ym.values()]), 3), "per_category": ym}
+    summary["yamnet_recordings"] = {"categories": len(ym),
+                                    "mean_top1": round(np.mean([v["top1"] for v in ym.values()]), 3),
+                                    "mean_top5": round(np.mean([v["top5"] for v in ym.values()]), 3),
+                                    "per_category": ym}
     print(json.dumps({k: v for k, v in summary["yamnet_recordings"].items() if k != "per_category"}))
     summary["speed_60s_stereo"] = speed()
     print(json.dumps(summary["speed_60s_stereo"]))

@@ -69,8 +69,8 @@ def main() -> None:
     diff = {k: float((tile_out[k] - dense_out[k]).abs().max() / max(1.0, float(dense_out[k].abs().max())))
             for k in dense_out}
     out = {"threads": a.threads, "gaussians": len(g), "size": list(views.size),
-           "tile_fwd_bwd_s": tile_s, "tile_step_with_l1_ssim_s": step_s, "dense_fwd_bwd_s": dense_s, "speedup": dense_s / tile_s,
-           "max_rel_diff": diff}
+           "tile_fwd_bwd_s": tile_s, "tile_step_with_l1_ssim_s": step_s, "dense_fwd_bwd_s": dense_s,
+           "speedup": dense_s / tile_s, "max_rel_diff": diff}
     print(json.dumps(out, indent=1), flush=True)
     if not a.skip_fit:
         res = fit(views, ReconstructConfig())

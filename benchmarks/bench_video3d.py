@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from soundmask.data.images import resize_mask
 from soundmask.data.io import read_mask
 from soundmask.data.scene import load_sound_mask, read_scene, write_scene_video
 from soundmask.data.threedavs import read_3davs_scene
 from soundmask.metrics.poses import pose_errors
 from soundmask.metrics.scene3d import Scene3DMetric
-from soundmask.data.images import resize_mask
 from soundmask.pipeline.lift3d import LiftConfig, run_lift
 from soundmask.pipeline.video import RunConfig, run_video
 from soundmask.splat.train import ReconstructConfig

@@ -9,7 +9,6 @@ from soundmask.data.types import Camera
 from soundmask.synth import meshes as M
 
 
-
 def _moller_trumbore(
     origin: np.ndarray, dirs: np.ndarray, tris: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

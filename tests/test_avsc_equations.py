@@ -65,7 +65,7 @@ def test_hungarian_matching_recovers_a_permutation(perm):
     cls = torch.full((4, 6), -5.0)
     q, g = hungarian_match(cls, _logits(pred).flatten(1), torch.from_numpy(gt.reshape(4, -1).astype(np.float32)),
                            torch.tensor([0, 1, 2, 3]))
-    assert all(perm[qi] == gi for qi, gi in zip(q, g))
+    assert all(perm[qi] == gi for qi, gi in zip(q, g, strict=True))
 
 
 def test_mask_cls_loss_prefers_the_right_masks_and_classes():

@@ -189,7 +189,9 @@ def test_component_timeline_rule():
     assert tl.active_at(1.4, times).tolist() == [True, True]
     assert tl.active_at(1.6, times).tolist() == [False, True]
     assert tl.active_at(1.5, times).tolist() == [True, True]  # tie → earlier frame
-    prefer_later = lambda t, tn: tn  # audio similarity: later frames "sound more alike"
+    def prefer_later(t, tn):  # audio similarity: later frames "sound more alike"
+        return tn
+
     assert tl.active_at(1.5, times, audio_active=prefer_later).tolist() == [False, True]
     assert tl.active_at(2.0, times).tolist() == [False, True]  # exactly on a frame
     assert tl.active_at(-1.0, times).tolist() == [True, False]  # before the first frame

@@ -112,7 +112,9 @@ def test_vote_instances_recovers_cluster_ids(two_clusters):
 def test_vote_instances_agreement_and_ties():
     g = Gaussians.from_points(np.array([[0.0, 0.0, 3.0], [0.5, 0.0, 3.0]]), scale=0.05)
     cams = [camera(0.0)] * 3
-    full = lambda i: np.full((48, 64), i, dtype=np.int64)
+    def full(i):
+        return np.full((48, 64), i, dtype=np.int64)
+
     assert vote_instances(g, cams, [full(1), full(1), full(2)]).tolist() == [1, 1]
     assert vote_instances(g, cams, [full(1), full(1), full(2)], min_agreement=0.7).tolist() == [0, 0]
     assert vote_instances(g, cams[:2], [full(1), full(2)]).tolist() == [0, 0]  # tie → undecided

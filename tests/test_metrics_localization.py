@@ -105,7 +105,7 @@ def test_f1_hand() -> None:
 def ref_precision_recall(bb_list, ciou_list, confidence_list, confidence_thr, ciou_thr=0.5):
     """SLAVC EvaluatorFull.calc_precision_recall, transcribed."""
     tp = fp = fn = 0
-    for bb, c, conf in zip(bb_list, ciou_list, confidence_list):
+    for bb, c, conf in zip(bb_list, ciou_list, confidence_list, strict=True):
         if bb == 0:
             if conf >= confidence_thr:
                 fp += 1

@@ -114,7 +114,7 @@ def test_pooled_invariant_to_batching_order_and_merge(seed: int, n: int, cuts: l
     reference = pooled(logits, target, [n])
     # any split into batches
     points = sorted({min(c, n) for c in cuts} | {0, n})
-    splits = [b - a for a, b in zip(points[:-1], points[1:])]
+    splits = [b - a for a, b in zip(points[:-1], points[1:], strict=True)]
     assert pooled(logits, target, splits) == reference
     # any frame order
     perm = torch.from_numpy(np.random.default_rng(perm_seed).permutation(n))
@@ -122,7 +122,7 @@ def test_pooled_invariant_to_batching_order_and_merge(seed: int, n: int, cuts: l
     # merging accumulators == one update
     parts = [PooledJF() for _ in splits]
     start = 0
-    for part, size in zip(parts, splits):
+    for part, size in zip(parts, splits, strict=True):
         part.update(logits[start : start + size], target[start : start + size])
         start += size
     merged = PooledJF()

@@ -202,8 +202,8 @@ def test_nan_checkpoint_is_one_line_exit_2(cli, videos: dict[str, Path], tmp_pat
 
 
 def test_nan_model_is_one_line_exit_2(cli, tmp_path: Path) -> None:
-    from soundmask.splat.io import save_model
     from soundmask.splat.gaussians import Gaussians
+    from soundmask.splat.io import save_model
 
     g = Gaussians.from_points(np.random.default_rng(0).normal(size=(20, 3)), np.full((20, 3), 0.5))
     g.means.data[3, 1] = float("nan")

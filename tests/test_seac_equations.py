@@ -53,7 +53,7 @@ def test_eq4_minmax_and_pixelwise_max():
     assert np.allclose(s_hat, [0.0, 1.0, 0.5])
     m = np.zeros((3, 2, 3), bool)
     m[0, 0, 0] = m[1, 0, :2] = m[2, :, 1] = True
-    O = similarity_aggregation(m, s_hat)
+    O = similarity_aggregation(m, s_hat)  # noqa: E741 - the paper's O of Eq. 4
     assert np.allclose(O, [[1.0, 1.0, 0.0], [0.0, 0.5, 0.0]])  # (0,0): max(0·1, 1·1)
 
 

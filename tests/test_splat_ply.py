@@ -177,7 +177,7 @@ def test_big_endian_binary_degree1(tmp_path: Path) -> None:
     names = list(cols)[::-1]  # reversed order
     rng = np.random.default_rng(1)
     types = ["double" if rng.random() < 0.5 else "float" for _ in names]
-    props = [*zip(names, types), ("flags", "uchar"), ("id", "int")]
+    props = [*zip(names, types, strict=True), ("flags", "uchar"), ("id", "int")]
     table = np.stack([cols[n].double().numpy() for n in names] + [np.ones(11), np.arange(11.0)], axis=1)
     # an element before the vertices (fixed size) that the reader has to skip
     path = _struct_ply(tmp_path / "be.ply", "binary_big_endian", props, table,

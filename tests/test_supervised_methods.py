@@ -16,6 +16,7 @@ from soundmask.avs2d.features import build_training_features
 from soundmask.cli import app
 from soundmask.data.avsbench import AVSBenchDataset
 from soundmask.errors import ConfigError
+
 from _training import StopTraining, stop_after_epochs
 
 pytest.importorskip("moderngl")
@@ -225,6 +226,6 @@ def test_a_clip_subset_is_cut_from_the_cached_full_set(s4, tmp_path):
     picked = [k for k in range(full.num_clips) if any(
         torch.equal(full.audio[rows[k]], sub.audio[r]) for r in sub.clip_rows())]
     assert len(picked) == 2
-    for r_sub, k in zip(sub.clip_rows(), picked):
+    for r_sub, k in zip(sub.clip_rows(), picked, strict=True):
         assert torch.equal(sub.masks[r_sub], full.masks[rows[k]])
         assert torch.equal(sub.frame_levels(r_sub)[2], full.frame_levels(rows[k])[2])

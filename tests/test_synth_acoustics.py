@@ -124,7 +124,8 @@ def test_anechoic_tdoa_matches_geometry(seed):
     src, left, right = _random_rig(rng)
     x = rng.standard_normal(SR // 4)
     true = geometric_tdoa(src, left, right)
-    for y in (simulate_static([(src, x)], left, right, ROOM, 0.0, SR), simulate_free_field([(src, x)], left, right, SR)):
+    for y in (simulate_static([(src, x)], left, right, ROOM, 0.0, SR),
+              simulate_free_field([(src, x)], left, right, SR)):
         est = _gcc_phat(y[0], y[1], SR, MAX_TAU)
         assert abs(est - true) < 10e-6, (est, true)
 

@@ -16,8 +16,6 @@ pytest.importorskip("pyroomacoustics", reason="the generator simulates rooms wit
 if ctypes.util.find_library("EGL") is None:  # pragma: no cover - depends on the machine
     pytest.skip("libEGL not found: `apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri`", allow_module_level=True)
 
-from _raycast import boundary, raycast  # noqa: E402
-
 from soundmask.data.avsbench import AVSBenchDataset  # noqa: E402
 from soundmask.data.avss import AVSS_CLASSES, AVSSDataset  # noqa: E402
 from soundmask.data.scene import load_instance_mask, load_sound_mask, load_stereo, read_scene  # noqa: E402
@@ -25,6 +23,8 @@ from soundmask.data.threedavs import load_3davs_mask, read_3davs_scene  # noqa: 
 from soundmask.errors import ConfigError  # noqa: E402
 from soundmask.synth.acoustics import geometric_tdoa  # noqa: E402
 from soundmask.synth.generator import PRESETS, SynthConfig, generate_dataset, generate_scene, split_of  # noqa: E402
+
+from _raycast import boundary, raycast  # noqa: E402
 
 
 def seeds_from(rng: np.random.Generator, k: int) -> list[int]:

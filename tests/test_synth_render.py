@@ -15,7 +15,8 @@ moderngl = pytest.importorskip(
     "moderngl", reason="the renderer needs `pip install moderngl`"
 )
 
-from soundmask.synth.render import Light, Lighting, Renderer, RenderResult
+from soundmask.synth.render import Light, Lighting, Renderer, RenderResult  # noqa: E402
+
 from _raycast import _moller_trumbore, boundary, raycast  # noqa: E402
 
 

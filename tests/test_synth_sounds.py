@@ -41,7 +41,8 @@ def _hash(x: np.ndarray) -> str:
 @pytest.mark.skipif(not TUX_PRESENT, reason="Debian tuxpaint-stamps-default is not installed")
 def test_finds_real_tuxpaint_recordings(lib):
     recs = {s.identifier: s for c in lib.categories() for s in lib.sources(c, kinds=["recording"])}
-    for ident, cat in [("tuxpaint:animals/mammals/dogs/dog.ogg", "dog"), ("tuxpaint:animals/birds/rooster.ogg", "chicken"),
+    for ident, cat in [("tuxpaint:animals/mammals/dogs/dog.ogg", "dog"),
+                       ("tuxpaint:animals/birds/rooster.ogg", "chicken"),
                        ("tuxpaint:hobbies/music/string/violin.ogg", "violin"),
                        ("tuxpaint:household/Washing-machine.ogg", "washing_machine"),
                        ("tuxpaint:animals/mammals/bovines/cow.ogg", "cow")]:
@@ -132,7 +133,8 @@ def test_same_seed_is_byte_identical_across_processes_and_different_seed_differs
     for ident in a:  # every kind: recordings tile with random excerpts/gaps, GM/speech/noise draw new content
         assert a[ident] != other[ident], ident
     code = (
-        f"import json, numpy as np, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_synth_sounds as t; "
+        f"import json, numpy as np, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "import test_synth_sounds as t; "
         "from soundmask.synth.sounds import SoundLibrary; print(json.dumps(t._det_hashes(SoundLibrary(), 11)))"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -10,6 +10,7 @@ import torch
 
 from soundmask.avs2d.trainer import TrainConfig, fit_phase, read_checkpoint, write_checkpoint
 from soundmask.errors import ConfigError
+
 from _training import StopTraining, stop_after_epochs
 
 X = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
@@ -88,7 +89,8 @@ def test_bad_checkpoints_are_refused(tmp_path):
     write_checkpoint(tmp_path / "other.pt", {"kind": "other"})
     with pytest.raises(ConfigError, match="not a toy checkpoint"):
         read_checkpoint(tmp_path / "other.pt", "toy")
-    write_checkpoint(tmp_path / "nan.pt", {"kind": "toy", "phases": {"p": {"weights": {"w": torch.tensor([float("nan")])}}}})
+    write_checkpoint(tmp_path / "nan.pt",
+                     {"kind": "toy", "phases": {"p": {"weights": {"w": torch.tensor([float("nan")])}}}})
     with pytest.raises(ConfigError, match="NaN"):
         read_checkpoint(Path(tmp_path / "nan.pt"), "toy")
 

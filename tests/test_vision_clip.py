@@ -24,8 +24,14 @@ def _one_line(err: pytest.ExceptionInfo) -> str:
 @pytest.fixture(scope="module")
 def clip_folder(tmp_path_factory) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextConfig, CLIPVisionConfig
-    from transformers import PreTrainedTokenizerFast
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPTextConfig,
+        CLIPVisionConfig,
+        PreTrainedTokenizerFast,
+    )
 
     vocab = {w: i for i, w in enumerate(WORDS)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from soundmask.errors import ConfigError
-from soundmask.vision.proposals import ProposalSource, Proposals, box_iou, get_proposer
+from soundmask.vision.proposals import Proposals, ProposalSource, box_iou, get_proposer
 from soundmask.vision.proposals.sam import SamProposer, point_grid
 
 transformers = pytest.importorskip("transformers")
@@ -83,7 +83,7 @@ def test_box_prompts(sam_folder, image):
     assert p.masks.reshape(len(p), -1).any(axis=1).all()
     # best of the three multimask outputs by predicted IoU (0.9); score = box confidence × IoU
     np.testing.assert_allclose(p.extra["pred_iou"], 0.9, rtol=1e-5)
-    by_name = dict(zip(p.names, p.scores))
+    by_name = dict(zip(p.names, p.scores, strict=True))
     for name, conf in (("dog", 0.9), ("piano", 0.6), ("cat", 0.3)):
         if name in by_name:
             assert by_name[name] == pytest.approx(conf * 0.9, rel=1e-5)
@@ -93,7 +93,7 @@ def test_box_prompts(sam_folder, image):
     iou = box_iou(p.boxes, p.boxes)[np.triu_indices(len(p), 1)]
     assert np.all(iou <= 0.5)
     # the boxes are the masks' tight boxes
-    for m, b in zip(p.masks, p.boxes):
+    for m, b in zip(p.masks, p.boxes, strict=True):
         ys, xs = np.nonzero(m)
         assert tuple(b) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
     # deterministic, and the same as transformers' own pipeline (processor coordinates + post-processing)
@@ -104,7 +104,7 @@ def test_box_prompts(sam_folder, image):
     ref = sam.processor.post_process_masks(out.pred_masks, enc["original_sizes"], enc["reshaped_input_sizes"])[0]
     best = out.iou_scores[0].argmax(dim=1)
     assert best.tolist() == [1, 1, 1]
-    for m, prompt in zip(p.masks, p.extra["prompt_boxes"]):
+    for m, prompt in zip(p.masks, p.extra["prompt_boxes"], strict=True):
         i = [tuple(b) for b in FixedBoxes.boxes.tolist()].index(tuple(prompt))
         np.testing.assert_array_equal(m, ref[i, best[i]].numpy())
 

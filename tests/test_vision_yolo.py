@@ -97,7 +97,7 @@ def test_top_n_and_determinism(yolo, astronaut):
     assert len(two) == 2 and two.names == many.names[:2]
     np.testing.assert_array_equal(two.boxes, many.boxes[:2])
     # refine=False: the masks are the boxes themselves
-    for box, m in zip(many.boxes, many.masks):
+    for box, m in zip(many.boxes, many.masks, strict=True):
         x0, y0, x1, y1 = np.floor(box[:2]).astype(int).tolist() + np.ceil(box[2:]).astype(int).tolist()
         assert m[y0:y1, x0:x1].all() and m.sum() == (x1 - x0) * (y1 - y0)
     # GrabCut is seeded: the same masks every time

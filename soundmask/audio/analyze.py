@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def analyze(
     path: str = "",
     embedder: str | None = "yamnet",
     spacing: float = MIC_SPACING,
-    speech: bool | str = "auto",
+    speech: bool | Literal["auto"] = "auto",
     min_segment: float = 0.25,
     min_gap: float = 0.2,
     silence_threshold: float = 0.5,

@@ -15,9 +15,9 @@ Energy detector (the classic short-time-energy endpoint detector with hysteresis
 
 Optional extras:
 
-* speech: silero-vad (Silero Team, github.com/snakers4/silero-vad; ONNX, 16 kHz) speech stretches become ``kind="speech"`` segments; the energy
-  segments keep what speech does not cover (``kind="sound"``). Skipped, with a logged note, when ``silero_vad`` is not
-  installed.
+* speech: silero-vad (Silero Team, github.com/snakers4/silero-vad; ONNX, 16 kHz) speech stretches become
+  ``kind="speech"`` segments; the energy segments keep what speech does not cover (``kind="sound"``). Skipped, with a
+  logged note, when ``silero_vad`` is not installed.
 * a silence veto: per-hop "Silence" class probabilities of an audio tagger (YAMNet: 0.96 s windows every 0.48 s) as a
   plain ``(times, probs)`` pair of arrays — ``times`` are the windows' centres (s) — or a callable
   ``(mono, sr) -> (times, probs)``; segments whose mean silence probability reaches ``silence_threshold`` are dropped.

@@ -43,7 +43,7 @@ class FrameAudio:
         for t, tg in zip(times, self.taggings, strict=True):
             if tg is not None and np.size(tg.embedding):
                 e = np.asarray(tg.embedding, np.float64)
-                emb[round(t, 6)] = e / max(np.linalg.norm(e), 1e-12)
+                emb[round(t, 6)] = e / max(float(np.linalg.norm(e)), 1e-12)
         if not emb:
             return None
 
@@ -81,7 +81,7 @@ def audio_cues(audio: np.ndarray, sr: int, times: list[float], window: float) ->
     from soundmask.audio.chunking import chunk
     from soundmask.audio.embed import get_embedder
     from soundmask.audio.tdoa import segment_tdoa
-    from soundmask.audio.types import Segment
+    from soundmask.audio.types import Segment, Tagging
 
     audio = np.asarray(audio, dtype=np.float32)
     stereo = audio if audio.ndim == 2 and audio.shape[0] == 2 else None
@@ -90,7 +90,7 @@ def audio_cues(audio: np.ndarray, sr: int, times: list[float], window: float) ->
     segs = [(s.start, s.end) for s in chunk(mono, sr, speech=False)]
     wins = [Segment(min(t, dur), min(t + window, dur)) for t in times]
     try:
-        taggings = get_embedder("yamnet").tag(mono, sr, wins)
+        taggings: list[Tagging | None] = list(get_embedder("yamnet").tag(mono, sr, wins))
     except Exception:  # noqa: BLE001 - tagging is optional: the scene is still lifted without labels
         taggings = [None] * len(times)
     tdoa = segment_tdoa(stereo, sr, wins, spacing=None) if stereo is not None else None

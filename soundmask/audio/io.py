@@ -63,7 +63,7 @@ def load_audio(
     return np.ascontiguousarray(audio, dtype=np.float32), rate
 
 
-def resample(audio: np.ndarray, sr_from: int, sr_to: int, quality: str = "HQ") -> np.ndarray:
+def resample(audio: np.ndarray, sr_from: float, sr_to: float, quality: str = "HQ") -> np.ndarray:
     """``audio`` (``(C, S)`` or ``(S,)``) resampled from ``sr_from`` to ``sr_to`` Hz with soxr; float32, same layout.
 
     The output has ``ceil(S * sr_to / sr_from)`` samples (soxr's length), aligned to the input (no added delay).

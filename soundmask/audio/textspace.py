@@ -101,7 +101,7 @@ class TextSpace:
         try:
             with np.load(self.cache_file, allow_pickle=False) as z:
                 texts, vectors = z["texts"], z["vectors"]
-            return {str(t): v for t, v in zip(texts, vectors.astype(np.float32))}
+            return {str(t): v for t, v in zip(texts, vectors.astype(np.float32), strict=True)}
         except (OSError, ValueError, KeyError):
             return {}  # a damaged cache is rebuilt
 
@@ -147,7 +147,7 @@ class TextSpace:
             if missing:
                 vectors = self._load_model().encode(missing, batch_size=self.batch_size, convert_to_numpy=True,
                                                     normalize_embeddings=True, show_progress_bar=False)
-                self._memory.update(zip(missing, np.asarray(vectors, np.float32)))
+                self._memory.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
                 self._write_cache()
             if not keys:
                 return np.zeros((0, self.dim if self._memory else 0), np.float32)

@@ -229,8 +229,8 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
                             progress: Progress | None = None) -> TrainingFeatures:
     """The :class:`TrainingFeatures` of ``split`` of the AVSBench-layout folders ``roots`` (cached; see the
     module docstring). ``categories``: the category list to index (default: every category seen, sorted)."""
-    roots = [Path(r) for r in roots]
-    key = {"data": [str(r.resolve()) for r in roots], "split": split, "max_clips": max_clips,
+    root_dirs = [Path(r) for r in roots]
+    key = {"data": [str(r.resolve()) for r in root_dirs], "split": split, "max_clips": max_clips,
            "categories": list(categories) if categories else None, "version": 2,
            **{k: extractor_options.get(k) for k in ("audio", "audio_path", "min_active")}}
     path = _cache_path(key, cache_dir)
@@ -238,7 +238,7 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
         cached = TrainingFeatures.load(path)
         if cached is not None and cached.key == key:
             return cached
-    datasets = [open_training_dataset(r, split) for r in roots]
+    datasets = [open_training_dataset(r, split) for r in root_dirs]
     clips = [(d, i) for d in datasets for i in range(len(d))]
     if max_clips and max_clips < len(clips):
         rng = np.random.default_rng(0)  # a mixed subset of every dataset, not the first folder only
@@ -249,7 +249,7 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
             return cached.subset(chosen, key)  # the full set is cached: no need to extract again
         clips = [clips[i] for i in chosen]
     if not clips:
-        raise DataError(f"no clips in split {split!r}", roots[0], "pass --set split=... with clips in it")
+        raise DataError(f"no clips in split {split!r}", root_dirs[0], "pass --set split=... with clips in it")
     ext = FeatureExtractor(**extractor_options)
     rows: dict[str, list[Any]] = {k: [] for k in ("image", "audio", "active", "masks", "valid", "clip", "instances")}
     row_cats: list[list[str]] = []  # per row, the categories of its instances
@@ -265,12 +265,12 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
             levels[k].append(lv)
         m = _mask_rows(clip.masks)
         if clip.instances is not None:
-            local, cats = _instance_rows(clip.instances, clip.instance_categories)
+            local, frame_cats = _instance_rows(clip.instances, clip.instance_categories)
         else:
-            local, cats = torch.zeros((len(clip.frames), MASK_SIZE, MASK_SIZE), dtype=torch.uint8), \
+            local, frame_cats = torch.zeros((len(clip.frames), MASK_SIZE, MASK_SIZE), dtype=torch.uint8), \
                 [[] for _ in clip.frames]
         rows["instances"].append(local)
-        row_cats.extend(cats)
+        row_cats.extend(frame_cats)
         valid = clip.mask_valid if clip.mask_valid is not None else np.ones(len(clip.frames), bool)
         T = len(clip.frames)
         rows["image"].append(torch.from_numpy(f.frame_index + n_img))
@@ -286,7 +286,8 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
     cats_seen = sorted({c for c in names if c} | {c for r in row_cats for c in r})
     cats = tuple(categories) if categories else tuple(cats_seen)
     lookup = {c: k for k, c in enumerate(cats)}
-    cat_rows = [torch.full((len(r),), lookup.get(n, -1), dtype=torch.long) for n, r in zip(names, rows["clip"])]
+    cat_rows = [torch.full((len(r),), lookup.get(n, -1), dtype=torch.long)
+                for n, r in zip(names, rows["clip"], strict=True)]
     inst_cats = torch.full((len(row_cats), max([1] + [len(r) for r in row_cats])), -1, dtype=torch.long)
     for r, cs in enumerate(row_cats):
         inst_cats[r, :len(cs)] = torch.tensor([lookup.get(c, -1) for c in cs], dtype=torch.long)

@@ -183,7 +183,9 @@ class FeatureSegmenter(Segmenter):
     def default_checkpoint(cls) -> Path:
         import importlib
 
-        return Path(importlib.import_module(cls.__module__).__file__).with_name("weights") / f"{cls.name}_default.pt"
+        module_file = importlib.import_module(cls.__module__).__file__
+        assert module_file is not None  # a segmenter is defined in a module file
+        return Path(module_file).with_name("weights") / f"{cls.name}_default.pt"
 
     # ------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -223,7 +225,7 @@ class FeatureSegmenter(Segmenter):
         return cls.fit(train_f, val_f, mcfg, tcfg, out, resume=resume, progress=progress)
 
     @classmethod
-    def fit(cls, train: TrainingFeatures, val: TrainingFeatures | None, config: Any, tcfg: TrainConfig,
+    def fit(cls, train: TrainingFeatures, val: TrainingFeatures | None, config: Any, tcfg: Any,
             out: Path, resume: bool = True, progress: Any = None) -> dict[str, Any]:
         raise NotImplementedError
 

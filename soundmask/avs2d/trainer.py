@@ -60,7 +60,8 @@ def read_checkpoint(path: Path, kind: str) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
-        raise ConfigError(f"{kind} checkpoint not found", path, f"train one with `soundmask train --method {kind}`") from e
+        raise ConfigError(f"{kind} checkpoint not found", path,
+                          f"train one with `soundmask train --method {kind}`") from e
     except Exception as e:
         raise ConfigError(f"cannot read the checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:160]})", path,
                           f"pass a file written by `soundmask train --method {kind}`") from e
@@ -115,8 +116,8 @@ def fit_phase(name: str, model: torch.nn.Module, batches: Callable[[torch.Genera
             old = None
         if isinstance(old, dict) and old.get("kind") == base.get("kind"):
             ckpt["phases"] = dict(old.get("phases", {}))
-    phase = ckpt["phases"].get(name) if resume else None
-    same = phase is not None and phase.get("config") == ident
+    phase: dict[str, Any] = (ckpt["phases"].get(name) or {}) if resume else {}  # {}: no stored phase
+    same = phase.get("config") == ident
     spent = same and cfg.max_minutes and phase["log"]["seconds"] >= 60 * cfg.max_minutes
     if same and (phase.get("train_state") is None or spent):
         model.load_state_dict(phase["weights"])

@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from soundmask.constants import AVSBENCH_NUM_FRAMES, AVSBENCH_SAMPLE_RATE
+from soundmask.data.dataset import ClipDataset, read_frames
 from soundmask.data.io import (
     PathLike,
     atomic_dir,
@@ -53,7 +54,6 @@ from soundmask.data.io import (
     write_image,
     write_mask,
 )
-from soundmask.data.dataset import ClipDataset, read_frames
 from soundmask.data.types import Clip
 from soundmask.errors import DataError
 
@@ -210,7 +210,7 @@ class AVSBenchDataset(ClipDataset):
                 continue
             if self.subset == "s4":
                 name, category = row["name"], row["category"]
-                keys = ("name", "category", "split")
+                keys: tuple[str, ...] = ("name", "category", "split")
             else:
                 first = next(iter(row), "")
                 name, category = row.get(first, ""), ""

@@ -26,6 +26,7 @@ from PIL import Image
 
 from soundmask.constants import AVSBENCH_NUM_FRAMES, AVSBENCH_SAMPLE_RATE
 from soundmask.data.avsbench import AVSBENCH_SPLITS, resample_audio
+from soundmask.data.dataset import ClipDataset, read_frames
 from soundmask.data.io import (
     PathLike,
     atomic_dir,
@@ -39,7 +40,6 @@ from soundmask.data.io import (
     write_image,
     write_json,
 )
-from soundmask.data.dataset import ClipDataset, read_frames
 from soundmask.data.types import Clip
 from soundmask.errors import DataError
 

@@ -26,8 +26,10 @@ at (0, 0) and the first pixel centre at (0.5, 0.5), the same as :class:`~soundma
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -297,8 +299,8 @@ def read_model(path: PathLike) -> ColmapModel:
     for ext, readers in ((".bin", _BIN_READERS), (".txt", _TXT_READERS)):
         files = [folder / f"{n}{ext}" for n in _FILES]
         if all(f.is_file() for f in files):
-            cams, imgs, pts = (reader(f) for reader, f in zip(readers, files, strict=True))
-            model = ColmapModel(cams, imgs, pts)
+            read_cameras, read_images, read_points = readers
+            model = ColmapModel(read_cameras(files[0]), read_images(files[1]), read_points(files[2]))
             _check_references(model, folder / f"images{ext}")
             return model
     present = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".txt"))
@@ -400,7 +402,8 @@ def _read_images_bin(path: Path) -> dict[int, ColmapImage]:
         (n2d,) = r.take("Q")
         pts = r.array(_POINT2D_DT, int(n2d))
         xys = np.stack([pts["x"], pts["y"]], axis=1).astype(np.float64)
-        out[vals[0]] = ColmapImage(vals[0], vals[1:5], vals[5:8], vals[8], name, xys, pts["id"].astype(np.int64))
+        out[vals[0]] = ColmapImage(vals[0], np.asarray(vals[1:5]), np.asarray(vals[5:8]), vals[8], name, xys,
+                                   pts["id"].astype(np.int64))
     r.finish()
     return out
 
@@ -412,7 +415,8 @@ def _read_points_bin(path: Path) -> dict[int, ColmapPoint3D]:
         vals = r.take("Q3d3BdQ")
         track = r.array(_TRACK_DT, int(vals[8]))
         out[vals[0]] = ColmapPoint3D(
-            vals[0], vals[1:4], vals[4:7], vals[7], track["image_id"].astype(np.int64), track["idx"].astype(np.int64)
+            vals[0], np.asarray(vals[1:4]), np.asarray(vals[4:7]), vals[7], track["image_id"].astype(np.int64),
+            track["idx"].astype(np.int64)
         )
     r.finish()
     return out
@@ -471,8 +475,8 @@ def _read_images_txt(path: Path) -> dict[int, ColmapImage]:
             ids = np.array([int(v) for v in nums[2::3]], dtype=np.int64)
             img = ColmapImage(
                 int(el[0]),
-                [float(v) for v in el[1:5]],
-                [float(v) for v in el[5:8]],
+                np.array([float(v) for v in el[1:5]]),
+                np.array([float(v) for v in el[5:8]]),
                 int(el[8]),
                 " ".join(el[9:]),
                 np.stack([xs, ys], axis=1),
@@ -498,11 +502,11 @@ def _read_points_txt(path: Path) -> dict[int, ColmapPoint3D]:
                 raise ValueError(f"colour {rgb} out of 0..255")
             pt = ColmapPoint3D(
                 int(el[0]),
-                [float(v) for v in el[1:4]],
-                rgb,
+                np.array([float(v) for v in el[1:4]]),
+                np.array(rgb),
                 float(el[7]),
-                [int(v) for v in el[8::2]],
-                [int(v) for v in el[9::2]],
+                np.array([int(v) for v in el[8::2]], dtype=np.int64),
+                np.array([int(v) for v in el[9::2]], dtype=np.int64),
             )
         except ValueError as e:
             raise _parse_error(path, lineno, "bad point3D line", e) from e
@@ -524,10 +528,9 @@ def write_model(model: ColmapModel, path: PathLike, binary: bool = False) -> Pat
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     ext = ".bin" if binary else ".txt"
-    writers = (_write_cameras_bin, _write_images_bin, _write_points_bin) if binary else (
-        _write_cameras_txt,
-        _write_images_txt,
-        _write_points_txt,
+    writers: tuple[Callable[[Any], bytes | str], ...] = (
+        (_write_cameras_bin, _write_images_bin, _write_points_bin) if binary
+        else (_write_cameras_txt, _write_images_txt, _write_points_txt)
     )
     parts = (model.cameras, model.images, model.points3D)
     for name, writer, records in zip(_FILES, writers, parts, strict=True):

@@ -489,7 +489,8 @@ def sound_masks_from_instances(
 
 
 def points_from_depth(
-    scene: Scene, rgb: Sequence[np.ndarray], depth: Sequence[np.ndarray], max_points: int = 20000
+    scene: Scene, rgb: np.ndarray | Sequence[np.ndarray], depth: np.ndarray | Sequence[np.ndarray],
+    max_points: int = 20000
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points (N, 3) and colours (N, 3) back-projected from depth (a COLMAP/3D-GS seed cloud)."""
     T = len(scene.frames)

@@ -274,30 +274,31 @@ def _clip_rate(root: Path) -> int | None:
 
 
 # ------------------------------------------------------------------------------------------ loaders
-def _frame(scene: Scene, i: int) -> SceneFrame:
+def _frame(scene: Scene, i: int) -> tuple[Path, SceneFrame]:
+    """(the scene's root folder, frame ``i``)."""
     if scene.root is None:
         raise ValueError("scene has no root folder (it was not read from disk)")
     if not -len(scene.frames) <= i < len(scene.frames):
         raise IndexError(f"frame {i} out of range (scene has {len(scene.frames)} frames)")
-    return scene.frames[i]
+    return Path(scene.root), scene.frames[i]
 
 
 def load_3davs_rgb(scene: Scene, i: int) -> np.ndarray:
     """Frame ``i`` (list position) as uint8 (H, W, 3); a size other than the camera's is a DataError."""
-    f = _frame(scene, i)
-    return read_image(Path(scene.root) / f.file, size=(f.camera.intrinsics.height, f.camera.intrinsics.width))
+    root, f = _frame(scene, i)
+    return read_image(root / f.file, size=(f.camera.intrinsics.height, f.camera.intrinsics.width))
 
 
 def load_3davs_mask(scene: Scene, i: int) -> np.ndarray:
     """GT sounding-instance mask of frame ``i`` (``semantic_masks/<name>.png``) as bool (H, W)."""
-    f = _frame(scene, i)
+    root, f = _frame(scene, i)
     k = f.camera.intrinsics
-    return read_mask(Path(scene.root) / MASK_DIR / f"{f.stem}.png", size=(k.height, k.width))
+    return read_mask(root / MASK_DIR / f"{f.stem}.png", size=(k.height, k.width))
 
 
 def _find_clip(scene: Scene, i: int, folder: str) -> Path:
-    f = _frame(scene, i)
-    d = Path(scene.root) / folder
+    root, f = _frame(scene, i)
+    d = root / folder
     require_dir(d, f"{folder} folder")
     key = _audio_key(f.stem)
     exact = [d / f"{f.stem}.wav", d / f"{audio_clip_name(f.stem)}.wav"]

@@ -151,7 +151,7 @@ def _views(cameras: Sequence[Camera], instance_masks: Sequence[np.ndarray], time
     if times is not None and len(times) != len(cameras):
         raise DataError(f"{len(cameras)} cameras but {len(times)} times", fix="pass one time per camera, or None")
     views = []
-    for i, (cam, mask) in enumerate(zip(cameras, instance_masks)):
+    for i, (cam, mask) in enumerate(zip(cameras, instance_masks, strict=True)):
         m = np.asarray(mask)
         if m.ndim != 2 or not (np.issubdtype(m.dtype, np.integer) or m.dtype == bool):
             raise DataError(f"instance mask {i} must be an (H, W) integer array, got {m.dtype} {m.shape}")
@@ -175,8 +175,8 @@ def train_affinity(
     init: torch.Tensor | None = None,
     history: list[float] | None = None,
 ) -> torch.Tensor:
-    """Learn per-Gaussian affinity features (N, dim) float32, unit length, from 2D instance masks (SAGA-style; the loss, see
-    the module docstring, is the mean over sampled pixel pairs of ``[same] (1 − cos) + [different]
+    """Learn per-Gaussian affinity features (N, dim) float32, unit length, from 2D instance masks (SAGA-style; the
+    loss, see the module docstring, is the mean over sampled pixel pairs of ``[same] (1 − cos) + [different]
     relu(cos − margin)`` plus ``norm_weight ·`` :func:`norm_loss`).
 
     ``instance_masks[i]`` is the (H, W) integer instance map of ``cameras[i]`` (0 = background), resized

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -168,7 +168,7 @@ def associate_frame(
     cand = (area_r > 0) & (area_m > 0) & (
         (iou >= iou_threshold) | ((precision >= precision_threshold) & (recall >= min_coverage)))
     angle_err = np.full(K, np.nan)
-    tau = getattr(tdoa, "tau", tdoa)  # a Tdoa or τ itself
+    tau = cast("float | None", getattr(tdoa, "tau", tdoa))  # a Tdoa or τ itself
     selected = cand.copy()
     if tau is not None and np.isfinite(tau) and mic_left is not None and mic_right is not None and K:
         from soundmask.audio.tdoa import direction_cone

@@ -102,7 +102,7 @@ def spatial_components(means: Any, candidates: Any, radius: float | None = None,
     _, lab = connected_components(graph, directed=False)
     sizes = np.bincount(lab)
     order = np.argsort(-sizes, kind="stable")
-    out = []
+    out: list[Component] = []
     for c in order:
         if sizes[c] < min_size:
             break

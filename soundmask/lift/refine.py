@@ -74,7 +74,7 @@ def refine_members(means: Any, components: Sequence[Component], members: dict[in
         if comp.id not in out:
             continue
         act = np.flatnonzero(act_all[:, k])
-        known = [taus[j] for j in act if np.isfinite(taus[j])]
+        known = [taus[j] for j in act.tolist() if np.isfinite(taus[j])]
         f = frames[act[len(act) // 2]]
         if known and f.mic_left is not None and f.mic_right is not None:
             keep = refine_by_direction(means, out[comp.id], float(np.median(known)), f.mic_left, f.mic_right, c=c)

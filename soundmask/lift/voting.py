@@ -271,8 +271,9 @@ def vote_members(gaussians: Gaussians, components: Sequence[Component], active: 
             continue
         idx = np.asarray(comp.index)
         near = _near(means, idx, grow_margin)
-        v = vote_masks(gaussians.subset(torch.as_tensor(near)), [cameras[j] for j in act], [masks[j] for j in act],
-                       times=[tl[j] for j in act], visible=None if vis is None else vis[act][:, near])
+        views = act.tolist()
+        v = vote_masks(gaussians.subset(torch.as_tensor(near)), [cameras[j] for j in views], [masks[j] for j in views],
+                       times=[tl[j] for j in views], visible=None if vis is None else vis[act][:, near])
         voted = near[v.select(threshold)]
         keep = np.intersect1d(voted, idx) if only_voted else np.union1d(idx, voted)
         if keep.size:

@@ -118,7 +118,7 @@ class PooledJF:
         num_pixels = pred.shape[1] * pred.shape[2]
         self._inter += int(inter.sum())
         self._union += int(union.sum())
-        for i, u, z, e in zip(inter.tolist(), union.tolist(), neither.tolist(), empty.tolist()):
+        for i, u, z, e in zip(inter.tolist(), union.tolist(), neither.tolist(), empty.tolist(), strict=True):
             frame_iou = z / num_pixels if e else i / u
             self._frame_iou_sum += Fraction(frame_iou)  # exact: order of frames cannot matter
         self._frames += n

@@ -146,8 +146,8 @@ def audio_timeline_png(audio: np.ndarray, sr: int, *, segments: list[tuple[float
     ax.set_ylabel("kHz")
     ax = axes[2]
     rows_lbl: list[str] = []
-    for c, s, e in gt_events:
-        lbl = f"GT {c}"
+    for cat, s, e in gt_events:
+        lbl = f"GT {cat}"
         if lbl not in rows_lbl:
             rows_lbl.append(lbl)
         ax.barh(rows_lbl.index(lbl), e - s, left=s, color="0.45", height=0.6)

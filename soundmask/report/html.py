@@ -93,9 +93,9 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
                       masks2d: np.ndarray, sound: Any, render_dir: Path, lift_dir: Path, n_frames: int,
                       backend: str = "auto") -> Path:
     """Write the report (see the module docstring) to ``path`` atomically."""
-    from soundmask.data.scene import load_rgb, load_sound_mask
     from soundmask.audio.cues import scene_mono
     from soundmask.data.images import resize_mask, resize_to
+    from soundmask.data.scene import load_rgb, load_sound_mask
     from soundmask.report.figures import audio_timeline_png, object_overlay, tag_maps
 
     m = metrics

@@ -132,11 +132,14 @@ class SoundViewer:
         self.all_times = gui.add_checkbox("all times", True, hint="highlight every sounding object")
         self.time = gui.add_slider("time (s)", 0.0, self.duration, 0.1, 0.0)
         self.status = gui.add_markdown("")
+        def on_update(_e: Any) -> None:
+            self.update()
+
         for h in (self.query, self.all_times, self.time):
-            h.on_update(lambda _e: self.update())
+            h.on_update(on_update)
         for k, t in enumerate(tags):
-            self.server.scene.add_label(f"/tags/{k}", f"#{k + 1} {t.label}", position=tuple(float(x) for x in
-                                                                                          t.centroid))
+            x, y, z = (float(v) for v in t.centroid)
+            self.server.scene.add_label(f"/tags/{k}", f"#{k + 1} {t.label}", position=(x, y, z))
 
     def _place_camera(self) -> None:
         with torch.no_grad():
@@ -144,8 +147,10 @@ class SoundViewer:
         lo, hi = np.percentile(m, 5, axis=0), np.percentile(m, 95, axis=0)
         centre = (lo + hi) / 2
         r = float(np.linalg.norm(hi - lo)) or 1.0
-        self.server.initial_camera.position = tuple(float(x) for x in centre + np.array([0.6, -0.6, 0.45]) * r)
-        self.server.initial_camera.look_at = tuple(float(x) for x in centre)
+        x, y, z = (float(v) for v in centre + np.array([0.6, -0.6, 0.45]) * r)
+        self.server.initial_camera.position = (x, y, z)
+        x, y, z = (float(v) for v in centre)
+        self.server.initial_camera.look_at = (x, y, z)
 
     # ------------------------------------------------------------------------------------------ state
     def update(self) -> list[int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,7 +112,8 @@ class Gaussians:
             raise ValueError(f"Gaussians.sh must be (N, 1|4|9|16, 3), got {tuple(self.sh.shape)}")
         if self.features is not None and (self.features.ndim != 2 or self.features.shape[0] != n):
             raise ValueError(f"Gaussians.features must be (N, F), got {tuple(self.features.shape)}")
-        if self.motion is not None and (self.motion.ndim != 3 or self.motion.shape[0] != n or self.motion.shape[2] != 3):
+        if self.motion is not None and (self.motion.ndim != 3 or self.motion.shape[0] != n
+                                        or self.motion.shape[2] != 3):
             raise ValueError(f"Gaussians.motion must be (N, B, 3), got {tuple(self.motion.shape)}")
 
     # ------------------------------------------------------------------ construction
@@ -229,7 +231,7 @@ class Gaussians:
         return replace(self, features=features, extra=dict(self.extra))
 
     def state_dict(self) -> dict:
-        d = {k: v.detach().cpu() for k, v in self.tensors().items()}
+        d: dict[str, Any] = {k: v.detach().cpu() for k, v in self.tensors().items()}
         d["time_range"] = tuple(self.time_range)
         return d
 

@@ -172,8 +172,8 @@ def read_ply(path: PathLike) -> Gaussians:
     if n_basis:
         motion = take([f"motion_{b}_{c}" for b in range(n_basis) for c in range(3)]).reshape(n, n_basis, 3)
 
-    def t(a: np.ndarray | None) -> torch.Tensor | None:
-        return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
     return Gaussians(
         means=t(take(["x", "y", "z"])),
@@ -181,8 +181,8 @@ def read_ply(path: PathLike) -> Gaussians:
         quats=t(take(["rot_0", "rot_1", "rot_2", "rot_3"])),
         opacity_logits=t(take(["opacity"])[:, 0]),
         sh=t(sh),
-        features=t(features),
-        motion=t(motion),
+        features=None if features is None else t(features),
+        motion=None if motion is None else t(motion),
         time_range=_time_range(header.comments, p),
     )
 

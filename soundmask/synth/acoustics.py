@@ -71,7 +71,7 @@ def geometric_tdoa(source: Any, mic_left: Any, mic_right: Any, c: float = SPEED_
     return float(tau) if np.ndim(tau) == 0 else tau
 
 
-def room_parameters(room_size: Sequence[float], rt60: float, c: float = SPEED_OF_SOUND,
+def room_parameters(room_size: Sequence[float] | np.ndarray, rt60: float, c: float = SPEED_OF_SOUND,
                     max_order: int | None = None) -> tuple[float, int]:
     """(energy absorption, image-source order) for ``rt60`` via Sabine (pyroomacoustics ``inverse_sabine``).
 
@@ -146,12 +146,12 @@ def simulate_static(
     sources: Sequence[SourceSpec],
     mic_left: Any,
     mic_right: Any,
-    room_size: Sequence[float],
+    room_size: Sequence[float] | np.ndarray,
     rt60: float,
     sr: int,
     *,
     c: float = SPEED_OF_SOUND,
-    room_origin: Sequence[float] = (0.0, 0.0, 0.0),
+    room_origin: Sequence[float] | np.ndarray = (0.0, 0.0, 0.0),
     max_order: int | None = None,
 ) -> np.ndarray:
     """Static sources heard by a static microphone pair in a shoebox room: ``(2, S)`` float32, channel 0 = left.
@@ -194,7 +194,7 @@ def simulate_moving(
     sources: Sequence[SourceSpec],
     mic_left: Any,
     mic_right: Any,
-    room_size: Sequence[float],
+    room_size: Sequence[float] | np.ndarray,
     rt60: float,
     sr: int,
     times: Any = None,
@@ -202,7 +202,7 @@ def simulate_moving(
     block: float | None = None,
     crossfade: float = 0.02,
     c: float = SPEED_OF_SOUND,
-    room_origin: Sequence[float] = (0.0, 0.0, 0.0),
+    room_origin: Sequence[float] | np.ndarray = (0.0, 0.0, 0.0),
     max_order: int | None = None,
     early_order: int | None = 6,
 ) -> np.ndarray:

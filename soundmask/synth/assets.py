@@ -131,7 +131,8 @@ class FurnitureEntry:
         return (self.width, self.depth, self.height)
 
     def attribution(self) -> str:
-        """A credit line, e.g. ``"Radio" by Jay-Artist (Blend Swap CC-BY, Creative Commons Attribution 3.0 license)``."""
+        """A credit line, e.g. ``"Radio" by Jay-Artist (Blend Swap CC-BY, Creative Commons Attribution 3.0
+        license)``."""
         return f'"{self.name}" by {self.creator} ({self.catalog}, {self.license})'
 
 
@@ -405,7 +406,7 @@ def _to_rgb(image, tile: int) -> np.ndarray:
     from PIL import Image
 
     im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-    im = im.convert("RGB").resize((tile, tile), Image.BILINEAR)
+    im = im.convert("RGB").resize((tile, tile), Image.Resampling.BILINEAR)
     return np.asarray(im, dtype=np.uint8)
 
 
@@ -435,11 +436,12 @@ def load_furniture(
     scene = trimesh.load(
         io.BytesIO(files[obj_name]),
         file_type="obj",
-        resolver=_DictResolver(files),
+        resolver=_DictResolver(files),  # type: ignore[arg-type]  # duck-typed: trimesh only calls .get(name)
         process=False,
         force="scene",
         group_material=True,
     )
+    assert isinstance(scene, trimesh.Scene)  # force="scene"
     parts: list[
         tuple[
             np.ndarray,
@@ -543,8 +545,8 @@ def load_furniture(
             np.concatenate(
                 [m.faces + o for m, o in zip(meshes, offs[:-1], strict=True)]
             ),
-            colors=np.concatenate([m.colors for m in meshes]),
-            normals=np.concatenate(normals)
+            colors=np.concatenate([m.colors for m in meshes if m.colors is not None]),  # all set by Mesh
+            normals=np.concatenate([x for x in normals if x is not None])
             if all(x is not None for x in normals)
             else None,
             uvs=np.concatenate([m.uvs for m in meshes]),

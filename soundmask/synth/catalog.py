@@ -111,7 +111,7 @@ def _furniture_mesh(entry: FurnitureEntry) -> Mesh:
     return load_furniture(entry, texture_size=128)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _furniture_entries(key: str) -> tuple[FurnitureEntry, ...]:
     """Free-standing models only: wall- and ceiling-mounted ones (elevated in the catalog) would look wrong
     standing on the floor."""
@@ -154,4 +154,5 @@ def make_object_model(category: str, rng: np.random.Generator, meshes: MeshSourc
         return ObjectModel(category, mesh, f"sh3d:{e.id}", e.license, e.attribution(), avss,
                            {"model_name": e.name})
     mesh = normalized(props.build(cat.shape, np.random.default_rng(shape_seed)), size, cat.along)
-    return ObjectModel(category, mesh, f"procedural:{cat.shape}", "Apache-2.0 (procedural, soundmask)", "soundmask", avss)
+    return ObjectModel(category, mesh, f"procedural:{cat.shape}", "Apache-2.0 (procedural, soundmask)", "soundmask",
+                       avss)

@@ -64,17 +64,20 @@ PRESETS: dict[str, Preset] = {
 class SynthConfig:
     """What to generate; ``None`` fields take the preset's default. Every field is a ``soundmask synth`` option."""
 
-    preset: PresetName = option("scene3d", "s4 | ms3 | avss (2D clips, AVSBench layouts) | scene3d | scene4d (posed scenes)")
+    preset: PresetName = option("scene3d",
+                                "s4 | ms3 | avss (2D clips, AVSBench layouts) | scene3d | scene4d (posed scenes)")
     width: int | None = option(None, "image width in pixels (preset default: 224 for 2D, 256 for scenes)")
     height: int | None = option(None, "image height in pixels (default: the width)")
-    frames: int | None = option(None, "frames per scene (preset default: 5 for 2D, which AVSBench needs, 60 for scenes)")
+    frames: int | None = option(None,
+                                "frames per scene (preset default: 5 for 2D, which AVSBench needs, 60 for scenes)")
     fps: float = option(1.0, "frames per second; each frame owns 1/fps s of audio")
     sample_rate: int | None = option(None, "audio sample rate in Hz (preset default: 16000 for 2D, 44100 for scenes)")
     min_objects: int | None = option(None, "fewest objects in a scene (preset default: 2 for s4, 3 otherwise)")
     max_objects: int | None = option(None, "most objects in a scene (preset default: 5 for s4, 6 otherwise)")
     rt60_max: float = option(0.6, "reverberation time is drawn from [0, rt60-max] s; 0 = anechoic")
     meshes: MeshSource = option("auto", "auto (Sweet Home 3D models when installed) | furniture | procedural")
-    categories: str = option("", "comma-separated categories to draw from (default: all): " + ", ".join(category_names()))
+    categories: str = option("", "comma-separated categories to draw from (default: all): "
+                             + ", ".join(category_names()))
     fov: float = option(60.0, "mean horizontal field of view in degrees (±10)")
     framing: Framing = option(
         "sounding", "static presets: the camera frames the sounding objects (AVSBench-like; distractors may be cut "

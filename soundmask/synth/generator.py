@@ -44,9 +44,7 @@ from soundmask.errors import ConfigError
 from . import acoustics
 from .catalog import CATEGORIES, ObjectModel, make_object_model
 from .config import PRESETS, Preset, SynthConfig, split_of
-from .layout import (
-    Placement, orbit_path, place_objects, random_lighting, room_around, static_camera, trajectory,
-)  # fmt: skip
+from .layout import Placement, orbit_path, place_objects, random_lighting, room_around, static_camera, trajectory
 from .meshes import Instance
 from .render import Lighting, Renderer
 from .room import build_room
@@ -169,7 +167,7 @@ def _framed_ids(framing: str, n: int, sounding_idx: set[int], rng: np.random.Gen
         return None
     pick = rng.random(n) < 0.5
     pick[int(rng.integers(n))] = True
-    return {i + 1 for i in np.flatnonzero(pick)}
+    return {int(i) + 1 for i in np.flatnonzero(pick)}
 
 
 def _intrinsics(width: int, height: int, hfov_deg: float) -> Intrinsics:
@@ -362,9 +360,9 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
         frames.append(SceneFrame(i, t, f"input/{i:05d}.png", c, ml[i], mr[i],
                                  {"sounding": scene.sounding_ids(t, t + step)}))
     scene.frames = frames
-    e_abs, order = acoustics.room_parameters(room_size, rt60) if rt60 > 0 else (1.0, 0)
+    e_abs, image_order = acoustics.room_parameters(room_size, rt60) if rt60 > 0 else (1.0, 0)
     scene.room = {"size": np.round(room_size, 6).tolist(), "rt60": round(rt60, 6), "absorption": round(e_abs, 6),
-                  "image_order": order, **room.info}
+                  "image_order": image_order, **room.info}
     scene.extra = {"generator": {"preset": p.name, "seed": int(seed), "split": split, "lighting": light_info,
                                  "fov_deg": round(math.degrees(hfov), 4), "audio_gain": round(scale, 6),
                                  "meshes": cfg.meshes, "framing": cfg.framing,
@@ -443,9 +441,9 @@ def _update_index(path: Path, rows: list[tuple[str, int, str, str]]) -> None:
     old: dict[str, tuple[str, int, str, str]] = {}
     if path.is_file():
         with path.open(newline="") as f:
-            for r in csv.DictReader(f):
+            for rec in csv.DictReader(f):
                 try:
-                    old[r["name"]] = (r["name"], int(r["seed"]), r["split"], r["preset"])
+                    old[rec["name"]] = (rec["name"], int(rec["seed"]), rec["split"], rec["preset"])
                 except (KeyError, ValueError):
                     continue
     for r in rows:

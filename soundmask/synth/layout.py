@@ -216,7 +216,8 @@ def orbit_path(placed: list[Placement], rng: np.random.Generator, num_frames: in
         rho = rho0 * (1 + 0.08 * math.sin(2 * np.pi * s + wob[0]))
         h = h0 + 0.2 * math.sin(4 * np.pi * s + wob[1])
         eye = np.array([c[0] + rho * math.cos(a), c[1] + rho * math.sin(a), h])
-        target = np.array([c[0] + 0.15 * math.sin(2 * np.pi * s + wob[2]), c[1] + 0.15 * math.cos(2 * np.pi * s + wob[3]), zt])
+        target = np.array([c[0] + 0.15 * math.sin(2 * np.pi * s + wob[2]),
+                           c[1] + 0.15 * math.cos(2 * np.pi * s + wob[3]), zt])
         out[i] = look_at(eye, target)
     return out
 
@@ -257,7 +258,8 @@ def random_lighting(rng: np.random.Generator, room_size: np.ndarray) -> tuple[Li
             a, e = float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.35, 1.3))
             d = (math.cos(a) * math.cos(e), math.sin(a) * math.cos(e), math.sin(e))
             lights.append(Light("directional", direction=d, color=_tint(rng), intensity=float(rng.uniform(0.25, 0.6))))
-    info = {"ambient": round(ambient, 4), "lights": [{"kind": L.kind, "intensity": round(L.intensity, 4)} for L in lights]}
+    info = {"ambient": round(ambient, 4),
+            "lights": [{"kind": L.kind, "intensity": round(L.intensity, 4)} for L in lights]}
     return Lighting(ambient=ambient, lights=tuple(lights)), info
 
 

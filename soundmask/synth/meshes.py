@@ -269,7 +269,7 @@ class Instance:
 # --- transforms -------------------------------------------------------------------------------------
 
 
-def translation(t: Sequence[float]) -> np.ndarray:
+def translation(t: Sequence[float] | np.ndarray) -> np.ndarray:
     m = np.eye(4)
     m[:3, 3] = np.asarray(t, dtype=np.float64)
     return m
@@ -310,7 +310,9 @@ def box(
 ) -> Mesh:
     """An axis-aligned box centred at the origin, 24 vertices (flat normals per side)."""
     e = np.broadcast_to(np.asarray(extents, dtype=np.float64), (3,)) / 2.0
-    verts, norms, faces = [], [], []
+    verts: list[np.ndarray] = []
+    norms: list[np.ndarray] = []
+    faces: list[list[int]] = []
     for axis in range(3):
         for sign in (-1.0, 1.0):
             u, w = [a for a in range(3) if a != axis]

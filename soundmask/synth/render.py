@@ -206,8 +206,9 @@ def create_context(device_index: int = 0) -> Any:
     except ImportError as e:  # pragma: no cover - depends on the install
         raise RuntimeError("soundmask.synth.render needs `pip install moderngl`") from e
     try:
+        # moderngl's stub wrongly types each **settings value as a dict
         return moderngl.create_standalone_context(
-            backend="egl", require=330, device_index=device_index
+            backend="egl", require=330, device_index=device_index  # type: ignore[arg-type]
         )
     except Exception as e:  # pragma: no cover - depends on the machine
         env = {
@@ -393,7 +394,7 @@ class Renderer:
         rects = (
             mesh.uv_rects if mesh.uv_rects is not None else np.zeros((n, 4), np.float32)
         )
-        arrays = [
+        arrays: list[tuple[np.ndarray, str, str]] = [
             (np.ascontiguousarray(mesh.vertices, np.float32), "3f", "in_pos"),
             (np.ascontiguousarray(mesh.colors, np.uint8), "3f1", "in_color"),
             (np.ascontiguousarray(normals, np.float32), "3f", "in_normal"),

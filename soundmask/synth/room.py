@@ -46,8 +46,8 @@ def _load_image(name: str, size: int) -> np.ndarray | None:
     for ext in (".png", ".jpg"):
         p = d / f"{name}{ext}"
         if p.is_file():
-            with Image.open(p) as im:
-                im = im.convert("RGB")
+            with Image.open(p) as src:
+                im = src.convert("RGB")
                 w, h = im.size
                 s = min(w, h)
                 im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
@@ -103,7 +103,7 @@ def _quad(corners: np.ndarray, uv: np.ndarray, texture: np.ndarray | None, color
     faces = np.array([[0, 1, 2], [0, 2, 3]])
     if texture is None:
         return Mesh(corners, faces, colors=color, name=name)
-    return Mesh(corners, faces, colors=(255, 255, 255), uvs=uv, texture=texture, name=name)
+    return Mesh(corners, faces, colors=np.array((255, 255, 255)), uvs=uv, texture=texture, name=name)
 
 
 @dataclass

@@ -123,10 +123,12 @@ CATEGORY_TABLE: dict[str, dict[str, Any]] = {
     "zebra": _cat(["zebra"], proc=_call((300, 800), (0.3, 0.6), (0.2, 0.6), "risefall", 0.8, 0.3, 1200)),
     "cow": _cat(["cow", "cow_white", "bull"], proc=_call((95, 150), (0.8, 1.8), (0.8, 2.5), "risefall", 0.9, 0.1, 700)),
     "bison": _cat(["bison"], proc=_call((70, 110), (0.6, 1.5), (0.8, 2.5), "flat", 0.9, 0.4, 500)),
-    "sheep": _cat(["sheep", "sheep_lamb", "ram"], proc=_call((250, 450), (0.5, 1.0), (0.6, 2.0), "trill", 0.8, 0.2, 1100)),
+    "sheep": _cat(["sheep", "sheep_lamb", "ram"],
+                  proc=_call((250, 450), (0.5, 1.0), (0.6, 2.0), "trill", 0.8, 0.2, 1100)),
     "goat": _cat(["goat", "mountaingoat"], proc=_call((300, 550), (0.4, 0.8), (0.6, 2.0), "trill", 0.8, 0.2, 1200)),
     "pig": _cat(["pig"], proc=_call((120, 250), (0.15, 0.4), (0.1, 0.6), "flat", 0.5, 0.7, 700)),
-    "guinea_pig": _cat(["pig_golden", "pig_golden2"], proc=_call((1200, 2500), (0.08, 0.3), (0.1, 0.5), "up", 0.4, 0.1)),
+    "guinea_pig": _cat(["pig_golden", "pig_golden2"],
+                       proc=_call((1200, 2500), (0.08, 0.3), (0.1, 0.5), "up", 0.4, 0.1)),
     "frog": _cat(["frog"], proc=_call((150, 400), (0.08, 0.2), (0.05, 0.5), "trill", 0.8, 0.3, 900)),
     "lion": _cat(["lion"], proc=_call((80, 200), (0.8, 2.0), (1.0, 3.0), "risefall", 0.8, 0.6, 500)),
     "tiger": _cat(["tiger"], proc=_call((80, 220), (0.6, 1.6), (1.0, 3.0), "risefall", 0.8, 0.6, 600)),
@@ -192,7 +194,8 @@ CATEGORY_TABLE: dict[str, dict[str, Any]] = {
                                                                                     "decay": 0.6})),
     # --- household, appliances, electronics
     "person": _cat(["@speech_recordings"], speech="plain", proc=("babble", {})),
-    "tv": _cat(gm=[_gm(48, "chords", 48, 79), _gm(0, "melody", 48, 84)], speech="tv", proc=("babble", {"band": (200, 5000)})),
+    "tv": _cat(gm=[_gm(48, "chords", 48, 79), _gm(0, "melody", 48, 84)], speech="tv",
+               proc=("babble", {"band": (200, 5000)})),
     "radio": _cat(gm=[_gm(0, "melody", 48, 84), _gm(24, "chords", 40, 76), _gm(56, "melody", 55, 82)],
                   speech="radio", proc=("babble", {"band": (300, 3400)})),
     "speaker": _cat(gm=[_gm(0, "melody", 48, 84), _gm(48, "chords", 48, 79), _DRUMS], speech="plain",
@@ -284,7 +287,7 @@ CATEGORY_TABLE: dict[str, dict[str, Any]] = {
 GENERIC_RECIPE: tuple[str, dict] = ("noise", {"band": (200, 4000), "burst": (0.3, 1.2), "gap": (0.1, 0.5),
                                               "decay": 0.3, "am": 0.0})
 _SPEECH_SPECIAL = "@speech_recordings"
-_SIGNAL_CACHE: dict[tuple[str, int, int], bool] = {}  # recording → has a signal (silent files are skipped)  # tux entry: spoken digits/letters and face voices → person
+_SIGNAL_CACHE: dict[tuple[str, int, int], bool] = {}  # recording → has a signal (silent files are skipped)
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -344,13 +347,15 @@ class SoundLibrary:
         self._cache: dict[tuple[str, int], np.ndarray] = {}
         self.unmapped_recordings: list[str] = []
 
-        root = None if tuxpaint_root is False else Path(tuxpaint_root if isinstance(tuxpaint_root, (str, os.PathLike)) else TUXPAINT_ROOT)
+        root = None if tuxpaint_root is False else Path(tuxpaint_root if isinstance(tuxpaint_root, (str, os.PathLike))
+                                                        else TUXPAINT_ROOT)
         self.tuxpaint_root = root if root is not None and root.is_dir() else None
         if self.tuxpaint_root is not None:
             self._discover_tuxpaint(self.tuxpaint_root)
 
         self._fluidsynth = None if soundfont is False else _load_fluidsynth()
-        sf = None if soundfont is False else find_soundfont(soundfont if isinstance(soundfont, (str, os.PathLike)) else None)
+        sf = None if soundfont is False else find_soundfont(soundfont if isinstance(soundfont, (str, os.PathLike))
+                                                            else None)
         self.soundfont = sf if (sf is not None and self._fluidsynth is not None) else None
         if self.soundfont is not None:
             self._add_gm(self.soundfont)
@@ -639,7 +644,8 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
             if s in (2, 6) or pattern[s, 1] < 0.1:
                 notes.append((t, t + step, kit["snare"], int(rng.integers(80, 115))))
             if pattern[s, 2] < 0.85:
-                notes.append((t, t + step, kit["hat"] if pattern[s, 3] < 0.8 else kit["open"], int(rng.integers(50, 90))))
+                notes.append((t, t + step, kit["hat"] if pattern[s, 3] < 0.8 else kit["open"],
+                              int(rng.integers(50, 90))))
             if i % 32 == 0:
                 notes.append((t, t + 4 * step, kit["crash"], 100))
             if i % 16 >= 13 and rng.random() < 0.5:
@@ -665,7 +671,8 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
             length = beat * float(rng.choice([1, 2, 2, 4]))
             base = int(rng.integers(max(1, len(keys) - 6)))
             for j in (0, 2, 4):
-                notes.append((t, t + length * 0.95, int(keys[min(base + j, len(keys) - 1)]), int(rng.integers(60, 100))))
+                notes.append((t, t + length * 0.95, int(keys[min(base + j, len(keys) - 1)]),
+                              int(rng.integers(60, 100))))
         elif style == "arpeggio":
             length = beat / 2
             base = int(rng.integers(max(1, len(keys) - 8)))
@@ -681,7 +688,8 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
         else:  # melody / legato: a random walk on the scale
             length = beat * float(rng.choice([0.5, 0.5, 1, 1, 1.5, 2] if style == "melody" else [1, 2, 2, 3, 4]))
             idx = int(np.clip(idx + rng.integers(-3, 4), 0, len(keys) - 1))
-            notes.append((t, t + length * (0.9 if style == "melody" else 1.0), int(keys[idx]), int(rng.integers(65, 110))))
+            notes.append((t, t + length * (0.9 if style == "melody" else 1.0), int(keys[idx]),
+                          int(rng.integers(65, 110))))
         t += length
         if rng.random() < 0.08:  # a breath / phrase end
             t += beat * float(rng.choice([1, 2]))
@@ -691,7 +699,8 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
 _FS_WRITE_FLOAT: Any = None
 
 
-def _fluidsynth_render(fluidsynth: Any, sf2: str, bank: int, program: int, notes: list[Note], n: int, sr: int) -> np.ndarray:
+def _fluidsynth_render(fluidsynth: Any, sf2: str, bank: int, program: int, notes: list[Note], n: int, sr: int
+                       ) -> np.ndarray:
     """Render ``notes`` with a fresh synth (deterministic: no reverb/chorus, no dither, float output)."""
     global _FS_WRITE_FLOAT
     import ctypes
@@ -976,7 +985,8 @@ def _additive_melody(n: int, sr: int, rng: np.random.Generator, lo: int, hi: int
             x = np.zeros(m)
             nh = max(1, min(12, int(0.45 * sr / f)))
             for h in range(1, nh + 1):
-                ratio = h * (1 + (0.0005 * h * h if timbre == "piano" else 0.0)) if timbre != "bell" else (1, 2.76, 5.4, 8.9)[min(h - 1, 3)]
+                ratio = (h * (1 + (0.0005 * h * h if timbre == "piano" else 0.0)) if timbre != "bell"
+                         else (1, 2.76, 5.4, 8.9)[min(h - 1, 3)])
                 amp = (1.0 / h) if timbre in ("bowed", "brass", "reed") else (1.0 / h**2)
                 if timbre == "reed" and h % 2 == 0:
                     amp *= 0.3

@@ -30,6 +30,8 @@ class ClipImageEncoder(ImageEncoder):
     """A local Hugging Face CLIP checkpoint; see the module docstring. ``path``: the folder."""
 
     name = "clip"
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         super().__init__()

@@ -64,7 +64,8 @@ class PoseConfig:
     def __post_init__(self) -> None:
         if self.max_side < 32 or not 0 < self.min_registered <= 1 or self.exhaustive_up_to < 0 or self.overlap < 1 \
                 or self.threads < 1:
-            raise ConfigError("max-side >= 32, min-registered in (0, 1], exhaustive-up-to >= 0, overlap and threads >= 1")
+            raise ConfigError("max-side >= 32, min-registered in (0, 1], exhaustive-up-to >= 0, "
+                              "overlap and threads >= 1")
 
 
 @dataclass

@@ -136,7 +136,9 @@ class VggishEmbedder(AudioEmbedder):
             if not {"pca_eigen_vectors", "pca_means"} <= pca.keys():
                 raise ConfigError("PCA file lacks pca_eigen_vectors/pca_means", pca_path,
                                   "pass the torchvggish PCA parameters file (vggish_pca_params-*.pth)")
-        self.embedding_dim = int(self.net.embeddings[4].out_features)
+        last = self.net.embeddings[4]
+        assert isinstance(last, nn.Linear)  # the embedding layer (see VGGishNet)
+        self.embedding_dim = int(last.out_features)
         self._pca: tuple[np.ndarray, np.ndarray] | None = None
         if pca:
             matrix = np.asarray(pca["pca_eigen_vectors"], np.float32)

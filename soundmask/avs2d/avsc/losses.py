@@ -45,8 +45,10 @@ def _pairwise_focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0
                     ) -> torch.Tensor:
     """(N, G) focal cost of every prediction with every segment (mean over the P pixels)."""
     p = logits.sigmoid()
-    pos = alpha * (1 - p) ** gamma * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
-    neg = (1 - alpha) * p ** gamma * F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
+    pos = alpha * (1 - p) ** gamma * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits),
+                                                                         reduction="none")
+    neg = (1 - alpha) * p ** gamma * F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits),
+                                                                       reduction="none")
     return (pos @ target.T + neg @ (1 - target).T) / logits.shape[-1]
 
 
@@ -65,7 +67,8 @@ def _class_prob(cls_logits: torch.Tensor, cats: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def hungarian_match(cls_logits: torch.Tensor, mask_logits: torch.Tensor, gt_masks: torch.Tensor,
-                    gt_cats: torch.Tensor, lambda_f: float = 20.0, lambda_d: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                    gt_cats: torch.Tensor, lambda_f: float = 20.0, lambda_d: float = 1.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """(query indices, segment indices) of the optimal assignment for one image: ``cls_logits`` (N, K+1),
     ``mask_logits`` (N, P), ``gt_masks`` (G, P) float, ``gt_cats`` (G,) long (−1: unknown)."""
     if len(gt_masks) == 0:

@@ -85,6 +85,7 @@ class AVSC(FeatureSegmenter):
     name = "avsc"
     config_class = AVSCConfig
     train_config_class = AVSCTrainConfig
+    config: AVSCConfig
 
     def __init__(self, config: AVSCConfig, net: PotentialObjectNet, audio_net: AudioCategoryNet,
                  categories: tuple[str, ...]) -> None:
@@ -114,7 +115,8 @@ class AVSC(FeatureSegmenter):
             _, _, index = potential_instances(cls_logits[u], mask_logits[u], self.config.filter_rule,
                                               self.config.noobj_threshold)
             cats = torch.nonzero(index >= 0).flatten()
-            full = upsample_logits(mask_logits[u, index[cats]], size) > 0 if len(cats) else torch.zeros((0, *size), dtype=torch.bool)
+            full = (upsample_logits(mask_logits[u, index[cats]], size) > 0 if len(cats)
+                    else torch.zeros((0, *size), dtype=torch.bool))
             per_image.append((cats, full))
         T = len(feats.frame_index)
         out = np.zeros((T, *size), np.float32)
@@ -126,7 +128,8 @@ class AVSC(FeatureSegmenter):
                 out[t] = asl_map(scores[None], full[None])[0].numpy()
             # FrameObjects.confidence is the raw audio-object score: for AVSC, p_a of the mask's category itself
             objects.append(FrameObjects(full.numpy(), scores.numpy().astype(np.float32),
-                                        tuple(self.categories[int(c)] for c in cats), scores.numpy().astype(np.float32)))
+                                        tuple(self.categories[int(c)] for c in cats),
+                                        scores.numpy().astype(np.float32)))
         return out, objects
 
     # ------------------------------------------------------------------------------------------ training
@@ -207,7 +210,8 @@ class AVSC(FeatureSegmenter):
             s = _asl(anet(val.audio[r]), vinst[0][val.image[r]], vinst[1][val.image[r]]) * val.active[r, None, None]
             return pooled_j(s > 0.5, val.masks[r])
 
-        acfg = TrainConfig(**{**fields_of(TrainConfig, asdict(tcfg)), "epochs": tcfg.audio_epochs, "lr": tcfg.audio_lr, "batch_size": 64})
+        acfg = TrainConfig(**{**fields_of(TrainConfig, asdict(tcfg)), "epochs": tcfg.audio_epochs, "lr": tcfg.audio_lr,
+                              "batch_size": 64})
         audio_opts = {k: getattr(config, k) for k in ("audio_activation", "filter_rule", "noobj_threshold")}
         log["audio"] = fit_phase("audio", anet, audio_batches, audio_loss, acfg, out, base,
                                  audio_val if val is not None else None, resume, progress,
@@ -234,7 +238,8 @@ def _segments(feats: TrainingFeatures, instance_targets: bool = True, min_area: 
             m, c = m_t.numpy(), c_t.numpy()
         else:
             m, c = gt_segments(feats.masks[r].numpy(), int(feats.category[r]))
-        out[r] = (torch.from_numpy(m.reshape(len(m), m.shape[-2] * m.shape[-1]).astype(np.float32)), torch.from_numpy(c))
+        out[r] = (torch.from_numpy(m.reshape(len(m), m.shape[-2] * m.shape[-1]).astype(np.float32)),
+                  torch.from_numpy(c))
     return out
 
 

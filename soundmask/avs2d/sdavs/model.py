@@ -2,7 +2,8 @@
 
 Tensors are frame-major, ``(B·T, C, h, w)`` with the T frames of each clip consecutive, so the 3D
 convolutions of STC see time (:class:`DepthwiseConv3d` is an exact depthwise Conv3d computed as a sum of
-time-shifted depthwise 2D convolutions, several times faster on a CPU than ``nn.Conv3d`` with ``groups=C``). Visual features are the frozen EfficientNet-Lite0 stride-32/16/8/4 maps (stage j = 1..4, Sec. III-A);
+time-shifted depthwise 2D convolutions, several times faster on a CPU than ``nn.Conv3d`` with ``groups=C``).
+Visual features are the frozen EfficientNet-Lite0 stride-32/16/8/4 maps (stage j = 1..4, Sec. III-A);
 the audio feature ``F_a`` of a frame (YAMNet embedding + scores, projected to C) is broadcast over the frame's
 grid (``Conv(UpSample(F_a))`` of Eq. 1).
 
@@ -67,6 +68,7 @@ class DepthwiseConv3d(nn.Module):
     def __init__(self, c: int, kt: int) -> None:
         super().__init__()
         ref = nn.Conv3d(c, c, (kt, 3, 3), padding=(kt // 2, 1, 1), groups=c)
+        assert ref.bias is not None  # bias=True
         self.weight, self.bias = ref.weight, ref.bias  # (C, 1, kt, 3, 3), (C,)
         self.kt = kt
 
@@ -81,6 +83,7 @@ class DepthwiseConv3d(nn.Module):
         for dt in range(self.kt):
             part = F.conv2d(xp[:, dt:dt + T].reshape(N, C, h, w), self.weight[:, :, dt], None, padding=1, groups=C)
             y = part if y is None else y + part
+        assert y is not None  # kt >= 2 here
         return y + self.bias[:, None, None]
 
 

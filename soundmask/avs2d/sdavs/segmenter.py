@@ -98,7 +98,8 @@ class SDAVS(FeatureSegmenter):
         def batches(g: torch.Generator) -> list[tuple[list[torch.Tensor], list[Swap | None]]]:
             order = torch.randperm(len(clips), generator=g).tolist()
             wins = [_window(clips[i], train.valid[clips[i]], tcfg.clip_frames, g) for i in order]
-            swaps = counterfactual.draw(wins, tcfg.swap_prob, g) if counterfactual is not None else [None] * len(wins)
+            swaps: list[Swap | None] = (counterfactual.draw(wins, tcfg.swap_prob, g) if counterfactual is not None
+                                        else [None] * len(wins))
             return [(wins[b:b + tcfg.batch_size], swaps[b:b + tcfg.batch_size])
                     for b in range(0, len(wins), tcfg.batch_size)]
 

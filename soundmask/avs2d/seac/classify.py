@@ -33,7 +33,7 @@ def visual_names(logits: np.ndarray, names: Sequence[str], top_k: int = 5) -> li
     for row in p:
         idx = np.argsort(-row, kind="stable")[:top_k]
         w = row[idx] / max(row[idx].sum(), 1e-12)
-        out.append([(names[i], float(x)) for i, x in zip(idx, w)])
+        out.append([(names[i], float(x)) for i, x in zip(idx, w, strict=True)])
     return out
 
 

@@ -34,7 +34,8 @@ class SeACConfig:
     audio: AudioEmbedderName = option("yamnet", "audio embedder: yamnet | vggish | clap | ast")
     audio_path: str | None = option(None, "checkpoint/folder of the audio embedder (vggish, clap, ast)")
     sigma: float = option(0.9, "σ of Eq. 5 (semantic masks)")
-    min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds (or it holds an onset)")
+    min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds "
+                                    "(or it holds an onset)")
     min_confidence: float = option(-1.0, "frames whose best raw audio-mask cosine is below this predict nothing")
 
     def __post_init__(self) -> None:

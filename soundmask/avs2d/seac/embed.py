@@ -101,8 +101,9 @@ def mask_embeddings(encoder: ImageEncoder, image: np.ndarray, masks: np.ndarray,
     views = [local_view(image, m, size) for m in masks] + [global_view(image, m, size, b) for m in masks]
     x = _to_tensor(views)  # encoders resize to their own input size when they need one (CLIP)
     logits = None
-    if hasattr(encoder, "encode_and_classify"):
-        feats, cls = encoder.encode_and_classify(x)
+    encode_and_classify = getattr(encoder, "encode_and_classify", None)  # encoders with a classifier head
+    if encode_and_classify is not None:
+        feats, cls = encode_and_classify(x)
         logits = cls[:n].numpy().astype(np.float32)
     else:
         feats = encoder.encode(x)

@@ -148,7 +148,7 @@ class SeAC(Segmenter):
         firsts, index = unique_frames(frames)
         props = self.proposer.propose_batch(frames[firsts])
         done = [(p, mask_embeddings(self.encoder, frames[i], p.masks, self.config.view_size))
-                for i, p in zip(firsts, props)]
+                for i, p in zip(firsts, props, strict=True)]
         return [done[k] for k in index]
 
     def audio_patches(self, audio: np.ndarray, sr: int, windows: list[tuple[int, int]]) -> list[np.ndarray]:
@@ -175,13 +175,19 @@ class SeAC(Segmenter):
         if out.scores is None:
             raise ConfigError(f"the training-free mode needs an audio tagger with class scores; "
                               f"{self.config.audio} has none", fix="use --audio yamnet")
-        tags = dict(zip(self.embedder.labels, out.scores.mean(0).tolist()))
+        labels = self.embedder.labels
+        assert labels is not None  # an embedder with class scores names its classes
+        tags = dict(zip(labels, out.scores.mean(0).tolist(), strict=True))
         n = emb.local.shape[0]
         if emb.logits is None and not names:
             raise ConfigError("the training-free mode needs class names per mask", fix="use efficientnet-lite0 "
                               "or a proposer that names its masks (yolo)")
         s = np.zeros(n, np.float32)
-        per_mask = visual_names(emb.logits, self.encoder.class_names) if emb.logits is not None else [[]] * n
+        per_mask: list[list[tuple[str, float]]] = [[]] * n
+        if emb.logits is not None:
+            class_names = self.encoder.class_names
+            assert class_names is not None  # an encoder that gives logits names its classes
+            per_mask = visual_names(emb.logits, class_names)
         for i in range(n):
             pairs = list(per_mask[i])
             if names and names[i]:
@@ -211,7 +217,7 @@ class SeAC(Segmenter):
         masks = np.zeros((T, H, W), np.float32)
         sem = np.zeros((T, H, W), np.int32) if semantic else None
         objects: list[FrameObjects] = []
-        patches = self.audio_patches(audio, sr, [w for w, a in zip(windows, active) if a]) if (
+        patches = self.audio_patches(audio, sr, [w for w, a in zip(windows, active, strict=True) if a]) if (
             self.config.mode == "trained") else []
         k = 0
         for t in range(T):
@@ -233,6 +239,7 @@ class SeAC(Segmenter):
             masks[t] = similarity_aggregation(props.masks, s_hat)
             labels: tuple[str, ...] = props.names
             if semantic:
+                assert sem is not None
                 f = emb.combined(self.config.lam)
                 t_n = self.classifier().classify(f, emb.logits)
                 labels = tuple(self.categories[i] for i in t_n)

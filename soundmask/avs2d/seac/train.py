@@ -124,7 +124,7 @@ def extract_features(seac: FrozenStages, clips: Any, key: dict[str, Any], progre
             act = np.flatnonzero(active)
             patches = window_embeddings(seac.embedder, audio, clip.sample_rate, [windows[t] for t in act])
             mono = audio.mean(0)
-            for t, p in zip(act, patches):
+            for t, p in zip(act, patches, strict=True):
                 w = windows[t]
                 props, emb = visual[t]
                 n = min(len(props), top_n)

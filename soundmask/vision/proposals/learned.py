@@ -232,7 +232,7 @@ def _cache_features(encoder: Any, images: Iterable[np.ndarray], ids: Iterable[np
     feats: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
     targets: list[torch.Tensor] = []
     done = 0
-    for im, idm in zip(images, ids):
+    for im, idm in zip(images, ids, strict=True):
         variants = [(im, idm)] + ([(im[:, ::-1], idm[:, ::-1])] if flip else [])
         batch = np.stack([v[0] for v in variants])
         with torch.no_grad():

@@ -88,6 +88,7 @@ class SamProposer(ProposalSource):
         p = model_folder(path, "SamModel", ("sam", "sam_hq") if has_hq else ("sam",), who="the sam proposer",
                          preprocessor="processor", preprocessor_class="SamProcessor")
         self.model_type = json.loads((p / "config.json").read_text())["model_type"]
+        model_cls: type[transformers.PreTrainedModel]
         if self.model_type == "sam_hq":
             model_cls = transformers.SamHQModel
             proc_cls = getattr(transformers, "SamHQProcessor", transformers.SamProcessor)
@@ -129,7 +130,9 @@ class SamProposer(ProposalSource):
             embeddings = {"image_embeddings": emb[0], "intermediate_embeddings": emb[1]}
         else:
             embeddings = {"image_embeddings": emb}
-        n = len(boxes) if boxes is not None else len(points)
+        prompts = boxes if boxes is not None else points
+        assert prompts is not None  # boxes or points
+        n = len(prompts)
         masks, ious = [], []
         for s in range(0, n, self.batch_size):
             prompt: dict[str, torch.Tensor] = {}
@@ -137,7 +140,7 @@ class SamProposer(ProposalSource):
                 b = boxes[s:s + self.batch_size] * np.tile(scale, 2)
                 prompt["input_boxes"] = torch.from_numpy(b[None]).to(self.device, self.model.dtype)
             else:
-                pt = points[s:s + self.batch_size] * scale
+                pt = prompts[s:s + self.batch_size] * scale  # the points
                 prompt["input_points"] = torch.from_numpy(pt[None, :, None, :]).to(self.device, self.model.dtype)
                 prompt["input_labels"] = torch.ones(1, len(pt), 1, dtype=torch.long, device=self.device)
             out = self.model(**embeddings, **prompt, multimask_output=True)

