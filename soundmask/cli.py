@@ -13,8 +13,15 @@ import typer
 from rich.console import Console
 
 from soundmask import __version__
+from soundmask.avs2d import DEFAULT_METHOD
+from soundmask.config import cli_options
 from soundmask.constants import MIC_SPACING
-from soundmask.errors import SoundmaskError
+from soundmask.errors import ConfigError, SoundmaskError
+from soundmask.pipeline.demo import DemoConfig
+from soundmask.pipeline.lift3d import LiftConfig
+from soundmask.pipeline.video import RunConfig
+from soundmask.splat.train import ReconstructConfig
+from soundmask.synth.config import SynthConfig
 
 app = typer.Typer(
     name="soundmask",
@@ -103,14 +110,6 @@ def inspect(
         console.print(f"summary written to {json_out}")
 
 
-from soundmask.avs2d import DEFAULT_METHOD
-from soundmask.config import cli_options
-from soundmask.errors import ConfigError
-from soundmask.pipeline.demo import DemoConfig
-from soundmask.pipeline.lift3d import LiftConfig
-from soundmask.pipeline.video import RunConfig
-from soundmask.splat.train import ReconstructConfig
-from soundmask.synth.config import SynthConfig
 
 
 @app.command()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -67,14 +68,14 @@ def _leaves(cls: type, exclude: tuple[str, ...] = (), prefix: tuple[str, ...] = 
         if default_obj is not None:
             default = getattr(default_obj, f.name)
         else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
         out.append(_Leaf(f.name, [(*prefix, f.name)], hints[f.name], default, f.metadata.get("help", ""),
                          f.metadata.get("flag", "--" + f.name.replace("_", "-"))))
     by_name: dict[str, _Leaf] = {}
     for f in fields:
         if not f.metadata.get("nested"):
             continue
-        sub = f.default_factory()  # type: ignore[misc]
+        sub = f.default_factory()  # type: ignore[misc,operator]
         for leaf in _leaves(type(sub), exclude, (*prefix, f.name), sub, frozenset(names)):
             if leaf.name in names:
                 continue  # hidden by a field of the outer config
@@ -95,7 +96,7 @@ def _build(cls: type, values: dict[tuple[str, ...], Any], prefix: tuple[str, ...
             continue
         path = (*prefix, f.name)
         if f.metadata.get("nested"):
-            sub = getattr(base, f.name) if base is not None else f.default_factory()  # type: ignore[misc]
+            sub = getattr(base, f.name) if base is not None else f.default_factory()  # type: ignore[misc,operator]
             kw[f.name] = _build(type(sub), values, path, sub)
         elif path in values:
             kw[f.name] = values[path]
@@ -130,7 +131,7 @@ def cli_options(cls: type[T], *, exclude: tuple[str, ...] = ()) -> Callable[[Cal
             if hint is bool:  # a switch with its negation: --occlusion / --no-occlusion
                 flag = f"{flag}/--no-{flag[2:]}"
             if typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
-                hint, default = list[typing.get_args(hint)[0]], list(default)  # type: ignore[valid-type]
+                hint, default = types.GenericAlias(list, typing.get_args(hint)[:1]), list(default)
             opt = typer.Option(default, flag, help=leaf.help, show_default=True)
             params.append(inspect.Parameter(leaf.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=hint))
         params.sort(key=lambda p: p.kind)

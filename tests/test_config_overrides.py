@@ -8,9 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from soundmask.avs2d import DEFAULT_METHOD, MethodConfig
 from soundmask.avs2d.seac.segmenter import SeACConfig
 from soundmask.avs2d.seac.train import SeACTrainConfig
-from soundmask.avs2d import DEFAULT_METHOD, MethodConfig
 from soundmask.config import cli_options, nested, option, parse_overrides
 from soundmask.errors import ConfigError
 

@@ -198,8 +198,8 @@ def _make_scene(cfg: DemoConfig, root: Path, say: StageProgress) -> None:
 def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.ndarray, rec: dict[str, Any],
              lift: dict[str, Any], sound: Any) -> dict[str, Any]:
     """The numbers of ``metrics.json``: 2D sound masks vs ground truth, reconstruction, 3D lifting, tags."""
-    from soundmask.data.scene import load_sound_mask
     from soundmask.data.images import resize_mask
+    from soundmask.data.scene import load_sound_mask
     from soundmask.metrics.pooled import PooledJF
 
     H, W = views.size
