@@ -53,10 +53,16 @@ def tdoa_on_generator(n_scenes: int, first_seed: int = 2000) -> dict:
             for key in ("all", k, "broadband" if k in ("tuxpaint", "speech") else "tonal/other"):
                 errs[key].append(abs(d.tau - t) * 1e6)
                 dir_errs[key].append(abs(np.degrees(direction_from_tdoa(d.tau) - direction_from_tdoa(t))))
-    return {k: {"windows": len(v), "median_us": round(float(np.median(v)), 2),
-                "p90_us": round(float(np.percentile(v, 90)), 2),
-                "direction_median_deg": round(float(np.median(dir_errs[k])), 3),
-                "direction_p90_deg": round(float(np.percentile(dir_errs[k], 90)), 3)} for k, v in sorted(errs.items())}
+    return {
+        k: {
+            "windows": len(v),
+            "median_us": round(float(np.median(v)), 2),
+            "p90_us": round(float(np.percentile(v, 90)), 2),
+            "direction_median_deg": round(float(np.median(dir_errs[k])), 3),
+            "direction_p90_deg": round(float(np.percentile(dir_errs[k], 90)), 3),
+        }
+        for k, v in sorted(errs.items())
+    }
 
 
 def yamnet_on_recordings(seconds: float = 3.0, seeds: int = 2) -> dict:
@@ -94,8 +100,10 @@ def speed(seconds: float = 60.0) -> dict:
             t0 = time.perf_counter()
             analyze(x, sr, speech=speech)
             t.append(time.perf_counter() - t0)
-        res["with_silero" if speech else "without_silero"] = {"seconds": round(min(t), 3),
-                                                              "x_real_time": round(seconds / min(t), 1)}
+        res["with_silero" if speech else "without_silero"] = {
+            "seconds": round(min(t), 3),
+            "x_real_time": round(seconds / min(t), 1),
+        }
     return res
 
 
@@ -107,10 +115,12 @@ def main() -> None:
     summary = {"cpus": os.cpu_count(), "tdoa_generator_rt60_le_0.3": tdoa_on_generator(a.scenes)}
     print(json.dumps(summary["tdoa_generator_rt60_le_0.3"], indent=1))
     ym = yamnet_on_recordings()
-    summary["yamnet_recordings"] = {"categories": len(ym),
-                                    "mean_top1": round(np.mean([v["top1"] for v in ym.values()]), 3),
-                                    "mean_top5": round(np.mean([v["top5"] for v in ym.values()]), 3),
-                                    "per_category": ym}
+    summary["yamnet_recordings"] = {
+        "categories": len(ym),
+        "mean_top1": round(np.mean([v["top1"] for v in ym.values()]), 3),
+        "mean_top5": round(np.mean([v["top5"] for v in ym.values()]), 3),
+        "per_category": ym,
+    }
     print(json.dumps({k: v for k, v in summary["yamnet_recordings"].items() if k != "per_category"}))
     summary["speed_60s_stereo"] = speed()
     print(json.dumps(summary["speed_60s_stereo"]))

@@ -124,11 +124,18 @@ def main() -> None:
     res = {"method": args.method, "preset": args.preset, "scenes": len(scenes)}
     if best_iou:
         b = np.array(best_iou)
-        res.update({"proposal_best_iou_mean": float(b.mean()), "proposal_recall_at_0.5": float(np.mean(b >= 0.5)),
-                    "proposal_recall_at_0.75": float(np.mean(b >= 0.75))})
+        res.update(
+            {
+                "proposal_best_iou_mean": float(b.mean()),
+                "proposal_recall_at_0.5": float(np.mean(b >= 0.5)),
+                "proposal_recall_at_0.75": float(np.mean(b >= 0.75)),
+            }
+        )
     res |= {
-        "muted_empty_fraction": muted_empty / max(1, muted_total), "muted_frames": muted_total,
-        "swap_moved_fraction": moved / max(1, swaps), "swaps": swaps,
+        "muted_empty_fraction": muted_empty / max(1, muted_total),
+        "muted_frames": muted_total,
+        "swap_moved_fraction": moved / max(1, swaps),
+        "swaps": swaps,
         "swap_kept_original_fraction": kept_original / max(1, swaps),
         "swap_target_is_candidate_fraction": target_candidate / max(1, swaps),
         "swap_top1_is_target_when_candidate": top1_target / max(1, target_candidate),

@@ -77,23 +77,36 @@ def main() -> None:
         preds = np.stack([r.test_masks[i] for i in views.test]).astype(np.float32)
         errs = [e if e is not None else float("nan") for e in r.metrics["centroid_errors_m"]]
         metric.update(sc.name, preds, gts, centroid_errors=errs)
-        row = {"scene": sc.name, "miou": r.metrics["miou"], "fscore": r.metrics["fscore"],
-               "pooled_j": r.metrics["pooled_j"], "centroid_error_m": r.metrics["centroid_error_m"],
-               "lift_seconds": round(lift_s, 1), **recon}
+        row = {
+            "scene": sc.name,
+            "miou": r.metrics["miou"],
+            "fscore": r.metrics["fscore"],
+            "pooled_j": r.metrics["pooled_j"],
+            "centroid_error_m": r.metrics["centroid_error_m"],
+            "lift_seconds": round(lift_s, 1),
+            **recon,
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     res = metric.compute().to_dict()
     rec = [r["psnr_test"] for r in rows if "psnr_test" in r]
     secs = [r["reconstruct_seconds"] for r in rows if "reconstruct_seconds" in r]
-    summary = {"method": a.method, "scenes": len(rows), "miou": res["miou"], "fscore": res["fscore"],
-               "pooled_j": res["pooled_j"], "pooled_f": res["pooled_f"], "centroid_error_m": res["centroid_error_m"],
-               "centroid_failures": res["centroid_failures"],
-               "psnr_test_mean": float(np.mean(rec)) if rec else None,
-               "psnr_test_min": float(np.min(rec)) if rec else None,
-               "reconstruct_seconds_mean": float(np.mean(secs)) if secs else None,
-               "reconstruct_seconds_max": float(np.max(secs)) if secs else None,
-               "lift_seconds_mean": float(np.mean([r["lift_seconds"] for r in rows])) if rows else None,
-               "per_scene": rows}
+    summary = {
+        "method": a.method,
+        "scenes": len(rows),
+        "miou": res["miou"],
+        "fscore": res["fscore"],
+        "pooled_j": res["pooled_j"],
+        "pooled_f": res["pooled_f"],
+        "centroid_error_m": res["centroid_error_m"],
+        "centroid_failures": res["centroid_failures"],
+        "psnr_test_mean": float(np.mean(rec)) if rec else None,
+        "psnr_test_min": float(np.min(rec)) if rec else None,
+        "reconstruct_seconds_mean": float(np.mean(secs)) if secs else None,
+        "reconstruct_seconds_max": float(np.max(secs)) if secs else None,
+        "lift_seconds_mean": float(np.mean([r["lift_seconds"] for r in rows])) if rows else None,
+        "per_scene": rows,
+    }
     print(json.dumps({k: v for k, v in summary.items() if k != "per_scene"}, indent=1))
     if a.json:
         a.json.write_text(json.dumps(summary, indent=1))

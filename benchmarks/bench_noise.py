@@ -74,8 +74,13 @@ def main() -> None:
     opts = parse_overrides(args.set, *get_method(args.method).option_classes()[:1])
     seg = load_segmenter(args.method, args.checkpoint, **opts)
     ds = AVSBenchDataset(args.data, split=args.split)
-    res = {"method": args.method, "checkpoint": args.checkpoint, "data": args.data, "split": args.split,
-           "scale": args.scale}
+    res = {
+        "method": args.method,
+        "checkpoint": args.checkpoint,
+        "data": args.data,
+        "split": args.split,
+        "scale": args.scale,
+    }
     for kind in ("clean", "brownian", "traffic"):
         data = ds if kind == "clean" else Noisy(ds, kind, args.scale)
         r = evaluate(seg, data, data=args.data, split=args.split)

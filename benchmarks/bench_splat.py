@@ -66,16 +66,32 @@ def main() -> None:
     dense_s, dense_out = step_time(g, cam, target, "dense", 1)
     step_s, _ = step_time(g, cam, target, "tile", 15, with_loss=True)
     tile_s = min(tile_s, step_time(g, cam, target, "tile", 15)[0])  # the first timing also pays one-off allocations
-    diff = {k: float((tile_out[k] - dense_out[k]).abs().max() / max(1.0, float(dense_out[k].abs().max())))
-            for k in dense_out}
-    out = {"threads": a.threads, "gaussians": len(g), "size": list(views.size),
-           "tile_fwd_bwd_s": tile_s, "tile_step_with_l1_ssim_s": step_s, "dense_fwd_bwd_s": dense_s,
-           "speedup": dense_s / tile_s, "max_rel_diff": diff}
+    diff = {
+        k: float((tile_out[k] - dense_out[k]).abs().max() / max(1.0, float(dense_out[k].abs().max())))
+        for k in dense_out
+    }
+    out = {
+        "threads": a.threads,
+        "gaussians": len(g),
+        "size": list(views.size),
+        "tile_fwd_bwd_s": tile_s,
+        "tile_step_with_l1_ssim_s": step_s,
+        "dense_fwd_bwd_s": dense_s,
+        "speedup": dense_s / tile_s,
+        "max_rel_diff": diff,
+    }
     print(json.dumps(out, indent=1), flush=True)
     if not a.skip_fit:
         res = fit(views, ReconstructConfig())
-        out.update({"fit_seconds": res.seconds, "fit_psnr_test": res.psnr_test, "fit_psnr_train": res.psnr_train,
-                    "fit_gaussians": len(res.gaussians), "frames": len(views.cameras)})
+        out.update(
+            {
+                "fit_seconds": res.seconds,
+                "fit_psnr_test": res.psnr_test,
+                "fit_psnr_train": res.psnr_train,
+                "fit_gaussians": len(res.gaussians),
+                "frames": len(views.cameras),
+            }
+        )
         print(json.dumps({k: out[k] for k in ("fit_seconds", "fit_psnr_test", "fit_gaussians")}), flush=True)
     if a.json:
         a.json.write_text(json.dumps(out, indent=1))

@@ -36,21 +36,38 @@ def main() -> None:
             t0 = time.perf_counter()
             sc = generate_scene(cfg, seed)
             t1 = time.perf_counter()
-            write_scene(Path(tmp) / sc.name, sc.scene, sc.rgb, sc.instances, sc.depth, sc.sound_masks, sc.stereo,
-                        sc.mono)
+            write_scene(
+                Path(tmp) / sc.name, sc.scene, sc.rgb, sc.instances, sc.depth, sc.sound_masks, sc.stereo, sc.mono
+            )
             t2 = time.perf_counter()
-            row = {"seed": seed, "warm_up": k == 0, **{s: round(v, 3) for s, v in sc.timings.items()},
-                   "write": round(t2 - t1, 3), "total": round(t2 - t0, 3),
-                   "objects": len(sc.scene.objects), "sounding": sum(o.sounding for o in sc.scene.objects),
-                   "rt60": sc.scene.room["rt60"]}
+            row = {
+                "seed": seed,
+                "warm_up": k == 0,
+                **{s: round(v, 3) for s, v in sc.timings.items()},
+                "write": round(t2 - t1, 3),
+                "total": round(t2 - t0, 3),
+                "objects": len(sc.scene.objects),
+                "sounding": sum(o.sounding for o in sc.scene.objects),
+                "rt60": sc.scene.room["rt60"],
+            }
             rows.append(row)
             print(json.dumps(row))
     steady = [r["total"] for r in rows if not r["warm_up"]] or [rows[0]["total"]]
-    summary = {"preset": a.preset, "frames": a.frames, "size": a.size, "cpus": os.cpu_count(),
-               "median_total_s": round(statistics.median(steady), 3), "max_total_s": round(max(steady), 3),
-               "warm_up_total_s": rows[0]["total"], "target_s": 20.0, "rows": rows}
-    print(f"{a.preset} {a.frames} frames {a.size}²: median {summary['median_total_s']} s, "
-          f"max {summary['max_total_s']} s per scene (first scene {rows[0]['total']} s incl. warm-up); target ≤ 20 s")
+    summary = {
+        "preset": a.preset,
+        "frames": a.frames,
+        "size": a.size,
+        "cpus": os.cpu_count(),
+        "median_total_s": round(statistics.median(steady), 3),
+        "max_total_s": round(max(steady), 3),
+        "warm_up_total_s": rows[0]["total"],
+        "target_s": 20.0,
+        "rows": rows,
+    }
+    print(
+        f"{a.preset} {a.frames} frames {a.size}²: median {summary['median_total_s']} s, "
+        f"max {summary['max_total_s']} s per scene (first scene {rows[0]['total']} s incl. warm-up); target ≤ 20 s"
+    )
     if a.json:
         a.json.write_text(json.dumps(summary, indent=1))
 

@@ -60,10 +60,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             video = write_scene_video(scene, Path(tmp) / f"{scene.name}.mkv")
             t0 = time.perf_counter()
-            s = run_video(video, RunConfig(fps=scene.fps, size_3d=a.size_3d, lift=LiftConfig(method=a.method),
-                                           reconstruct=ReconstructConfig(iterations=a.iterations)), Path(tmp) / "out")
-            row.update({"mode": s.mode, "run_seconds": round(time.perf_counter() - t0, 1),
-                        "timings_s": s.summary["timings_s"]})
+            s = run_video(
+                video,
+                RunConfig(
+                    fps=scene.fps,
+                    size_3d=a.size_3d,
+                    lift=LiftConfig(method=a.method),
+                    reconstruct=ReconstructConfig(iterations=a.iterations),
+                ),
+                Path(tmp) / "out",
+            )
+            row.update(
+                {"mode": s.mode, "run_seconds": round(time.perf_counter() - t0, 1), "timings_s": s.summary["timings_s"]}
+            )
             if s.lift is not None:
                 lift = s.lift
                 gt_index = [int(n) for n in lift["video_frames"]]  # sampled at the scene's fps: name = frame
@@ -78,31 +87,47 @@ def main() -> None:
                 video_m.update(scene.name, np.stack(preds), np.stack(gts))
                 one = Scene3DMetric()
                 one.update(scene.name, np.stack(preds), np.stack(gts))
-                row.update({"registered": f"{len(vs.frames)}/{len(scene.frames)}", "poses": err.to_dict(),
-                            "psnr_test": lift["psnr_test"], "miou": one.compute().miou,
-                            "objects": [o["label"] for o in lift["sounding_objects"]]})
+                row.update(
+                    {
+                        "registered": f"{len(vs.frames)}/{len(scene.frames)}",
+                        "poses": err.to_dict(),
+                        "psnr_test": lift["psnr_test"],
+                        "miou": one.compute().miou,
+                        "objects": [o["label"] for o in lift["sounding_objects"]],
+                    }
+                )
             else:
                 row["reason"] = s.reason
         if a.compare:
-            r = run_lift(path, LiftConfig(method=a.method),
-                         reconstruct=ReconstructConfig(iterations=a.iterations,
-                                                       scale=min(1.0, a.size_3d / max(scene.size))))
+            r = run_lift(
+                path,
+                LiftConfig(method=a.method),
+                reconstruct=ReconstructConfig(iterations=a.iterations, scale=min(1.0, a.size_3d / max(scene.size))),
+            )
             gts = np.stack([load_sound_mask(scene, i) for i in r.test_masks])
-            gt_m.update(scene.name, np.stack([r.test_masks[i] for i in r.test_masks]).astype(np.float32),
-                        np.stack([resize_mask(g, r.test_masks[0].shape[1], r.test_masks[0].shape[0]) for g in gts]))
+            gt_m.update(
+                scene.name,
+                np.stack([r.test_masks[i] for i in r.test_masks]).astype(np.float32),
+                np.stack([resize_mask(g, r.test_masks[0].shape[1], r.test_masks[0].shape[0]) for g in gts]),
+            )
             row.update({"gt_poses_miou": r.metrics["miou"], "gt_poses_psnr_test": r.metrics.get("psnr_test")})
         rows.append(row)
         print(json.dumps(row), flush=True)
-    summary: dict = {"method": a.method, "scenes": len(rows),
-                     "lifted_3d": sum(r["mode"] == "3d" for r in rows)}
+    summary: dict = {"method": a.method, "scenes": len(rows), "lifted_3d": sum(r["mode"] == "3d" for r in rows)}
     done = [r for r in rows if r["mode"] == "3d"]
     if done:
         v = video_m.compute().to_dict()
-        summary.update({"video_miou": v["miou"], "video_fscore": v["fscore"], "video_pooled_j": v["pooled_j"],
-                        "rotation_median_deg": float(np.median([r["poses"]["rotation_median_deg"] for r in done])),
-                        "centre_median_m": float(np.median([r["poses"]["centre_median"] for r in done])),
-                        "psnr_test_mean": float(np.mean([r["psnr_test"] for r in done])),
-                        "run_seconds_mean": float(np.mean([r["run_seconds"] for r in done]))})
+        summary.update(
+            {
+                "video_miou": v["miou"],
+                "video_fscore": v["fscore"],
+                "video_pooled_j": v["pooled_j"],
+                "rotation_median_deg": float(np.median([r["poses"]["rotation_median_deg"] for r in done])),
+                "centre_median_m": float(np.median([r["poses"]["centre_median"] for r in done])),
+                "psnr_test_mean": float(np.mean([r["psnr_test"] for r in done])),
+                "run_seconds_mean": float(np.mean([r["run_seconds"] for r in done])),
+            }
+        )
     if a.compare:
         g = gt_m.compute().to_dict()
         summary.update({"gt_poses_miou": g["miou"], "gt_poses_fscore": g["fscore"], "gt_poses_pooled_j": g["pooled_j"]})

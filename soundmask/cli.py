@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +23,9 @@ from soundmask.pipeline.lift3d import LiftConfig
 from soundmask.pipeline.video import RunConfig
 from soundmask.splat.train import ReconstructConfig
 from soundmask.synth.config import SynthConfig
+
+if TYPE_CHECKING:
+    from soundmask.avs2d import Segmenter
 
 app = typer.Typer(
     name="soundmask",
@@ -42,7 +46,9 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """soundmask: audio-visual segmentation in 2D and 3D/4D, on a CPU."""
 
@@ -80,7 +86,9 @@ def info() -> None:
 
 @app.command()
 def inspect(
-    path: Path = typer.Argument(..., help="Dataset folder: AVSBench S4/MS3, AVSS, 3DAVS-S34-O7 scene or soundmask scene."),
+    path: Path = typer.Argument(
+        ..., help="Dataset folder: AVSBench S4/MS3, AVSS, 3DAVS-S34-O7 scene or soundmask scene."
+    ),
     split: str = typer.Option("test", help="Split to read for the 2D layouts (train, val, test)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the summary as JSON to this file."),
 ) -> None:
@@ -92,11 +100,17 @@ def inspect(
     from soundmask.data.io import write_json
 
     with Progress(
-        TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True,
+        TextColumn("reading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
     ) as bar:
         task = bar.add_task("read", total=None)
-        summary = inspect_dataset(path, split, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        summary = inspect_dataset(
+            path, split, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
     table = Table(title=f"{summary.layout}: {summary.path}", show_header=False)
     for key, value in summary.to_dict().items():
         if key in ("path", "layout") or value in (None, {}, ""):
@@ -108,8 +122,6 @@ def inspect(
     if json_out is not None:
         write_json(json_out, summary.to_dict())
         console.print(f"summary written to {json_out}")
-
-
 
 
 @app.command()
@@ -137,8 +149,14 @@ def synth(
     cfg = config.resolved()
     t0 = time.perf_counter()
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stage]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
     ) as bar:
         task = bar.add_task(f"synth {cfg.preset}", total=count, stage="")
         splits: dict[str, int] = {}
@@ -147,8 +165,9 @@ def synth(
             splits[sc.split] = splits.get(sc.split, 0) + 1
             bar.update(task, advance=1, stage=f"{sc.name} ({sc.split})")
 
-        root = generate_dataset(cfg, out, count, seed, on_scene=done,
-                                progress=lambda stage: bar.update(task, stage=stage))
+        root = generate_dataset(
+            cfg, out, count, seed, on_scene=done, progress=lambda stage: bar.update(task, stage=stage)
+        )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(splits.items()))
     console.print(f"{count} {cfg.preset} scene(s) ({counts}) written to {root} in {time.perf_counter() - t0:.1f} s")
 
@@ -171,8 +190,14 @@ def audio(
     from soundmask.data.io import write_json
 
     with err_console.status(f"analysing {path.name}"):
-        rep = analyze_file(path, embedder=None if embedder.lower() == "none" else embedder, spacing=spacing,
-                           speech="auto" if speech else False, min_segment=min_segment, min_gap=min_gap)
+        rep = analyze_file(
+            path,
+            embedder=None if embedder.lower() == "none" else embedder,
+            spacing=spacing,
+            speech="auto" if speech else False,
+            min_segment=min_segment,
+            min_gap=min_gap,
+        )
     d = rep.to_dict(top_k)
     table = Table(title=f"{path.name}: {rep.duration:.2f} s, {rep.channels} ch, {rep.sample_rate} Hz")
     for col in ("start", "end", "kind", "tags"):
@@ -184,14 +209,18 @@ def audio(
         tags = ", ".join(f"{t['label']} {t['score']:.2f}" for t in row.get("tags", []))
         cells = [f"{row['start']:.2f}", f"{row['end']:.2f}", row["kind"], tags]
         if rep.tdoa is not None:
-            cells += ["–" if row["tdoa_us"] is None else f"{row['tdoa_us']:+.1f}",
-                      "–" if row["direction_deg"] is None else f"{row['direction_deg']:+.1f}"]
+            cells += [
+                "–" if row["tdoa_us"] is None else f"{row['tdoa_us']:+.1f}",
+                "–" if row["direction_deg"] is None else f"{row['direction_deg']:+.1f}",
+            ]
         table.add_row(*cells)
     console.print(table)
     if rep.tdoa is None:
         console.print("mono recording: no time difference or direction (those need 2 channels)")
     else:
-        console.print("TDoA > 0: the left microphone (channel 0) hears the sound first; direction > 0: towards the left")
+        console.print(
+            "TDoA > 0: the left microphone (channel 0) hears the sound first; direction > 0: towards the left"
+        )
     console.print(f"{len(rep.segments)} segment(s) in " + ", ".join(f"{k} {v:.2f} s" for k, v in rep.timings.items()))
     if json_out is not None:
         write_json(json_out, d)
@@ -199,8 +228,10 @@ def audio(
 
 
 # ----------------------------------------------------------------------------------------- 2D AVS methods
-_SET_HELP = ("Method option KEY=VALUE (repeatable), e.g. --set top_n=12 --set mode=training-free; "
-             "`soundmask methods` lists them.")
+_SET_HELP = (
+    "Method option KEY=VALUE (repeatable), e.g. --set top_n=12 --set mode=training-free; "
+    "`soundmask methods` lists them."
+)
 
 
 class _LineProgress:
@@ -210,7 +241,8 @@ class _LineProgress:
     def __init__(self, every: float = 10.0) -> None:
         import time
 
-        self.every, self._clock, self._last, self._tasks = every, time.monotonic, -1e9, {}
+        self.every, self._clock, self._last = every, time.monotonic, -1e9
+        self._tasks: dict[int, dict[str, Any]] = {}
 
     def __enter__(self) -> _LineProgress:
         return self
@@ -232,8 +264,9 @@ class _LineProgress:
         if now - self._last >= self.every or last:
             self._last = now
             total = f"/{t['total']}" if t["total"] is not None else ""
-            err_console.print(f"{t['description']}: {t['completed']}{total} {t.get('stage', '')}", markup=False,
-                              highlight=False)
+            err_console.print(
+                f"{t['description']}: {t['completed']}{total} {t.get('stage', '')}", markup=False, highlight=False
+            )
 
 
 def _progress_bar(description: str):
@@ -248,12 +281,19 @@ def _progress_bar(description: str):
 
     if not err_console.is_terminal:
         return _LineProgress()
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[stage]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
 
 
-def _method_options(method: str, pairs: list[str]) -> tuple[type, dict]:
+def _method_options(method: str, pairs: list[str]) -> tuple[type[Segmenter], dict]:
     from soundmask.avs2d import get_method
     from soundmask.config import parse_overrides
 
@@ -261,7 +301,7 @@ def _method_options(method: str, pairs: list[str]) -> tuple[type, dict]:
     return cls, parse_overrides(pairs, *cls.option_classes())
 
 
-def _inference_options(cls: type, opts: dict) -> dict:
+def _inference_options(cls: type[Segmenter], opts: dict) -> dict:
     """The options that configure prediction (the method's first option class), not training."""
     from soundmask.config import fields_of
 
@@ -291,8 +331,12 @@ def methods() -> None:
 @app.command()
 def train(
     method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Method to train (see `soundmask methods`)."),
-    data: list[Path] = typer.Option([], "--data", "-d", help="Training data: AVSBench-layout folder(s), "
-                                    "repeatable (frames + audio; SeAC reads no mask)."),
+    data: list[Path] = typer.Option(
+        [],
+        "--data",
+        "-d",
+        help="Training data: AVSBench-layout folder(s), repeatable (frames + audio; SeAC reads no mask).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten after every epoch)."),
     stage: str | None = typer.Option(None, help="SeAC only: association (default) or proposer."),
     resume: bool = typer.Option(True, help="Continue from --out when it holds an unfinished run."),
@@ -310,7 +354,14 @@ def train(
         def progress(what: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, stage=what)
 
-        log = cls.train((data[0] if len(data) == 1 else data) if data else None, out, stage=stage, resume=resume, progress=progress, **opts)
+        log = cls.train(
+            (data[0] if len(data) == 1 else data) if data else None,
+            out,
+            stage=stage,
+            resume=resume,
+            progress=progress,
+            **opts,
+        )
     loss = log.get("loss") or []
     tail = f", loss {loss[0]:.3f} → {loss[-1]:.3f}" if loss else ""
     console.print(f"checkpoint written to {out} in {time.perf_counter() - t0:.0f} s{tail}")
@@ -319,11 +370,14 @@ def train(
 @app.command()
 def evaluate(
     method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Method to evaluate (see `soundmask methods`)."),
-    data: Path = typer.Option(..., "--data", "-d", help="AVSBench S4/MS3 folder (the one holding the csv), or a folder of generated scenes."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="AVSBench S4/MS3 folder (the one holding the csv), or a folder of generated scenes."
+    ),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: shipped one)."),
     split: str = typer.Option("test", help="Split to evaluate."),
-    batch_size: int = typer.Option(1, help="Clips per AVSBench batch (AVSBench's test loop: 1); pooled J/F "
-                                   "do not depend on it."),
+    batch_size: int = typer.Option(
+        1, help="Clips per AVSBench batch (AVSBench's test loop: 1); pooled J/F do not depend on it."
+    ),
     max_clips: int = typer.Option(0, help="Evaluate only the first N clips (0: all)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON here."),
     set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
@@ -345,13 +399,18 @@ def evaluate(
         seg = cls.load(checkpoint, **infer)
     with _progress_bar(f"evaluate {method}") as bar:
         task = bar.add_task(f"evaluate {method}", total=len(dataset), stage=split)
-        rep = run_eval(seg, dataset, batch_size, data=str(data), split=split,
-                       progress=lambda d, n: bar.update(task, completed=d, total=n),
-                       options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts})
+        rep = run_eval(
+            seg,
+            dataset,
+            batch_size,
+            data=str(data),
+            split=split,
+            progress=lambda d, n: bar.update(task, completed=d, total=n),
+            options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts},
+        )
     d = rep.to_dict()
     table = Table(title=f"{method} on {data} ({split}, {rep.clips} clips, {rep.frames} frames)", show_header=False)
-    for k in ("miou", "fscore", "batch_size", "pooled_j", "pooled_f", "empty_predicted_on_empty",
-              "frames_per_second"):
+    for k in ("miou", "fscore", "batch_size", "pooled_j", "pooled_f", "empty_predicted_on_empty", "frames_per_second"):
         v = d[k]
         table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     console.print(table)
@@ -367,8 +426,11 @@ def segment(
     audio_path: Path | None = typer.Option(None, "--audio", "-a", help="Audio file (default: the video's sound)."),
     method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Method (see `soundmask methods`)."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint (default: shipped one)."),
-    fps: float | None = typer.Option(None, help="Frames per second to sample from a video (default: all); "
-                                     "a folder's frames are 1/fps s apart (default 1)."),
+    fps: float | None = typer.Option(
+        None,
+        help="Frames per second to sample from a video (default: all); "
+        "a folder's frames are 1/fps s apart (default 1).",
+    ),
     max_frames: int | None = typer.Option(None, help="Process at most this many frames."),
     set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
 ) -> None:
@@ -399,8 +461,10 @@ def segment(
         write_mask_pngs(tmp / "masks", src.names, masks > 0.5)
         write_overlay_video(tmp / "overlay.mp4", src.frames, masks, fps=src.fps)
     sounding = int((masks > 0.5).reshape(len(masks), -1).any(1).sum())
-    console.print(f"{len(src)} frames in {dt:.1f} s ({len(src) / dt:.1f} frames/s); {sounding} with a sounding "
-                  f"object; masks in {out / 'masks'}, overlay {out / 'overlay.mp4'}")
+    console.print(
+        f"{len(src)} frames in {dt:.1f} s ({len(src) / dt:.1f} frames/s); {sounding} with a sounding "
+        f"object; masks in {out / 'masks'}, overlay {out / 'overlay.mp4'}"
+    )
 
 
 _RECON_HELP = "Reconstruction option KEY=VALUE (see `soundmask reconstruct --help`), repeatable."
@@ -410,9 +474,12 @@ _RECON_HELP = "Reconstruction option KEY=VALUE (see `soundmask reconstruct --hel
 @cli_options(ReconstructConfig)
 def reconstruct(
     config: ReconstructConfig,
-    scene: Path = typer.Option(..., "--scene", help="Scene folder: ours (scene.json) or 3DAVS-S34-O7 (input/ + sparse/0/)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Model file to write: .ply (3DGS layout, opens in splat viewers) "
-                             "or .pt."),
+    scene: Path = typer.Option(
+        ..., "--scene", help="Scene folder: ours (scene.json) or 3DAVS-S34-O7 (input/ + sparse/0/)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Model file to write: .ply (3DGS layout, opens in splat viewers) or .pt."
+    ),
 ) -> None:
     """Fit a 3D (or, when objects move, 4D) Gaussian-splatting model to a scene's posed frames."""
     from soundmask.splat.io import save_model
@@ -422,8 +489,9 @@ def reconstruct(
         raise ConfigError(f"unknown model format {out.suffix or '(none)'}", out, "name the output .ply or .pt")
     views = load_views(scene, scale=config.scale, test_every=config.test_every)
     with _progress_bar("reconstruct") as bar:
-        task = bar.add_task(f"reconstruct {views.scene.name if views.scene else scene}", total=config.iterations,
-                            stage="")
+        task = bar.add_task(
+            f"reconstruct {views.scene.name if views.scene else scene}", total=config.iterations, stage=""
+        )
 
         def progress(step: int, total: int, info: dict) -> None:
             bar.update(task, completed=step, stage=f"loss {info['loss']:.4f}, {info['gaussians']} Gaussians")
@@ -431,9 +499,11 @@ def reconstruct(
         res = fit(views, config, progress=progress)
     save_model(res.gaussians, out)
     kind = "4D" if res.gaussians.dynamic else "3D"
-    console.print(f"{kind} model of {len(res.gaussians)} Gaussians written to {out}: test-view PSNR "
-                  f"{res.psnr_test:.2f} dB ({len(views.test)} views never fitted), train {res.psnr_train:.2f} dB, "
-                  f"{res.iterations} steps in {res.seconds:.0f} s")
+    console.print(
+        f"{kind} model of {len(res.gaussians)} Gaussians written to {out}: test-view PSNR "
+        f"{res.psnr_test:.2f} dB ({len(views.test)} views never fitted), train {res.psnr_train:.2f} dB, "
+        f"{res.iterations} steps in {res.seconds:.0f} s"
+    )
 
 
 @app.command()
@@ -442,10 +512,15 @@ def lift(
     config: LiftConfig,
     scene: Path = typer.Option(..., "--scene", help="Scene folder (ours or 3DAVS-S34-O7)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the sound-mask renders, sound_scene.pt and "
-                                    "lift.json (default: beside --json, else none)."),
-    model: Path | None = typer.Option(None, "--model", help="Reuse a model from `soundmask reconstruct` "
-                                      "(default: fit one now)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for the sound-mask renders, sound_scene.pt and lift.json (default: beside --json, else none).",
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", help="Reuse a model from `soundmask reconstruct` (default: fit one now)."
+    ),
     iterations: int | None = typer.Option(None, "--iterations", help="Reconstruction steps when fitting here."),
     recon: list[str] = typer.Option([], "--recon-set", help=_RECON_HELP),
 ) -> None:
@@ -476,9 +551,11 @@ def lift(
     def f(x: object) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
-    console.print(f"{scene.name}: mIoU {f(m.get('miou'))}, F {f(m.get('fscore'))}, pooled J {f(m.get('pooled_j'))}, "
-                  f"centroid error {f(m.get('centroid_error_m'))} m, {m['num_tags']} sounding object(s), "
-                  f"{m['seconds']:.0f} s" + (f"; outputs in {out}" if out else ""))
+    console.print(
+        f"{scene.name}: mIoU {f(m.get('miou'))}, F {f(m.get('fscore'))}, pooled J {f(m.get('pooled_j'))}, "
+        f"centroid error {f(m.get('centroid_error_m'))} m, {m['num_tags']} sounding object(s), "
+        f"{m['seconds']:.0f} s" + (f"; outputs in {out}" if out else "")
+    )
 
 
 @app.command()
@@ -486,10 +563,17 @@ def render(
     model: Path = typer.Option(..., "--model", help="A .ply/.pt model, or a sound_scene.pt from `soundmask lift`."),
     out: Path = typer.Option(..., "--out", "-o", help="PNG file (one view) or folder (several views)."),
     scene: Path | None = typer.Option(None, "--scene", help="Take cameras from this scene (with --view)."),
-    view: list[int] = typer.Option([], "--view", help="Frame index (list position) of --scene to render; repeatable; "
-                                   "default: all test views (every 8th) unless --orbit is given."),
-    camera: Path | None = typer.Option(None, "--camera", help="A camera JSON: {\"intrinsics\": {fx, fy, cx, cy}, "
-                                       "\"width\", \"height\", \"camera_to_world\": 4x4} (OpenCV)."),
+    view: list[int] = typer.Option(
+        [],
+        "--view",
+        help="Frame index (list position) of --scene to render; repeatable; "
+        "default: all test views (every 8th) unless --orbit is given.",
+    ),
+    camera: Path | None = typer.Option(
+        None,
+        "--camera",
+        help='A camera JSON: {"intrinsics": {fx, fy, cx, cy}, "width", "height", "camera_to_world": 4x4} (OpenCV).',
+    ),
     orbit: int = typer.Option(0, "--orbit", help="Render this many novel views on a circle around --scene's cameras."),
     time: float | None = typer.Option(None, "--time", help="Time (s) for 4D models and for the sound mask."),
     label: str = typer.Option("", "--label", help="Only highlight sounding objects whose label matches."),
@@ -498,8 +582,9 @@ def render(
     """Render a model (and, for a sound scene, its sound masks) from scene cameras, a camera file or novel views."""
     from soundmask.report.outputs import render_views
 
-    paths = render_views(model, out, scene=scene, views=view, camera=camera, orbit=orbit, time=time, label=label,
-                         backend=backend)
+    paths = render_views(
+        model, out, scene=scene, views=view, camera=camera, orbit=orbit, time=time, label=label, backend=backend
+    )
     console.print(f"{len(paths)} view(s) written to {out}")
 
 
@@ -526,24 +611,31 @@ def run(
             bar.update(task, completed=int(100 * frac), stage=f"{stage} {note}".strip())
 
         res = run_video(video, config, out, audio=audio_path, source=src, progress=progress)
-    console.print(f"{res.frames} frames, {res.sounding_frames} with a sounding object ({res.method}); "
-                  f"{res.segments} sound segment(s); camera motion {res.camera_motion:.4f}")
+    console.print(
+        f"{res.frames} frames, {res.sounding_frames} with a sounding object ({res.method}); "
+        f"{res.segments} sound segment(s); camera motion {res.camera_motion:.4f}"
+    )
     console.print(f"{res.mode.upper()}: {res.reason}")
     if res.lift is not None:
         lift = res.lift
         objs = ", ".join(o["label"] for o in lift["sounding_objects"]) or "none"
         psnr = lift["psnr_test"]
-        console.print(f"3D: {lift['gaussians']} Gaussians (held-out-view PSNR "
-                      f"{'n/a' if psnr is None else f'{psnr:.1f}'} dB), sounding objects: {objs}; "
-                      f"view it with `soundmask view {res.out / 'lift' / 'sound_scene.pt'}`")
-    console.print(f"outputs in {res.out}: masks/, input/ (frames), audio/, overlay.mp4, run.json"
-                  + (", scene/ (3DAVS layout), lift/" if res.lift is not None else ""))
+        console.print(
+            f"3D: {lift['gaussians']} Gaussians (held-out-view PSNR "
+            f"{'n/a' if psnr is None else f'{psnr:.1f}'} dB), sounding objects: {objs}; "
+            f"view it with `soundmask view {res.out / 'lift' / 'sound_scene.pt'}`"
+        )
+    console.print(
+        f"outputs in {res.out}: masks/, input/ (frames), audio/, overlay.mp4, run.json"
+        + (", scene/ (3DAVS layout), lift/" if res.lift is not None else "")
+    )
 
 
 @app.command()
 def view(
-    model: Path = typer.Argument(..., help="A sound_scene.pt from `soundmask lift` / `soundmask demo` (OUT/lift/), "
-                                 "or a .ply/.pt model."),
+    model: Path = typer.Argument(
+        ..., help="A sound_scene.pt from `soundmask lift` / `soundmask demo` (OUT/lift/), or a .ply/.pt model."
+    ),
     port: int = typer.Option(8080, help="Port of the viewer (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: reachable from other machines)."),
 ) -> None:
@@ -552,11 +644,14 @@ def view(
     from soundmask.report.viewer import SoundViewer
 
     if not model.is_file():
-        raise ConfigError("model file not found", model, "pass OUT/lift/sound_scene.pt or a model from "
-                          "`soundmask reconstruct`")
+        raise ConfigError(
+            "model file not found", model, "pass OUT/lift/sound_scene.pt or a model from `soundmask reconstruct`"
+        )
     v = SoundViewer(model, host=host, port=port)
-    console.print(f"viewer of {model} ({len(v.g)} Gaussians, {len(v.sound.tags)} sounding object(s)) at "
-                  f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{v.port}  (Ctrl-C to stop)")
+    console.print(
+        f"viewer of {model} ({len(v.g)} Gaussians, {len(v.sound.tags)} sounding object(s)) at "
+        f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{v.port}  (Ctrl-C to stop)"
+    )
     try:
         v.serve_forever()
     except KeyboardInterrupt:
@@ -567,8 +662,12 @@ def view(
 @cli_options(DemoConfig)
 def demo(
     config: DemoConfig,
-    out: Path = typer.Option(Path("soundmask-demo"), "--out", "-o", help="Output folder: report.html, metrics.json, "
-                             "the scene, the model and the stage cache."),
+    out: Path = typer.Option(
+        Path("soundmask-demo"),
+        "--out",
+        "-o",
+        help="Output folder: report.html, metrics.json, the scene, the model and the stage cache.",
+    ),
 ) -> None:
     """The main job, offline: generate a sounding scene, run the whole pipeline (audio, 2D AVS, reconstruction,
     lifting, tagging, novel views) and write OUT/report.html and OUT/metrics.json. Re-running resumes."""
@@ -595,10 +694,12 @@ def demo(
         return "n/a" if x is None else f"{x:.3f}"
 
     s3, m2 = m["scene3d"], m["masks_2d"]
-    console.print(f"2D ({m['method']}): pooled J {f(m2['pooled_j'])}, F {f(m2['pooled_f'])}; reconstruction "
-                  f"{m['reconstruction']['psnr_test']:.1f} dB on held-out views; 3D sound masks: mIoU "
-                  f"{f(s3.get('miou'))}, F {f(s3.get('fscore'))}, {s3.get('num_tags')} sounding object(s): "
-                  + (", ".join(t["label"] for t in m["tags"]) or "none"))
+    console.print(
+        f"2D ({m['method']}): pooled J {f(m2['pooled_j'])}, F {f(m2['pooled_f'])}; reconstruction "
+        f"{m['reconstruction']['psnr_test']:.1f} dB on held-out views; 3D sound masks: mIoU "
+        f"{f(s3.get('miou'))}, F {f(s3.get('fscore'))}, {s3.get('num_tags')} sounding object(s): "
+        + (", ".join(t["label"] for t in m["tags"]) or "none")
+    )
     console.print(f"report: {res.report}  (metrics: {out / 'metrics.json'}; {m['seconds']:.0f} s)")
 
 

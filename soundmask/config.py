@@ -56,8 +56,13 @@ class _Leaf:
     flag: str
 
 
-def _leaves(cls: type, exclude: tuple[str, ...] = (), prefix: tuple[str, ...] = (), default_obj: Any = None,
-            taken: frozenset[str] = frozenset()) -> list[_Leaf]:
+def _leaves(
+    cls: type,
+    exclude: tuple[str, ...] = (),
+    prefix: tuple[str, ...] = (),
+    default_obj: Any = None,
+    taken: frozenset[str] = frozenset(),
+) -> list[_Leaf]:
     """The options of ``cls``: its own fields first, then those of its nested configs (merged by name)."""
     hints = typing.get_type_hints(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init and f.name not in exclude]
@@ -69,8 +74,16 @@ def _leaves(cls: type, exclude: tuple[str, ...] = (), prefix: tuple[str, ...] = 
             default = getattr(default_obj, f.name)
         else:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
-        out.append(_Leaf(f.name, [(*prefix, f.name)], hints[f.name], default, f.metadata.get("help", ""),
-                         f.metadata.get("flag", "--" + f.name.replace("_", "-"))))
+        out.append(
+            _Leaf(
+                f.name,
+                [(*prefix, f.name)],
+                hints[f.name],
+                default,
+                f.metadata.get("help", ""),
+                f.metadata.get("flag", "--" + f.name.replace("_", "-")),
+            )
+        )
     by_name: dict[str, _Leaf] = {}
     for f in fields:
         if not f.metadata.get("nested"):

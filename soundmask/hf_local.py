@@ -60,8 +60,11 @@ def model_folder(
     # an image processor / feature extractor writes preprocessor_config.json; a processor (transformers >= 5)
     # processor_config.json with the image processor inside
     if preprocessor and not any((p / f).is_file() for f in PREPROCESSOR_FILES):
-        raise ConfigError(f"the {preprocessor} is missing ({' or '.join(PREPROCESSOR_FILES)})", p,
-                          f"save the {preprocessor} into the folder too ({preprocessor_class}.save_pretrained)")
+        raise ConfigError(
+            f"the {preprocessor} is missing ({' or '.join(PREPROCESSOR_FILES)})",
+            p,
+            f"save the {preprocessor} into the folder too ({preprocessor_class}.save_pretrained)",
+        )
     return p
 
 
@@ -70,8 +73,11 @@ def load_pretrained(loader: Any, p: Path, what: str, **kwargs: Any) -> Any:
     try:
         return loader.from_pretrained(str(p), local_files_only=True, **kwargs)
     except Exception as e:  # transformers raises OSError, ValueError, KeyError... with multi-line messages
-        raise ConfigError(f"cannot load the {what} ({type(e).__name__}: {' '.join(str(e).split())[:200]})", p,
-                          "pass a folder written by save_pretrained with a matching transformers version") from e
+        raise ConfigError(
+            f"cannot load the {what} ({type(e).__name__}: {' '.join(str(e).split())[:200]})",
+            p,
+            "pass a folder written by save_pretrained with a matching transformers version",
+        ) from e
 
 
 def pooled_features(out: Any) -> Any:

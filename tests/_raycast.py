@@ -9,9 +9,7 @@ from soundmask.data.types import Camera
 from soundmask.synth import meshes as M
 
 
-def _moller_trumbore(
-    origin: np.ndarray, dirs: np.ndarray, tris: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _moller_trumbore(origin: np.ndarray, dirs: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest hit (t, triangle index or -1) of rays origin + t·dirs, float64, chunked over triangles."""
     best_t = np.full(len(dirs), np.inf)
     best_i = np.full(len(dirs), -1)
@@ -36,28 +34,19 @@ def _moller_trumbore(
     return best_t, best_i
 
 
-def raycast(
-    instances: list[M.Instance], camera: Camera
-) -> tuple[np.ndarray, np.ndarray]:
+def raycast(instances: list[M.Instance], camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     """ids (H, W) and camera-z depth (H, W, inf = miss) of the ray through every pixel centre."""
     K = camera.intrinsics
     # the float32 vertices the renderer sees, placed in float64
     tris = np.concatenate(
         [
-            (
-                inst.mesh.vertices.astype(np.float64) @ inst.model[:3, :3].T
-                + inst.model[:3, 3]
-            )[inst.mesh.faces]
+            (inst.mesh.vertices.astype(np.float64) @ inst.model[:3, :3].T + inst.model[:3, 3])[inst.mesh.faces]
             for inst in instances
         ]
     )
-    tri_id = np.concatenate(
-        [np.full(inst.mesh.num_faces, inst.object_id) for inst in instances]
-    )
+    tri_id = np.concatenate([np.full(inst.mesh.num_faces, inst.object_id) for inst in instances])
     u, v = np.meshgrid(np.arange(K.width) + 0.5, np.arange(K.height) + 0.5)
-    dc = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], -1).reshape(
-        -1, 3
-    )
+    dc = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], -1).reshape(-1, 3)
     c2w = camera.camera_to_world
     dirs = dc @ c2w[:3, :3].T  # camera z = 1 per unit t, so t is the camera-frame depth
     origin = c2w[:3, 3]
@@ -65,9 +54,7 @@ def raycast(
         from trimesh import Trimesh
         from trimesh.ray.ray_pyembree import RayMeshIntersector  # needs embreex
 
-        mesh = Trimesh(
-            tris.reshape(-1, 3), np.arange(len(tris) * 3).reshape(-1, 3), process=False
-        )
+        mesh = Trimesh(tris.reshape(-1, 3), np.arange(len(tris) * 3).reshape(-1, 3), process=False)
         idx, ray, loc = RayMeshIntersector(mesh).intersects_id(
             np.broadcast_to(origin, dirs.shape),
             dirs,
@@ -94,5 +81,3 @@ def boundary(ids: np.ndarray, hit: np.ndarray) -> np.ndarray:
         for dx in (-1, 0, 1):
             b |= p[1 + dy : 1 + dy + H, 1 + dx : 1 + dx + W] != ids
     return b
-
-

@@ -74,16 +74,21 @@ def test_cli_audio_json_and_bad_input(tmp_path: Path, dog_left_speech_right) -> 
     st, sr, (tau_dog, _) = dog_left_speech_right
     wav = write_audio(tmp_path / "rec.wav", st, sr)
     out = tmp_path / "rep.json"
-    r = subprocess.run([sys.executable, "-m", "soundmask.cli", "audio", str(wav), "--json", str(out), "--no-speech"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "soundmask.cli", "audio", str(wav), "--json", str(out), "--no-speech"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(out.read_text())
     assert d["channels"] == 2 and d["segments"]
     assert abs(d["segments"][0]["tdoa_us"] - tau_dog * 1e6) < 10
     bad = tmp_path / "empty.wav"
     bad.write_bytes(b"")
-    r = subprocess.run([sys.executable, "-m", "soundmask.cli", "audio", str(bad)], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "soundmask.cli", "audio", str(bad)], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "empty.wav" in lines[0]

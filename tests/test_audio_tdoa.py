@@ -140,8 +140,11 @@ def _errors(kind: str, rt60: float, library, seeds: range, model: str = "room") 
         rng = np.random.default_rng(seed)
         src, left, right, _, az = _scene(rng)
         x = _signal(kind, rng, library)
-        y = simulate_free_field([(src, x)], left, right, SR) if model == "free" else \
-            simulate_static([(src, x)], left, right, ROOM, rt60, SR)
+        y = (
+            simulate_free_field([(src, x)], left, right, SR)
+            if model == "free"
+            else simulate_static([(src, x)], left, right, ROOM, rt60, SR)
+        )
         (t,) = segment_tdoa(y, SR, spacing=SPACING)
         errs.append(abs(t.tau - geometric_tdoa(src, left, right)))
         az_errs.append(abs(np.degrees(t.azimuth - az)))
@@ -251,9 +254,12 @@ def test_track_follows_a_turning_camera_across_silence(rt60):
     left, right = _turning_rig(times)
     src = np.array([2.5, 4.0, 1.4])
     x = rng.standard_normal(int(seconds * SR))
-    x[int(1.5 * SR): int(2.3 * SR)] = 0  # longer than a window: some windows hear nothing
-    y = simulate_free_field([(src, x)], left, right, SR, times) if rt60 is None else \
-        simulate_moving([(src, x)], left, right, ROOM, rt60, SR, times, block=0.05)
+    x[int(1.5 * SR) : int(2.3 * SR)] = 0  # longer than a window: some windows hear nothing
+    y = (
+        simulate_free_field([(src, x)], left, right, SR, times)
+        if rt60 is None
+        else simulate_moving([(src, x)], left, right, ROOM, rt60, SR, times, block=0.05)
+    )
     tr = track_tdoa(y, SR)
     lt = np.stack([np.interp(tr.times, times, left[:, k]) for k in range(3)], axis=1)
     rt = np.stack([np.interp(tr.times, times, right[:, k]) for k in range(3)], axis=1)
@@ -286,7 +292,7 @@ def test_front_end_speed_60s_stereo(tmp_path, library):
     y = simulate_free_field([(np.array(where[k]), tr) for k, tr in tracks.items()], left, right, SR)
     path = write_audio(tmp_path / "long.wav", y, SR)
     for speech in (False, True):
-        chunk(y[:, : SR], SR, speech=speech)  # warm-up (silero model load)
+        chunk(y[:, :SR], SR, speech=speech)  # warm-up (silero model load)
         best = np.inf
         for _ in range(3):
             t0 = time.perf_counter()
@@ -294,8 +300,10 @@ def test_front_end_speed_60s_stereo(tmp_path, library):
             segs = chunk(audio, sr, speech=speech)
             segment_tdoa(audio, sr, segs, spacing=SPACING)
             best = min(best, time.perf_counter() - t0)
-        print(f"\nfront end, silero-vad {'on' if speech else 'off'}: {seconds / best:.0f}x real time "
-              f"({best * 1e3:.0f} ms for {seconds:.0f} s, {len(segs)} segments)")
+        print(
+            f"\nfront end, silero-vad {'on' if speech else 'off'}: {seconds / best:.0f}x real time "
+            f"({best * 1e3:.0f} ms for {seconds:.0f} s, {len(segs)} segments)"
+        )
         if not speech:
             assert seconds / best >= 100
 
@@ -308,8 +316,17 @@ def test_steered_response_finds_both_of_two_simultaneous_sources(rng):
     ahead, side = c2w[:3, 2], c2w[:3, 0]
     a, b, between = (c2w[:3, 3] + 1.5 * ahead + k * side for k in (-0.9, 0.9, 0.2))
     n = SR
-    y = simulate_static([(a, rng.standard_normal(2 * n) * np.r_[np.ones(n), np.zeros(n)]),
-                         (b, rng.standard_normal(2 * n) * np.r_[np.ones(n), np.zeros(n)])], left, right, ROOM, 0.2, SR)
+    y = simulate_static(
+        [
+            (a, rng.standard_normal(2 * n) * np.r_[np.ones(n), np.zeros(n)]),
+            (b, rng.standard_normal(2 * n) * np.r_[np.ones(n), np.zeros(n)]),
+        ],
+        left,
+        right,
+        ROOM,
+        0.2,
+        SR,
+    )
     segs = [Segment(0.05, 0.95), Segment(1.3, 1.9)]
     delays = [np.array([geometric_tdoa(p, left, right) for p in (a, b, between)]), np.zeros(2)]
     (ra, rb, rc), silent = steered_response(y, SR, segs, delays)

@@ -96,8 +96,16 @@ def test_user_given_plain_hf_folder(tmp_path, space):
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "tiny")
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32, max_position_embeddings=32)).save_pretrained(tmp_path / "tiny")
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+        )
+    ).save_pretrained(tmp_path / "tiny")
     tiny = TextSpace(model=tmp_path / "tiny", cache_dir=tmp_path / "cache")
     e = tiny.embed(["dog", "cat", "dog"])
     assert e.shape == (3, 16) and np.isfinite(e).all()

@@ -30,20 +30,37 @@ def test_the_literals_match_the_registries() -> None:
     assert set(typing.get_args(ProposerName)) == set(PROPOSERS)
 
 
-@pytest.mark.parametrize("cls, field", [(SeACConfig, "mode"), (SeACConfig, "proposer"), (SeACConfig, "encoder"),
-                                        (SeACConfig, "audio"), (AVSCConfig, "audio"), (AVSCConfig, "filter_rule"),
-                                        (AVSCConfig, "audio_activation"), (SDAVSConfig, "audio"),
-                                        (ProposerStageConfig, "synth_presets")])
+@pytest.mark.parametrize(
+    "cls, field",
+    [
+        (SeACConfig, "mode"),
+        (SeACConfig, "proposer"),
+        (SeACConfig, "encoder"),
+        (SeACConfig, "audio"),
+        (AVSCConfig, "audio"),
+        (AVSCConfig, "filter_rule"),
+        (AVSCConfig, "audio_activation"),
+        (SDAVSConfig, "audio"),
+        (ProposerStageConfig, "synth_presets"),
+    ],
+)
 def test_closed_fields_are_literals(cls: type, field: str) -> None:
     assert literal_values(typing.get_type_hints(cls)[field])
 
 
-@pytest.mark.parametrize("cls, key, good, bad", [
-    (SeACConfig, "proposer", "yolo", "detr"), (SeACConfig, "encoder", "clip", "vit"),
-    (SeACConfig, "audio", "clap", "beats"), (SeACConfig, "mode", "training-free", "magic"),
-    (AVSCConfig, "audio", "vggish", "beats"), (AVSCConfig, "filter_rule", "argmax", "max"),
-    (AVSCConfig, "audio_activation", "softmax", "relu"), (SDAVSConfig, "audio", "ast", "beats"),
-])
+@pytest.mark.parametrize(
+    "cls, key, good, bad",
+    [
+        (SeACConfig, "proposer", "yolo", "detr"),
+        (SeACConfig, "encoder", "clip", "vit"),
+        (SeACConfig, "audio", "clap", "beats"),
+        (SeACConfig, "mode", "training-free", "magic"),
+        (AVSCConfig, "audio", "vggish", "beats"),
+        (AVSCConfig, "filter_rule", "argmax", "max"),
+        (AVSCConfig, "audio_activation", "softmax", "relu"),
+        (SDAVSConfig, "audio", "ast", "beats"),
+    ],
+)
 def test_set_and_python_accept_the_names_and_nothing_else(cls: type, key: str, good: str, bad: str) -> None:
     assert parse_overrides([f"{key}={good}"], cls) == {key: good}
     assert getattr(cls(**{key: good}), key) == good

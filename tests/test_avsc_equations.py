@@ -31,7 +31,7 @@ def _logits(mask: np.ndarray) -> torch.Tensor:
 def _boxes(n: int, size: int = 16) -> np.ndarray:
     m = np.zeros((n, size, size), bool)
     for i in range(n):
-        m[i, i * 3:i * 3 + 3, 2 + i:8 + i] = True
+        m[i, i * 3 : i * 3 + 3, 2 + i : 8 + i] = True
     return m
 
 
@@ -63,8 +63,12 @@ def test_hungarian_matching_recovers_a_permutation(perm):
     gt = _boxes(4)
     pred = gt[list(perm)]
     cls = torch.full((4, 6), -5.0)
-    q, g = hungarian_match(cls, _logits(pred).flatten(1), torch.from_numpy(gt.reshape(4, -1).astype(np.float32)),
-                           torch.tensor([0, 1, 2, 3]))
+    q, g = hungarian_match(
+        cls,
+        _logits(pred).flatten(1),
+        torch.from_numpy(gt.reshape(4, -1).astype(np.float32)),
+        torch.tensor([0, 1, 2, 3]),
+    )
     assert all(perm[qi] == gi for qi, gi in zip(q, g, strict=True))
 
 
@@ -114,10 +118,14 @@ def test_gt_segments_split_unknown_sources_into_components():
 
 def test_category_and_score_filters():
     K = 3
-    cls = torch.tensor([[5.0, 0, 0, 0],   # category 0, confident
-                        [2.0, 0, 0, 0],   # category 0, less confident: dropped by the score filter
-                        [0, 0, 0, 5.0],   # no-object: dropped by the category filter
-                        [0, 0, 3.0, 0]])  # category 2
+    cls = torch.tensor(
+        [
+            [5.0, 0, 0, 0],  # category 0, confident
+            [2.0, 0, 0, 0],  # category 0, less confident: dropped by the score filter
+            [0, 0, 0, 5.0],  # no-object: dropped by the category filter
+            [0, 0, 3.0, 0],
+        ]
+    )  # category 2
     masks = torch.stack([_logits(b).flatten() for b in _boxes(4)]).reshape(4, 16, 16)
     inst, conf, index = potential_instances(cls, masks)
     assert index.tolist() == [0, -1, 3]
@@ -149,7 +157,7 @@ def test_dice_loss_is_zero_for_a_perfect_mask():
 def test_networks_shapes_and_audio_simplex():
     cfg = AVSCNetConfig(num_classes=5, audio_dim=12, queries=6, layers=1)
     net = PotentialObjectNet(cfg)
-    levels = [torch.randn(2, c, 112 // 2 ** k, 112 // 2 ** k) for k, c in enumerate(LEVEL_CHANNELS)]
+    levels = [torch.randn(2, c, 112 // 2**k, 112 // 2**k) for k, c in enumerate(LEVEL_CHANNELS)]
     cls, masks = net(levels)
     assert cls.shape == (2, 6, 6) and masks.shape == (2, 6, 112, 112)
     p = AudioCategoryNet(AVSCNetConfig(5, 12, audio_activation="softmax"))(torch.randn(3, 12))

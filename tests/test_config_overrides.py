@@ -16,15 +16,31 @@ from soundmask.errors import ConfigError
 
 
 def test_values_are_typed():
-    d = parse_overrides(["top_n=12", "lam=0.5", "mode=training-free", "encoder_path=none", "epochs=3",
-                         "proposer-path=/tmp/w.pt"], SeACConfig, SeACTrainConfig)
-    assert d == {"top_n": 12, "lam": 0.5, "mode": "training-free", "encoder_path": None, "epochs": 3,
-                 "proposer_path": "/tmp/w.pt"}
+    d = parse_overrides(
+        ["top_n=12", "lam=0.5", "mode=training-free", "encoder_path=none", "epochs=3", "proposer-path=/tmp/w.pt"],
+        SeACConfig,
+        SeACTrainConfig,
+    )
+    assert d == {
+        "top_n": 12,
+        "lam": 0.5,
+        "mode": "training-free",
+        "encoder_path": None,
+        "epochs": 3,
+        "proposer_path": "/tmp/w.pt",
+    }
     SeACConfig(**{k: v for k, v in d.items() if k in SeACConfig.__dataclass_fields__})
 
 
-@pytest.mark.parametrize("pair, match", [("nope=1", "unknown option"), ("top_n=many", "not a valid int"),
-                                         ("mode=magic", "not one of"), ("top_n", "KEY=VALUE")])
+@pytest.mark.parametrize(
+    "pair, match",
+    [
+        ("nope=1", "unknown option"),
+        ("top_n=many", "not a valid int"),
+        ("mode=magic", "not one of"),
+        ("top_n", "KEY=VALUE"),
+    ],
+)
 def test_bad_values_are_one_line_config_errors(pair, match):
     with pytest.raises(ConfigError, match=match) as e:
         parse_overrides([pair], SeACConfig, SeACTrainConfig)
@@ -66,8 +82,23 @@ def _app() -> tuple[typer.Typer, list[_Outer]]:
 
 def test_nested_configs_become_options_by_their_own_names():
     app, got = _app()
-    r = CliRunner().invoke(app, ["--iterations", "5", "--backend", "tile", "--method", "seac", "--seed", "3",
-                                 "--set", "top_n=4", "--set", "lam=0.5"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "--iterations",
+            "5",
+            "--backend",
+            "tile",
+            "--method",
+            "seac",
+            "--seed",
+            "3",
+            "--set",
+            "top_n=4",
+            "--set",
+            "lam=0.5",
+        ],
+    )
     assert r.exit_code == 0, r.output
     c = got[-1]
     assert c.recon.iterations == 5 and c.recon.backend == c.lift.backend == "tile"  # one option, both configs
@@ -101,9 +132,11 @@ def test_closed_sets_are_checked_with_the_allowed_values_and_match_their_registr
     from soundmask.splat.train import ReconstructConfig
 
     assert set(typing.get_args(Backend)) == {"auto", *BACKENDS}
-    for make, match in ((lambda: ReconstructConfig(backend="cuda"), "backend='cuda' is not one of auto, tile"),
-                        (lambda: ReconstructConfig(device="tpu"), "device='tpu' is not one of"),
-                        (lambda: LiftConfig(grouping="x"), "grouping='x' is not one of auto, instances"),
-                        (lambda: LiftConfig(render_views="all"), "render_views='all' is not one of test, none")):
+    for make, match in (
+        (lambda: ReconstructConfig(backend="cuda"), "backend='cuda' is not one of auto, tile"),
+        (lambda: ReconstructConfig(device="tpu"), "device='tpu' is not one of"),
+        (lambda: LiftConfig(grouping="x"), "grouping='x' is not one of auto, instances"),
+        (lambda: LiftConfig(render_views="all"), "render_views='all' is not one of test, none"),
+    ):
         with pytest.raises(ConfigError, match=match):
             make()

@@ -65,8 +65,12 @@ def test_speed_of_sound_literal_only_in_constants() -> None:
         if rel == "constants.py" or rel in SPEED_LITERAL_EXEMPT or rel.startswith(SPEED_LITERAL_EXEMPT_DIRS):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-            if (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
-                    and not isinstance(node.value, bool) and node.value == 343):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, (int, float))
+                and not isinstance(node.value, bool)
+                and node.value == 343
+            ):
                 found.append(f"{rel}:{node.lineno}")
     assert not found, f"speed of sound as a literal (use soundmask.constants.SPEED_OF_SOUND): {found}"
 
@@ -108,7 +112,9 @@ def test_audio_does_not_import_synth_at_module_top() -> None:
 
 
 def test_importing_audio_does_not_load_synth() -> None:
-    code = ("import sys, soundmask.audio.tdoa, soundmask.audio.analyze; "
-            "print(sorted(m for m in sys.modules if m.startswith('soundmask.synth')))")
+    code = (
+        "import sys, soundmask.audio.tdoa, soundmask.audio.analyze; "
+        "print(sorted(m for m in sys.modules if m.startswith('soundmask.synth')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", out

@@ -32,16 +32,22 @@ def random_model(rng: np.random.Generator) -> ColmapModel:
     names = ["SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV", "OPENCV_FISHEYE"]
     for cid, name in enumerate(names, start=1):
         n = CAMERA_MODELS[name].num_params
-        model.cameras[cid] = ColmapCamera(cid, name, int(rng.integers(10, 4000)), int(rng.integers(10, 4000)),
-                                          rng.normal(size=n) * 100)
+        model.cameras[cid] = ColmapCamera(
+            cid, name, int(rng.integers(10, 4000)), int(rng.integers(10, 4000)), rng.normal(size=n) * 100
+        )
     for iid in (3, 1, 7, 2):  # ids need not be contiguous or sorted
         q = rng.normal(size=4)
         q /= np.linalg.norm(q)
         npts = int(rng.integers(0, 6)) if iid != 7 else 0  # one image with no 2D points (empty line)
         ids = rng.integers(-1, 50, size=npts)
         model.images[iid] = ColmapImage(
-            iid, q, rng.normal(size=3), int(rng.integers(1, len(names) + 1)), f"frame_{iid:03d}.png",
-            rng.normal(size=(npts, 2)) * 500, ids
+            iid,
+            q,
+            rng.normal(size=3),
+            int(rng.integers(1, len(names) + 1)),
+            f"frame_{iid:03d}.png",
+            rng.normal(size=(npts, 2)) * 500,
+            ids,
         )
     for pid in range(1, 9):
         tl = int(rng.integers(0, 5))
@@ -108,11 +114,13 @@ def test_binary_layout_matches_spec(tmp_path):
     cams = (tmp_path / "cameras.bin").read_bytes()
     assert cams == struct.pack("<QIiQQ4d", 1, 5, 1, 640, 480, 500.0, 501.0, 320.0, 240.0)
     imgs = (tmp_path / "images.bin").read_bytes()
-    assert imgs == (struct.pack("<QI7dI", 1, 2, 1, 0, 0, 0, 0.1, 0.2, 0.3, 5) + b"a.png\x00"
-                    + struct.pack("<Qddq", 1, 1.5, 2.5, -1))
+    assert imgs == (
+        struct.pack("<QI7dI", 1, 2, 1, 0, 0, 0, 0.1, 0.2, 0.3, 5) + b"a.png\x00" + struct.pack("<Qddq", 1, 1.5, 2.5, -1)
+    )
     pts = (tmp_path / "points3D.bin").read_bytes()
-    assert pts == (struct.pack("<Q", 1) + struct.pack("<Q3d3BdQ", 9, 1, 2, 3, 10, 20, 30, 0.5, 1)
-                   + struct.pack("<II", 2, 0))
+    assert pts == (
+        struct.pack("<Q", 1) + struct.pack("<Q3d3BdQ", 9, 1, 2, 3, 10, 20, 30, 0.5, 1) + struct.pack("<II", 2, 0)
+    )
 
 
 def test_text_reader_accepts_colmap_written_text(tmp_path):
@@ -127,8 +135,9 @@ def test_text_reader_accepts_colmap_written_text(tmp_path):
         "2 0.851773 0.0165051 0.503764 -0.142941 -0.737434 1.02973 3.74354 1 P1180142.JPG\n"
         "\n"
     )
-    (tmp_path / "points3D.txt").write_text("63390 1.67241 0.292931 0.609726 115 121 122 1.33927 "
-                                           "16 6542 15 7345 6 6714\n")
+    (tmp_path / "points3D.txt").write_text(
+        "63390 1.67241 0.292931 0.609726 115 121 122 1.33927 16 6542 15 7345 6 6714\n"
+    )
     m = read_model(tmp_path)
     assert m.cameras[1].model == "SIMPLE_RADIAL" and m.cameras[1].params[3] == -0.0204
     assert m.images[1].point3D_ids.tolist() == [58396, 59027, -1] and m.images[1].xys[0, 0] == 2362.39
@@ -197,13 +206,15 @@ def test_projection_matches_colmap_convention(rng):
 
 
 def test_intrinsics_from_models():
-    assert (ColmapCamera(1, "SIMPLE_PINHOLE", 100, 80, [90, 50, 40]).to_intrinsics()
-            == Intrinsics(90, 90, 50, 40, 100, 80))
+    assert ColmapCamera(1, "SIMPLE_PINHOLE", 100, 80, [90, 50, 40]).to_intrinsics() == Intrinsics(
+        90, 90, 50, 40, 100, 80
+    )
     assert ColmapCamera(1, "OPENCV", 100, 80, [90, 91, 50, 40, 0, 0, 0, 0]).to_intrinsics().fy == 91
     with pytest.raises(ValueError, match="distortion"):
         ColmapCamera(1, "OPENCV", 100, 80, [90, 91, 50, 40, 0.1, 0, 0, 0]).to_intrinsics()
-    assert ColmapCamera(1, "OPENCV", 100, 80, [90, 91, 50, 40, 0.1, 0, 0, 0]).to_intrinsics(
-        allow_distortion=True).fx == 90
+    assert (
+        ColmapCamera(1, "OPENCV", 100, 80, [90, 91, 50, 40, 0.1, 0, 0, 0]).to_intrinsics(allow_distortion=True).fx == 90
+    )
     with pytest.raises(ValueError, match="not a pinhole"):
         ColmapCamera(1, "OPENCV_FISHEYE", 100, 80, [90, 91, 50, 40, 0, 0, 0, 0]).to_intrinsics()
     with pytest.raises(ValueError, match="takes 4 params"):

@@ -28,8 +28,6 @@ from soundmask.errors import DataError
 H, W, SR, T = 20, 28, 8000, 9
 
 
-
-
 def make_scene() -> Scene:
     k = Intrinsics(30.0, 30.5, W / 2, H / 2, W, H)
     frames = []

@@ -40,7 +40,7 @@ def test_scene_clips_cut_frames_masks_and_audio(scenes: Path) -> None:
     mono = load_mono(sc)
     start = int(round(sc.frames[5].time * sc.sample_rate))
     assert c.audio.shape == (1, int(round(5 / sc.fps * sc.sample_rate)))
-    assert np.allclose(c.audio[0], mono[start:start + c.audio.shape[1]])
+    assert np.allclose(c.audio[0], mono[start : start + c.audio.shape[1]])
     assert c.split == split and c.meta["start_frame"] == 5
 
 

@@ -47,8 +47,9 @@ def make_scene(n: int, names=None) -> Scene:
     for i in range(n):
         a = 2 * np.pi * i / n
         name = names[i] if names else f"{i:05d}"
-        frames.append(SceneFrame(i, float(i), f"input/{name}.png",
-                                 Camera(k, look_at([3 * np.cos(a), 3 * np.sin(a), 1.0]), name)))
+        frames.append(
+            SceneFrame(i, float(i), f"input/{name}.png", Camera(k, look_at([3 * np.cos(a), 3 * np.sin(a), 1.0]), name))
+        )
     return Scene(frames=frames, sample_rate=SR)
 
 

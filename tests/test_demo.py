@@ -41,11 +41,10 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
 def test_demo_writes_report_and_metrics(first_run) -> None:
     out, (res, seen) = first_run
     html = (out / "report.html").read_text()
-    for section in ("Stages", "Metrics against", "Sounding objects", "Audio timeline", "Input frames",
-                    "Novel views"):
+    for section in ("Stages", "Metrics against", "Sounding objects", "Audio timeline", "Input frames", "Novel views"):
         assert section in html, section
     # self-contained: every picture is inlined, nothing is fetched
-    assert "src=\"http" not in html and "src='http" not in html
+    assert 'src="http' not in html and "src='http" not in html
     assert len(re.findall(r"data:image/png;base64,", html)) >= 1 + TINY["report_frames"] + TINY["orbit"]
     m = json.loads((out / "metrics.json").read_text())
     assert m["scene"] == res.metrics["scene"] == "scene3d_000210"
@@ -95,8 +94,12 @@ def test_demo_options_change_the_cache_key(first_run) -> None:
 
 
 def test_demo_bad_option_is_one_line_exit_2(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "soundmask.cli", "demo", "--out", str(tmp_path / "d"), "--width", "8"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "soundmask.cli", "demo", "--out", str(tmp_path / "d"), "--width", "8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "width" in r.stderr
     assert not (tmp_path / "d" / "report.html").exists()

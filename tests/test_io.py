@@ -68,8 +68,9 @@ def test_audio_round_trip(tmp_path, rng):
 def test_audio_errors(tmp_path, rng):
     a = (rng.random((1, 4000)) - 0.5).astype(np.float32)
     p = io.write_audio(tmp_path / "mono.wav", a, 16000)
-    with pytest.raises(DataError,
-                       match=r"mono\.wav: audio has 1 channel\(s\), expected stereo \(fix: provide stereo audio\)"):
+    with pytest.raises(
+        DataError, match=r"mono\.wav: audio has 1 channel\(s\), expected stereo \(fix: provide stereo audio\)"
+    ):
         io.read_audio(p, channels=2)
     with pytest.raises(DataError, match=r"sample rate is 16000 Hz, expected 44100 Hz \(fix: resample it to 44100 Hz\)"):
         io.read_audio(p, expect_sr=44100)

@@ -17,13 +17,24 @@ import soundmask
 PACKAGE = Path(soundmask.__file__).resolve().parent
 
 LAYERS: dict[str, int] = {
-    "__init__": 0, "errors": 0, "config": 0, "constants": 0, "registry": 0, "hf_local": 0,
+    "__init__": 0,
+    "errors": 0,
+    "config": 0,
+    "constants": 0,
+    "registry": 0,
+    "hf_local": 0,
     "data": 1,
-    "synth": 2, "metrics": 2, "splat": 2, "vision": 2, "audio": 2,
-    "avs2d": 3, "lift": 3,
+    "synth": 2,
+    "metrics": 2,
+    "splat": 2,
+    "vision": 2,
+    "audio": 2,
+    "avs2d": 3,
+    "lift": 3,
     "report": 4,
     "pipeline": 5,
-    "cli": 6, "__main__": 6,
+    "cli": 6,
+    "__main__": 6,
 }
 
 
@@ -153,8 +164,12 @@ def test_no_import_cycle_between_packages() -> None:
 
 
 def test_only_pipeline_and_cli_import_pipeline() -> None:
-    bad = [f"{m} imports {d}" for m, deps in sorted(_graph().items()) for d in sorted(deps)
-           if d.startswith("soundmask.pipeline") and _layer(m)[0] not in ("pipeline", "cli", "__main__")]
+    bad = [
+        f"{m} imports {d}"
+        for m, deps in sorted(_graph().items())
+        for d in sorted(deps)
+        if d.startswith("soundmask.pipeline") and _layer(m)[0] not in ("pipeline", "cli", "__main__")
+    ]
     assert not bad, "\n".join(bad)
 
 

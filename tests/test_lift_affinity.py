@@ -35,8 +35,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-
-
 def make_scene():
     """Three blobs of 60 small, nearly opaque Gaussians seen by 6 cameras around them (48² px), with instance
     masks (1, 2, 3; 0 = background) rendered from the true membership."""
@@ -67,11 +65,21 @@ def trained():
     calls: list[tuple[str, int, int]] = []
     t0 = time.perf_counter()
     cfg = AffinityConfig(iterations=100, backend="tile")
-    feats = train_affinity(g, cams, masks, config=cfg, history=history,
-                           progress=lambda what, i, n: calls.append((what, i, n)))
+    feats = train_affinity(
+        g, cams, masks, config=cfg, history=history, progress=lambda what, i, n: calls.append((what, i, n))
+    )
     seconds = time.perf_counter() - t0
-    return {"g": g, "cams": cams, "masks": masks, "truth": truth, "feats": feats, "history": history,
-            "calls": calls, "before": before, "seconds": seconds}
+    return {
+        "g": g,
+        "cams": cams,
+        "masks": masks,
+        "truth": truth,
+        "feats": feats,
+        "history": history,
+        "calls": calls,
+        "before": before,
+        "seconds": seconds,
+    }
 
 
 def block_cosines(feats: torch.Tensor, truth: np.ndarray) -> np.ndarray:
@@ -160,8 +168,9 @@ def test_zero_iterations_and_time_budget() -> None:
     f0 = train_affinity(g, cams, masks, config=AffinityConfig(iterations=0, dim=4), init=init)
     assert torch.allclose(f0, torch.nn.functional.normalize(init, dim=1))
     history: list[float] = []
-    train_affinity(g, cams, masks, config=AffinityConfig(iterations=1000, dim=4, backend="tile", max_seconds=1e-6),
-                   history=history)
+    train_affinity(
+        g, cams, masks, config=AffinityConfig(iterations=1000, dim=4, backend="tile", max_seconds=1e-6), history=history
+    )
     assert len(history) == 1
 
 
@@ -181,10 +190,23 @@ def test_input_errors() -> None:
         train_affinity(g, away, masks, config=AffinityConfig(iterations=6, dim=4, backend="tile"))
 
 
-@pytest.mark.parametrize("bad", [{"dim": 0}, {"iterations": -1}, {"lr": 0.0}, {"pixels_per_view": 1},
-                                 {"margin": 1.5}, {"resolution": 0.0}, {"resolution": 2.0},
-                                 {"cluster_threshold": 1.2}, {"min_cluster_size": 0}, {"max_seconds": -1.0},
-                                 {"min_instance_fraction": -0.1}, {"norm_weight": -1.0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"dim": 0},
+        {"iterations": -1},
+        {"lr": 0.0},
+        {"pixels_per_view": 1},
+        {"margin": 1.5},
+        {"resolution": 0.0},
+        {"resolution": 2.0},
+        {"cluster_threshold": 1.2},
+        {"min_cluster_size": 0},
+        {"max_seconds": -1.0},
+        {"min_instance_fraction": -0.1},
+        {"norm_weight": -1.0},
+    ],
+)
 def test_bad_config_raises(bad) -> None:
     with pytest.raises(ConfigError):
         AffinityConfig(**bad)
@@ -244,7 +266,7 @@ def test_cluster_features_spatial_and_feature_links() -> None:
     labels2 = cluster_features(feats2, means, threshold=0.9, min_size=5)
     assert len(set(labels2[:80]) - {0}) == 4
     for lo in (0, 40):
-        assert len(set(labels2[lo:lo + 40:2])) == 1 and len(set(labels2[lo + 1:lo + 40:2])) == 1
+        assert len(set(labels2[lo : lo + 40 : 2])) == 1 and len(set(labels2[lo + 1 : lo + 40 : 2])) == 1
     # without positions: neighbours in feature space, so the two places merge
     labels3 = cluster_features(feats, None, threshold=0.9, min_size=5)
     assert set(labels3[:80]) == {1}
@@ -253,8 +275,9 @@ def test_cluster_features_spatial_and_feature_links() -> None:
 
 
 def test_cluster_features_labels_by_size_and_edge_cases() -> None:
-    means = np.concatenate([np.zeros((10, 3)) + np.arange(10)[:, None] * 0.01,
-                            np.zeros((20, 3)) + 5 + np.arange(20)[:, None] * 0.01])
+    means = np.concatenate(
+        [np.zeros((10, 3)) + np.arange(10)[:, None] * 0.01, np.zeros((20, 3)) + 5 + np.arange(20)[:, None] * 0.01]
+    )
     feats = torch.ones(30, 2)
     labels = cluster_features(feats, torch.as_tensor(means), threshold=0.5, min_size=5)
     assert (labels[10:] == 1).all() and (labels[:10] == 2).all()  # the larger group is label 1

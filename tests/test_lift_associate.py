@@ -134,11 +134,13 @@ def test_tie_break_by_response_keeps_every_source_peak():
     np.testing.assert_array_equal(tie_break_by_response(cand, resp, err, 0.2), [True, True, False, False])
     np.testing.assert_array_equal(tie_break_by_response(cand, resp, err, 0.6), [True, False, False, False])
     # the best-aligned candidate stays even with a weak response (e.g. an echo-dominated frame)
-    np.testing.assert_array_equal(tie_break_by_response(cand, [0.01, 0.5, 0.0, 0.0], err, 0.5),
-                                  [True, True, False, False])
+    np.testing.assert_array_equal(
+        tie_break_by_response(cand, [0.01, 0.5, 0.0, 0.0], err, 0.5), [True, True, False, False]
+    )
     # nothing known or nothing positive: the best-aligned candidate only; one candidate: itself
-    np.testing.assert_array_equal(tie_break_by_response(cand, np.full(4, np.nan), err, 0.2),
-                                  [True, False, False, False])
+    np.testing.assert_array_equal(
+        tie_break_by_response(cand, np.full(4, np.nan), err, 0.2), [True, False, False, False]
+    )
     np.testing.assert_array_equal(tie_break_by_response(cand, -np.ones(4), err, 0.2), [True, False, False, False])
     np.testing.assert_array_equal(tie_break_by_response([False, True], [0.0, 0.0], [0.0, 2.0], 0.2), [False, True])
 
@@ -168,8 +170,9 @@ def test_associate_empty_mask_and_bad_shapes(scene):
     # a component with no visible pixel is never a candidate, even with a full-frame mask
     invisible = Component(3, np.array([0]), np.zeros(3), 1)
     full = np.ones((48, 64), dtype=bool)
-    b = associate_frame(np.zeros((1, 48, 64), np.float32), full, [invisible], iou_threshold=0.0,
-                        precision_threshold=0.0)
+    b = associate_frame(
+        np.zeros((1, 48, 64), np.float32), full, [invisible], iou_threshold=0.0, precision_threshold=0.0
+    )
     assert not b.candidates.any()
 
 
@@ -180,8 +183,9 @@ def _assoc(selected: list[bool]) -> Association:
 
 
 def test_component_timeline_rule():
-    tl = ComponentTimeline.from_associations([_assoc([True, False]), _assoc([True, True]),
-                                              _assoc([False, True]), _assoc([False, False])])
+    tl = ComponentTimeline.from_associations(
+        [_assoc([True, False]), _assoc([True, True]), _assoc([False, True]), _assoc([False, False])]
+    )
     times = [0.0, 1.0, 2.0, 3.0]
     assert tl.active.shape == (4, 2)
     assert tl.active_at(0.5, times).tolist() == [True, False]  # comp 1 agrees; comp 2 nearer frame 0
@@ -189,6 +193,7 @@ def test_component_timeline_rule():
     assert tl.active_at(1.4, times).tolist() == [True, True]
     assert tl.active_at(1.6, times).tolist() == [False, True]
     assert tl.active_at(1.5, times).tolist() == [True, True]  # tie → earlier frame
+
     def prefer_later(t, tn):  # audio similarity: later frames "sound more alike"
         return tn
 
@@ -290,8 +295,13 @@ def test_split_by_sound_cuts_a_sounding_object_out_of_its_table(rng):
 
     pts, truth = _room_with_objects(rng)
     top = np.c_[rng.uniform(2.5, 3.5, 600), rng.uniform(1.0, 1.6, 600), rng.normal(0.7, 0.01, 600)]
-    legs = np.concatenate([np.c_[rng.normal(x, 0.02, 60), rng.normal(y, 0.02, 60), rng.uniform(0.05, 0.7, 60)]
-                           for x in (2.55, 3.45) for y in (1.05, 1.55)])
+    legs = np.concatenate(
+        [
+            np.c_[rng.normal(x, 0.02, 60), rng.normal(y, 0.02, 60), rng.uniform(0.05, 0.7, 60)]
+            for x in (2.55, 3.45)
+            for y in (1.05, 1.55)
+        ]
+    )
     cat = rng.normal([3.0, 1.3, 0.85], [0.08, 0.08, 0.06], (150, 3))
     pts = np.concatenate([pts, top, legs, cat])
     truth = np.r_[truth, np.full(len(top) + len(legs), 3), np.full(len(cat), 4)]
@@ -307,7 +317,8 @@ def test_split_by_sound_cuts_a_sounding_object_out_of_its_table(rng):
     assert (truth[best.index] == 4).mean() > 0.9
     assert (truth[best.index] == 4).sum() == (truth[joined[0].index] == 4).sum()  # all of the cat
     assert sorted(np.concatenate([c.index for c in split]).tolist()) == sorted(
-        np.concatenate([c.index for c in comps]).tolist())  # nothing lost: the table stays a component
+        np.concatenate([c.index for c in comps]).tolist()
+    )  # nothing lost: the table stays a component
     # the blobs that sound as a whole (share ≥ max_share) and components without a voted Gaussian stay whole
     whole = split_by_sound(comps, pts, truth == 1, min_size=50)
     assert sorted(c.size for c in whole) == sorted(c.size for c in comps)

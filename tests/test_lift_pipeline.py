@@ -28,8 +28,9 @@ from soundmask.synth.generator import SynthConfig, generate_dataset
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "soundmask.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "soundmask.cli", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
 
 
 def _sounding_test_view(root: Path) -> bool:
@@ -76,8 +77,20 @@ def test_lift_with_ground_truth_masks(scene3d: Path, model3d: tuple[Path, float]
     model, _ = model3d
     js = tmp_path / "lift.json"
     # 64² frames make objects a few dozen pixels: score at alpha > 0.5 here (the 0.8 protocol is benchmarked at 128²)
-    r = _cli("lift", "--scene", scene3d, "--use-gt-2d", "--model", model, "--json", js, "--out", tmp_path / "out",
-             "--alpha-threshold", "0.5")
+    r = _cli(
+        "lift",
+        "--scene",
+        scene3d,
+        "--use-gt-2d",
+        "--model",
+        model,
+        "--json",
+        js,
+        "--out",
+        tmp_path / "out",
+        "--alpha-threshold",
+        "0.5",
+    )
     assert r.returncode == 0, r.stderr
     m = json.loads(js.read_text())
     for key in ("miou", "fscore", "pooled_j", "pooled_f", "centroid_error_m", "seconds"):
@@ -91,8 +104,19 @@ def test_lift_with_ground_truth_masks(scene3d: Path, model3d: tuple[Path, float]
     t0 = sound.tags[0].spans[0][0]
     assert sound.tags[0] in sound.at_time(t0) and sound.mask_gaussians(t=t0).any()
     # render the sound scene: from a scene view, and from novel orbit views
-    r = _cli("render", "--model", tmp_path / "out" / "sound_scene.pt", "--scene", scene3d, "--view", "1",
-             "--time", str(t0), "--out", tmp_path / "one.png")
+    r = _cli(
+        "render",
+        "--model",
+        tmp_path / "out" / "sound_scene.pt",
+        "--scene",
+        scene3d,
+        "--view",
+        "1",
+        "--time",
+        str(t0),
+        "--out",
+        tmp_path / "one.png",
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "one.png").is_file()
     r = _cli("render", "--model", model, "--scene", scene3d, "--orbit", "2", "--out", tmp_path / "orbit")

@@ -27,10 +27,24 @@ def test_spans_from_activity():
 @pytest.fixture
 def sound_scene():
     g = Gaussians.from_points(np.random.default_rng(0).normal(size=(10, 3)), scale=0.05, num_features=2)
-    dog = SoundTag(1, np.array([0, 1, 2]), "Dog", {"Dog": 0.9, "Bark": 0.8, "Animal": 0.5},
-                   np.array([1.0, 0.0, 0.0], np.float32), [(0.0, 2.0), (5.0, 6.0)], np.array([1.0, 0.0, 3.0]))
-    piano = SoundTag(2, np.array([5, 6]), "Piano", {"Piano": 0.7, "Keyboard (musical)": 0.6},
-                     np.array([0.0, 1.0, 0.0], np.float32), [(1.0, 4.0)], np.array([-1.0, 0.0, 3.0]))
+    dog = SoundTag(
+        1,
+        np.array([0, 1, 2]),
+        "Dog",
+        {"Dog": 0.9, "Bark": 0.8, "Animal": 0.5},
+        np.array([1.0, 0.0, 0.0], np.float32),
+        [(0.0, 2.0), (5.0, 6.0)],
+        np.array([1.0, 0.0, 3.0]),
+    )
+    piano = SoundTag(
+        2,
+        np.array([5, 6]),
+        "Piano",
+        {"Piano": 0.7, "Keyboard (musical)": 0.6},
+        np.array([0.0, 1.0, 0.0], np.float32),
+        [(1.0, 4.0)],
+        np.array([-1.0, 0.0, 3.0]),
+    )
     return SoundScene(g, [dog, piano], {"scene": "toy", "fps": 1.0, "ids": np.array([1, 2])})
 
 

@@ -70,8 +70,7 @@ def test_voting_respects_occlusion_with_depth_maps():
     is_wall = np.arange(len(pts)) < len(wall)
     g = Gaussians.from_points(pts, scale=0.05, opacity=0.98)
     cams = [camera(x, y) for x in (-0.2, 0.2) for y in (-0.1, 0.1)]
-    outs = [render(g, c, features=torch.as_tensor(is_wall, dtype=torch.float32)[:, None], backend="tile")
-            for c in cams]
+    outs = [render(g, c, features=torch.as_tensor(is_wall, dtype=torch.float32)[:, None], backend="tile") for c in cams]
     masks = [o.features[..., 0].numpy() > 0.5 for o in outs]  # the wall's visible mask
     depths = [o.depth for o in outs]
     naive = vote_masks(g, cams, masks)
@@ -112,6 +111,7 @@ def test_vote_instances_recovers_cluster_ids(two_clusters):
 def test_vote_instances_agreement_and_ties():
     g = Gaussians.from_points(np.array([[0.0, 0.0, 3.0], [0.5, 0.0, 3.0]]), scale=0.05)
     cams = [camera(0.0)] * 3
+
     def full(i):
         return np.full((48, 64), i, dtype=np.int64)
 

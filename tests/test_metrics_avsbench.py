@@ -55,8 +55,9 @@ def ref_f_score(logits: torch.Tensor, target: torch.Tensor, num: int = 255) -> f
     return float(score.max().item())
 
 
-def random_batch(gen: torch.Generator, n: int, size: int, empty: list[int], scale: float
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(
+    gen: torch.Generator, n: int, size: int, empty: list[int], scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     logits = torch.randn(n, size, size, generator=gen) * scale
     target = (torch.rand(n, size, size, generator=gen) < torch.rand(n, 1, 1, generator=gen)).float()
     for i in empty:

@@ -17,7 +17,7 @@ def make_frames(seed: int, n: int, h: int = 12, w: int = 10, scale: float = 3.0)
     gen = torch.Generator().manual_seed(seed)
     logits = torch.randn(n, h, w, generator=gen) * scale
     target = (torch.rand(n, h, w, generator=gen) < torch.rand(n, 1, 1, generator=gen)).float()
-    target[:: 3] = 0  # some frames with empty GT
+    target[::3] = 0  # some frames with empty GT
     return logits, target
 
 

@@ -43,8 +43,12 @@ def cli(capfd: pytest.CaptureFixture[str]):
 
 def test_exit_code_2_from_a_real_process(tmp_path: Path) -> None:
     """The same contract seen from outside: the process exits with 2 and prints one line."""
-    r = subprocess.run([sys.executable, "-m", "soundmask.cli", "run", str(tmp_path / "missing.mp4")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "soundmask.cli", "run", str(tmp_path / "missing.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     _one_line_exit_2(r, "not found", "missing.mp4")
 
 
@@ -60,12 +64,20 @@ def _frames(n: int, moving: bool, rng: np.random.Generator) -> list[np.ndarray]:
     """A textured random image; each frame shifts it by 3 px (moving) or repeats it (static)."""
     base = (rng.random((H + 4 * n, W + 4 * n, 3)) * 255).astype(np.uint8)
     base = np.repeat(np.repeat(base[::4, ::4], 4, 0), 4, 1)  # blocky: trackable corners
-    return [np.ascontiguousarray(base[(3 * i if moving else 0):][:H, (3 * i if moving else 0):][:, :W])
-            for i in range(n)]
+    return [
+        np.ascontiguousarray(base[(3 * i if moving else 0) :][:H, (3 * i if moving else 0) :][:, :W]) for i in range(n)
+    ]
 
 
-def _video(path: Path, n: int = 6, rate: int = 2, channels: int | None = 2, audio_seconds: float | None = None,
-           moving: bool = True, seed: int = 0) -> Path:
+def _video(
+    path: Path,
+    n: int = 6,
+    rate: int = 2,
+    channels: int | None = 2,
+    audio_seconds: float | None = None,
+    moving: bool = True,
+    seed: int = 0,
+) -> Path:
     """An MKV (MPEG-4 video, PCM audio) of ``n`` frames at ``rate`` fps with a tone of ``audio_seconds`` (default:
     the video's length) on ``channels`` channels (None: no audio track)."""
     rng = np.random.default_rng(seed)
@@ -83,8 +95,9 @@ def _video(path: Path, n: int = 6, rate: int = 2, channels: int | None = 2, audi
             t = np.arange(int(SR * secs)) / SR
             x = (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 1 < 0.6)).astype(np.float32)
             data = np.round(np.tile(x, (channels, 1)) * 32767).astype(np.int16)
-            fr = av.AudioFrame.from_ndarray(data.reshape(1, -1) if channels == 1 else data.T.reshape(1, -1).copy(),
-                                            format="s16", layout=layout)
+            fr = av.AudioFrame.from_ndarray(
+                data.reshape(1, -1) if channels == 1 else data.T.reshape(1, -1).copy(), format="s16", layout=layout
+            )
             fr.sample_rate = SR
             c.mux(aus.encode(fr))
             c.mux(aus.encode(None))
@@ -113,15 +126,17 @@ def _no_output(out: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ soundmask run
-@pytest.mark.parametrize(("case", "needles"), [
-    ("missing", ["not found", "missing.mp4"]),
-    ("corrupt", ["corrupt.mp4"]),
-    ("silent", ["no sound track", "--audio"]),
-    ("short_audio", ["shorter than the video", "short_audio.mkv"]),
-    ("one_frame", ["1 frame", "one_frame.mkv"]),
-])
-def test_run_refuses_bad_videos(cli, videos: dict[str, Path], tmp_path: Path, case: str,
-                                needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("case", "needles"),
+    [
+        ("missing", ["not found", "missing.mp4"]),
+        ("corrupt", ["corrupt.mp4"]),
+        ("silent", ["no sound track", "--audio"]),
+        ("short_audio", ["shorter than the video", "short_audio.mkv"]),
+        ("one_frame", ["1 frame", "one_frame.mkv"]),
+    ],
+)
+def test_run_refuses_bad_videos(cli, videos: dict[str, Path], tmp_path: Path, case: str, needles: list[str]) -> None:
     out = tmp_path / "out"
     r = cli("run", videos[case], "--out", out, "--fps", 2)
     _one_line_exit_2(r, *needles)
@@ -129,21 +144,28 @@ def test_run_refuses_bad_videos(cli, videos: dict[str, Path], tmp_path: Path, ca
 
 
 def test_segment_refuses_bad_videos(cli, videos: dict[str, Path], tmp_path: Path) -> None:
-    for case, needle in (("silent", "no sound track"), ("short_audio", "shorter than the video"),
-                         ("corrupt", "corrupt.mp4"), ("one_frame", "1 frame")):
+    for case, needle in (
+        ("silent", "no sound track"),
+        ("short_audio", "shorter than the video"),
+        ("corrupt", "corrupt.mp4"),
+        ("one_frame", "1 frame"),
+    ):
         out = tmp_path / case
         _one_line_exit_2(cli("segment", "--frames", videos[case], "--out", out), needle)
         _no_output(out)
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "{video}", "--method", "nosuch", "--out", "{out}"],
-    ["segment", "--frames", "{video}", "--method", "nosuch", "--out", "{out}"],
-    ["evaluate", "--method", "nosuch", "--data", "{tmp}", "--json", "{out}/e.json"],
-    ["train", "--method", "nosuch", "--data", "{tmp}", "--out", "{out}/c.pt"],
-    ["lift", "--scene", "{tmp}", "--method", "nosuch", "--json", "{out}/l.json"],
-    ["demo", "--method", "nosuch", "--out", "{out}"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "{video}", "--method", "nosuch", "--out", "{out}"],
+        ["segment", "--frames", "{video}", "--method", "nosuch", "--out", "{out}"],
+        ["evaluate", "--method", "nosuch", "--data", "{tmp}", "--json", "{out}/e.json"],
+        ["train", "--method", "nosuch", "--data", "{tmp}", "--out", "{out}/c.pt"],
+        ["lift", "--scene", "{tmp}", "--method", "nosuch", "--json", "{out}/l.json"],
+        ["demo", "--method", "nosuch", "--out", "{out}"],
+    ],
+)
 def test_unknown_method_is_one_line_exit_2(cli, videos: dict[str, Path], tmp_path: Path, args: list[str]) -> None:
     out = tmp_path / "out"
     fill = {"video": videos["stereo_moving"], "out": out, "tmp": tmp_path}
@@ -152,16 +174,19 @@ def test_unknown_method_is_one_line_exit_2(cli, videos: dict[str, Path], tmp_pat
     _no_output(out)
 
 
-@pytest.mark.parametrize("args", [
-    ["segment", "--frames", "{missing}", "--out", "{out}"],
-    ["audio", "{missing}"],
-    ["inspect", "{missing}"],
-    ["reconstruct", "--scene", "{missing}", "--out", "{out}/m.ply"],
-    ["lift", "--scene", "{missing}", "--use-gt-2d", "--json", "{out}/l.json"],
-    ["render", "--model", "{missing}", "--camera", "{missing}", "--out", "{out}/r.png"],
-    ["evaluate", "--method", "seac", "--data", "{missing}", "--json", "{out}/e.json"],
-    ["train", "--method", "sdavs", "--data", "{missing}", "--out", "{out}/c.pt"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["segment", "--frames", "{missing}", "--out", "{out}"],
+        ["audio", "{missing}"],
+        ["inspect", "{missing}"],
+        ["reconstruct", "--scene", "{missing}", "--out", "{out}/m.ply"],
+        ["lift", "--scene", "{missing}", "--use-gt-2d", "--json", "{out}/l.json"],
+        ["render", "--model", "{missing}", "--camera", "{missing}", "--out", "{out}/r.png"],
+        ["evaluate", "--method", "seac", "--data", "{missing}", "--json", "{out}/e.json"],
+        ["train", "--method", "sdavs", "--data", "{missing}", "--out", "{out}/c.pt"],
+    ],
+)
 def test_missing_inputs_are_one_line_exit_2(cli, tmp_path: Path, args: list[str]) -> None:
     out = tmp_path / "out"
     missing = tmp_path / "nothing_here"
@@ -211,8 +236,16 @@ def test_nan_model_is_one_line_exit_2(cli, tmp_path: Path) -> None:
         save_model(g, tmp_path / "nan.ply")  # the PLY writer refuses; a .pt is written as is
     model = save_model(g, tmp_path / "nan.pt")
     cam = tmp_path / "cam.json"
-    cam.write_text(json.dumps({"intrinsics": {"fx": 30, "fy": 30, "cx": 16, "cy": 16}, "width": 32, "height": 32,
-                               "camera_to_world": np.eye(4).tolist()}))
+    cam.write_text(
+        json.dumps(
+            {
+                "intrinsics": {"fx": 30, "fy": 30, "cx": 16, "cy": 16},
+                "width": 32,
+                "height": 32,
+                "camera_to_world": np.eye(4).tolist(),
+            }
+        )
+    )
     r = cli("render", "--model", model, "--camera", cam, "--out", tmp_path / "r.png")
     _one_line_exit_2(r, "nan", "nan.pt")
     assert not (tmp_path / "r.png").exists()
@@ -242,8 +275,9 @@ def test_run_explains_2d_only(videos: dict[str, Path], tmp_path: Path, case: str
         assert s.camera_motion < 0.005
 
 
-def test_run_falls_back_to_2d_when_colmap_fails(videos: dict[str, Path], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_falls_back_to_2d_when_colmap_fails(
+    videos: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No camera poses: 2D only, with COLMAP's problem and fix in the reason; the failure is a cached result, so a
     run killed afterwards resumes with it instead of running COLMAP again."""
     from soundmask.pipeline.video import RunConfig, run_video
@@ -267,8 +301,10 @@ def test_run_falls_back_to_2d_when_colmap_fails(videos: dict[str, Path], tmp_pat
         m.setattr(poses, "estimate_poses", killed)
         s = run_video(videos["stereo_moving"], RunConfig(fps=2), out)
     assert s.mode == "2d" and s.poses is None and s.lift is None
-    assert s.reason == ("the camera moves and the audio is stereo, but COLMAP registered 1 of 6 frames; 2D sound "
-                        "masks only (to get 3D: film more slowly)")
+    assert s.reason == (
+        "the camera moves and the audio is stereo, but COLMAP registered 1 of 6 frames; 2D sound "
+        "masks only (to get 3D: film more slowly)"
+    )
     assert s.cached_stages == ["2d", "poses"] == s.summary["cached_stages"]
     assert list(s.summary["timings_s"]) == ["read", "audio", "2d", "camera", "poses"]
     assert s.summary == json.loads((out / "run.json").read_text()) and "poses" not in s.summary
@@ -309,8 +345,9 @@ def test_run_samples_a_low_rate_video_at_its_own_rate(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     t = np.arange(n * SR) / SR
     tone = (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 1 < 0.6)).astype(np.float32)
-    video = write_video(tmp_path / "pan_1fps.mp4", _frames(n, True, rng), 1.0, audio=np.stack([tone, tone]),
-                        sample_rate=SR)
+    video = write_video(
+        tmp_path / "pan_1fps.mp4", _frames(n, True, rng), 1.0, audio=np.stack([tone, tone]), sample_rate=SR
+    )
     cfg = RunConfig(lift_3d=False)
     assert cfg.fps == 2.0
     src = open_video(video, cfg)

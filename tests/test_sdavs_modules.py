@@ -69,7 +69,7 @@ def test_damf_residual_multiplication():
 
 
 def _levels(n: int) -> list[torch.Tensor]:
-    return [torch.randn(n, c, 64 // 2 ** k, 64 // 2 ** k) for k, c in enumerate(LEVEL_CHANNELS)]
+    return [torch.randn(n, c, 64 // 2**k, 64 // 2**k) for k, c in enumerate(LEVEL_CHANNELS)]
 
 
 @pytest.mark.parametrize("snrp,damf", [(True, True), (False, True), (True, False), (False, False)])

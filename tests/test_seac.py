@@ -82,8 +82,9 @@ def test_a_short_training_run_lowers_the_loss(s4, tmp_path):
     seg = load_segmenter("seac", ckpt)
     assert seg.config.top_n == 8
     # the ablation without mask context trains and loads too
-    log0 = get_method("seac").train(s4, tmp_path / "m0.pt", split="test", epochs=3, batch_size=4, lr=1e-3,
-                                    mask_layers=0)
+    log0 = get_method("seac").train(
+        s4, tmp_path / "m0.pt", split="test", epochs=3, batch_size=4, lr=1e-3, mask_layers=0
+    )
     assert len(log0["loss"]) == 3
     assert load_segmenter("seac", tmp_path / "m0.pt").association.mask_encoder is None
 
@@ -137,9 +138,11 @@ def test_command_errors_exit_2(tmp_path):
 
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    for args in (["evaluate", "--data", str(tmp_path / "missing")],
-                 ["segment", "--frames", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")],
-                 ["train", "--data", str(tmp_path), "--out", str(tmp_path / "x.pt"), "--set", "nope=1"]):
+    for args in (
+        ["evaluate", "--data", str(tmp_path / "missing")],
+        ["segment", "--frames", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")],
+        ["train", "--data", str(tmp_path), "--out", str(tmp_path / "x.pt"), "--set", "nope=1"],
+    ):
         with pytest.raises(SystemExit) as e:
             import sys
 

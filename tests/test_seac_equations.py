@@ -102,8 +102,13 @@ def test_eq8_by_hand_with_two_groups():
     groups = torch.tensor([0, 0, 1, 1])
     tau = 0.1
     L = S / tau
-    term1 = -(torch.log(torch.exp(L[:2, 0]).sum() / torch.exp(L[:, 0]).sum())
-              + torch.log(torch.exp(L[2:, 1]).sum() / torch.exp(L[:, 1]).sum())) / 2
+    term1 = (
+        -(
+            torch.log(torch.exp(L[:2, 0]).sum() / torch.exp(L[:, 0]).sum())
+            + torch.log(torch.exp(L[2:, 1]).sum() / torch.exp(L[:, 1]).sum())
+        )
+        / 2
+    )
     term2 = -(torch.log_softmax(L, 1)[torch.arange(4), groups]).mean()
     assert torch.allclose(msa_micl_loss(S, groups, tau), term1 + term2, atol=1e-6)
 
@@ -135,8 +140,11 @@ def test_association_module_shapes_and_padding():
     # padding never changes the valid masks' scores
     f2 = f.clone()
     f2[0, 3:] = 100.0
-    assert torch.allclose(m.similarity(f2, valid, torch.randn(3, 2, 8) * 0 + 1)[0, :3],
-                          m.similarity(f, valid, torch.randn(3, 2, 8) * 0 + 1)[0, :3], atol=1e-5)
+    assert torch.allclose(
+        m.similarity(f2, valid, torch.randn(3, 2, 8) * 0 + 1)[0, :3],
+        m.similarity(f, valid, torch.randn(3, 2, 8) * 0 + 1)[0, :3],
+        atol=1e-5,
+    )
     assert len(m.mask_encoder.layers) == 4
     assert 0 < float(m.tau.detach()) < 1
 
@@ -151,8 +159,9 @@ def test_association_without_mask_context_scores_each_mask_on_its_own():
     other = f.clone()
     other[0, 1:] = torch.randn(3, 12)  # same first mask, different companions
     for layers, independent in ((0, True), (2, False)):
-        m = AssociationModule(AssociationConfig(audio_dim=8, mask_dim=12, dim=16, hidden=32, layers=layers,
-                                                heads=4, dropout=0.0)).eval()
+        m = AssociationModule(
+            AssociationConfig(audio_dim=8, mask_dim=12, dim=16, hidden=32, layers=layers, heads=4, dropout=0.0)
+        ).eval()
         s1, s2 = m.similarity(f, valid, a)[0, 0], m.similarity(other, valid, a)[0, 0]
         assert torch.isclose(s1, s2, atol=1e-6).item() is independent
     assert AssociationModule(AssociationConfig(layers=0)).mask_encoder is None

@@ -33,8 +33,9 @@ def _frame_folder(folder: Path, stems: list[str], suffix: str = ".png") -> Path:
     return folder
 
 
-def _write_video(path: Path, n: int = 20, rate: int = 10, audio_seconds: float | None = None,
-                 fmt: str | None = None) -> Path:
+def _write_video(
+    path: Path, n: int = 20, rate: int = 10, audio_seconds: float | None = None, fmt: str | None = None
+) -> Path:
     """``n`` frames at ``rate`` fps, frame ``i`` uniformly grey at level ``10 * i`` (so a decoded frame tells its
     index), plus a mono AAC/PCM track of ``audio_seconds`` when given."""
     with av.open(str(path), "w", format=fmt) as c:
@@ -265,8 +266,9 @@ def test_overlay_video_reopens_with_every_frame(tmp_path: Path, fps: float):
     frames = np.stack([np.full((h, w, 3), 40 * i, np.uint8) for i in range(T)])
     masks = np.zeros((T, h, w), bool)
     masks[:, 10:25, 10:30] = True
-    out = write_overlay_video(tmp_path / "vis" / "overlay.mp4", frames, masks, fps=fps,
-                              labels=["dog", None, "", "guitar", "x"])
+    out = write_overlay_video(
+        tmp_path / "vis" / "overlay.mp4", frames, masks, fps=fps, labels=["dog", None, "", "guitar", "x"]
+    )
     assert out == tmp_path / "vis" / "overlay.mp4" and _siblings(out) == ["overlay.mp4"]
     decoded, (codec, vw, vh, rate) = _decoded(out)
     assert codec == "h264" and (vw, vh) == (48, 34) and float(rate) == pytest.approx(fps)

@@ -94,7 +94,7 @@ def test_header_lists_standard_properties_first(tmp_path: Path) -> None:
     assert all(p[1] == "float" for p in props)
     names = [p[2] for p in props]
     assert names[: len(STANDARD_DEG1)] == STANDARD_DEG1 == standard_properties(1)
-    assert names[len(STANDARD_DEG1):] == ["feat_0", "feat_1", "motion_0_0", "motion_0_1", "motion_0_2"]
+    assert names[len(STANDARD_DEG1) :] == ["feat_0", "feat_1", "motion_0_0", "motion_0_1", "motion_0_2"]
     # the binary body is exactly N rows of float32 after the header
     assert path.stat().st_size == len("\n".join(lines)) + len("\nend_header\n") + 4 * 4 * len(names)
 
@@ -193,8 +193,13 @@ def test_little_endian_double_with_time_comment(tmp_path: Path) -> None:
                                      "scale_2", "rot_0", "rot_1", "rot_2", "rot_3", "feat_0", "motion_0_0",
                                      "motion_0_1", "motion_0_2"]]  # fmt: skip
     table = np.arange(3 * len(props), dtype=np.float64).reshape(3, -1) / 7
-    path = _struct_ply(tmp_path / "le.ply", "binary_little_endian", props, table,
-                       extra_header="comment soundmask time_range -1.5 4.25\n")
+    path = _struct_ply(
+        tmp_path / "le.ply",
+        "binary_little_endian",
+        props,
+        table,
+        extra_header="comment soundmask time_range -1.5 4.25\n",
+    )
     g = read_ply(path)
     assert g.time_range == (-1.5, 4.25)
     assert torch.equal(g.means, torch.from_numpy(table[:, :3].astype(np.float32)))
@@ -244,16 +249,21 @@ def test_truncated_ascii(tmp_path: Path) -> None:
 @pytest.mark.parametrize("drop", ["opacity", "x", "rot_2", "scale_1", "f_dc_0"])
 def test_missing_property(tmp_path: Path, drop: str) -> None:
     names = [n for n in standard_properties(0) if n != drop]
-    path = _struct_ply(tmp_path / "m.ply", "binary_little_endian", [(n, "float") for n in names],
-                       np.zeros((2, len(names))))
+    path = _struct_ply(
+        tmp_path / "m.ply", "binary_little_endian", [(n, "float") for n in names], np.zeros((2, len(names)))
+    )
     with pytest.raises(DataError, match=drop) as e:
         read_ply(path)
     assert str(path) in str(e.value)
 
 
 def test_point_cloud_and_no_vertex(tmp_path: Path) -> None:
-    path = _struct_ply(tmp_path / "pc.ply", "binary_little_endian",
-                       [("x", "float"), ("y", "float"), ("z", "float"), ("red", "uchar")], np.zeros((2, 4)))
+    path = _struct_ply(
+        tmp_path / "pc.ply",
+        "binary_little_endian",
+        [("x", "float"), ("y", "float"), ("z", "float"), ("red", "uchar")],
+        np.zeros((2, 4)),
+    )
     with pytest.raises(DataError, match="point cloud"):
         read_ply(path)
     path = tmp_path / "faces.ply"
@@ -275,7 +285,8 @@ def test_nan_values(tmp_path: Path) -> None:
 
 def test_bad_sh_count(tmp_path: Path) -> None:
     names = standard_properties(0) + [f"f_rest_{i}" for i in range(5)]
-    path = _struct_ply(tmp_path / "sh.ply", "binary_little_endian", [(n, "float") for n in names],
-                       np.zeros((1, len(names))))
+    path = _struct_ply(
+        tmp_path / "sh.ply", "binary_little_endian", [(n, "float") for n in names], np.zeros((1, len(names)))
+    )
     with pytest.raises(DataError, match="5 f_rest"):
         read_ply(path)

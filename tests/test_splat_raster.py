@@ -25,8 +25,14 @@ def look_at(eye, target=(0.0, 0.0, 0.0)) -> np.ndarray:
 def random_scene(seed: int, n: int = 25, W: int = 24, H: int = 20, features: int = 0, motion: int = 0):
     g = torch.Generator().manual_seed(seed)
     pts = torch.randn(n, 3, generator=g) * 0.4 + torch.tensor([0.0, 0.0, 3.0])
-    gs = Gaussians.from_points(pts.numpy(), torch.rand(n, 3, generator=g).numpy(), opacity=0.5,
-                               num_features=features, motion_terms=motion, time_range=(0.0, 4.0))
+    gs = Gaussians.from_points(
+        pts.numpy(),
+        torch.rand(n, 3, generator=g).numpy(),
+        opacity=0.5,
+        num_features=features,
+        motion_terms=motion,
+        time_range=(0.0, 4.0),
+    )
     gs.log_scales = torch.log(torch.rand(n, 3, generator=g) * 0.15 + 0.02)
     gs.quats = torch.randn(n, 4, generator=g)
     gs.opacity_logits = torch.randn(n, generator=g) * 1.5
@@ -102,8 +108,9 @@ def test_monte_carlo_footprint():
     uv = torch.stack([100 * x[:, 0] / x[:, 2] + 16, 100 * x[:, 1] / x[:, 2] + 16], 1)
     emp = torch.cov(uv.T)
     p = project(gs.means, gs.covariances(), gs.opacities(), torch.eye(4), 100, 100, 16, 16, 32, 32)
-    torch.testing.assert_close(p.cov2d[0].double() - DILATION * torch.eye(2, dtype=torch.float64), emp,
-                               rtol=0.03, atol=0.002)
+    torch.testing.assert_close(
+        p.cov2d[0].double() - DILATION * torch.eye(2, dtype=torch.float64), emp, rtol=0.03, atol=0.002
+    )
 
 
 def test_behind_camera_is_invisible_and_renders_background():
@@ -152,8 +159,13 @@ def test_alpha_below_cutoff_contributes_nothing():
 
 # ------------------------------------------------------------------ tile renderer == dense reference
 @settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 10_000), tile=st.sampled_from([1, 3, 4, 8, 16]),
-       W=st.integers(9, 30), H=st.integers(9, 30), features=st.sampled_from([0, 2]))
+@given(
+    seed=st.integers(0, 10_000),
+    tile=st.sampled_from([1, 3, 4, 8, 16]),
+    W=st.integers(9, 30),
+    H=st.integers(9, 30),
+    features=st.sampled_from([0, 2]),
+)
 def test_tile_equals_dense_image_and_gradients(seed, tile, W, H, features):
     gs, cam = random_scene(seed, W=W, H=H, features=features)
     rd, gd = render_and_grads(gs, cam, "dense")
@@ -194,9 +206,12 @@ def test_tile_gradcheck_float64():
         img, acc = rasterize_tiles(p, vals, k.width, k.height, None, tile_size=4)
         return img.sum(-1) * 0.5 + acc
 
-    inputs = (gs.means.clone().requires_grad_(True), gs.log_scales.clone().requires_grad_(True),
-              gs.opacity_logits.clone().requires_grad_(True),
-              torch.rand(5, 3, dtype=torch.float64).requires_grad_(True))
+    inputs = (
+        gs.means.clone().requires_grad_(True),
+        gs.log_scales.clone().requires_grad_(True),
+        gs.opacity_logits.clone().requires_grad_(True),
+        torch.rand(5, 3, dtype=torch.float64).requires_grad_(True),
+    )
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
 
 

@@ -22,9 +22,10 @@ from _training import StopTraining, stop_after_epochs
 pytest.importorskip("moderngl")
 runner = CliRunner()
 METHODS = ("avsc", "sdavs")
-TINY = {"avsc": ["epochs=30", "audio_epochs=6", "lr=3e-3", "queries=4", "layers=1", "batch_size=5",
-                 "noobj_threshold=1.0"],
-        "sdavs": ["epochs=6", "lr=2e-3", "width=16", "batch_size=2"]}
+TINY = {
+    "avsc": ["epochs=30", "audio_epochs=6", "lr=3e-3", "queries=4", "layers=1", "batch_size=5", "noobj_threshold=1.0"],
+    "sdavs": ["epochs=6", "lr=2e-3", "width=16", "batch_size=2"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,14 @@ def s4_few(tmp_path_factory) -> Path:
     from soundmask.synth.generator import generate_dataset
 
     root = tmp_path_factory.mktemp("s4few") / "s4"
-    generate_dataset(SynthConfig(preset="s4", split="test", categories="dog,piano,guitar", framing="all",
-                                 min_objects=2, max_objects=3), root, count=6, seed=80)
+    generate_dataset(
+        SynthConfig(
+            preset="s4", split="test", categories="dog,piano,guitar", framing="all", min_objects=2, max_objects=3
+        ),
+        root,
+        count=6,
+        seed=80,
+    )
     return root
 
 
@@ -76,8 +83,21 @@ def test_avsc_objects_carry_categories(s4):
 @pytest.mark.parametrize("method", METHODS)
 def test_cli_train_evaluate_segment(s4, tmp_path, method):
     ckpt = tmp_path / f"{method}.pt"
-    args = ["train", "--method", method, "--data", str(s4), "--out", str(ckpt), "--set", "split=test",
-            "--set", "val_split=", "--set", f"cache_dir={tmp_path / 'cache'}"]
+    args = [
+        "train",
+        "--method",
+        method,
+        "--data",
+        str(s4),
+        "--out",
+        str(ckpt),
+        "--set",
+        "split=test",
+        "--set",
+        "val_split=",
+        "--set",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
     for kv in TINY[method]:
         args += ["--set", kv]
     r = runner.invoke(app, args)
@@ -93,8 +113,9 @@ def test_cli_train_evaluate_segment(s4, tmp_path, method):
     r = runner.invoke(app, args)
     assert r.exit_code == 0 and ckpt.stat().st_mtime_ns == stamp
     out = tmp_path / "ev.json"
-    r = runner.invoke(app, ["evaluate", "--method", method, "--checkpoint", str(ckpt), "--data", str(s4),
-                            "--json", str(out)])
+    r = runner.invoke(
+        app, ["evaluate", "--method", method, "--checkpoint", str(ckpt), "--data", str(s4), "--json", str(out)]
+    )
     assert r.exit_code == 0, r.output
     rep = json.loads(out.read_text())
     for k in ("miou", "fscore", "batch_size", "pooled_j", "pooled_f", "per_category", "frames_per_second"):
@@ -104,16 +125,31 @@ def test_cli_train_evaluate_segment(s4, tmp_path, method):
     clip_dir = next(p for p in frames.rglob("*") if p.is_dir() and list(p.glob("*.png")))
     wav = next((s4 / "s4_data" / "audio_wav" / "test").rglob(f"{clip_dir.name}.wav"))
     seg_out = tmp_path / "seg"
-    r = runner.invoke(app, ["segment", "--method", method, "--checkpoint", str(ckpt), "--frames", str(clip_dir),
-                            "--audio", str(wav), "--out", str(seg_out)])
+    r = runner.invoke(
+        app,
+        [
+            "segment",
+            "--method",
+            method,
+            "--checkpoint",
+            str(ckpt),
+            "--frames",
+            str(clip_dir),
+            "--audio",
+            str(wav),
+            "--out",
+            str(seg_out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert len(list((seg_out / "masks").glob("*.png"))) == 5 and (seg_out / "overlay.mp4").is_file()
 
 
 def test_sdavs_resume_continues_to_the_same_losses(s4, tmp_path):
     cls = get_method("sdavs")
-    opts = dict(split="test", val_split="", epochs=4, lr=2e-3, width=16, batch_size=2,
-                cache_dir=str(tmp_path / "cache"))
+    opts = dict(
+        split="test", val_split="", epochs=4, lr=2e-3, width=16, batch_size=2, cache_dir=str(tmp_path / "cache")
+    )
     full = cls.train(s4, tmp_path / "full.pt", **opts)["net"]["loss"]
 
     with pytest.raises(StopTraining):
@@ -161,8 +197,7 @@ def test_features_carry_every_objects_instance_and_avsc_targets_them(s4, tmp_pat
 def test_counterfactual_audio_pairs_a_silent_object_with_its_categorys_sound(s4_few, tmp_path):
     from soundmask.avs2d.supervised import CounterfactualAudio
 
-    f = build_training_features([s4_few], "test", {"audio": "yamnet", "audio_path": None, "min_active": 0.6},
-                                tmp_path)
+    f = build_training_features([s4_few], "test", {"audio": "yamnet", "audio_path": None, "min_active": 0.6}, tmp_path)
     cf = CounterfactualAudio(f)
     assert cf.available > 0
     g = torch.Generator().manual_seed(0)
@@ -189,10 +224,27 @@ def test_counterfactual_audio_pairs_a_silent_object_with_its_categorys_sound(s4_
 
 def test_sdavs_trains_with_counterfactual_audio(s4_few, s4, tmp_path):
     with pytest.raises(ConfigError, match="swap_prob"):  # no clip of s4 has a usable silent object
-        get_method("sdavs").train(s4, tmp_path / "no.pt", split="test", val_split="", epochs=1, swap_prob=0.5,
-                                  cache_dir=str(tmp_path / "cache"))
-    log = get_method("sdavs").train(s4_few, tmp_path / "cf.pt", split="test", val_split="", epochs=3, lr=2e-3,
-                                    width=16, batch_size=2, swap_prob=0.5, cache_dir=str(tmp_path / "cache"))
+        get_method("sdavs").train(
+            s4,
+            tmp_path / "no.pt",
+            split="test",
+            val_split="",
+            epochs=1,
+            swap_prob=0.5,
+            cache_dir=str(tmp_path / "cache"),
+        )
+    log = get_method("sdavs").train(
+        s4_few,
+        tmp_path / "cf.pt",
+        split="test",
+        val_split="",
+        epochs=3,
+        lr=2e-3,
+        width=16,
+        batch_size=2,
+        swap_prob=0.5,
+        cache_dir=str(tmp_path / "cache"),
+    )
     assert len(log["net"]["loss"]) == 3 and all(np.isfinite(log["net"]["loss"]))
 
 
@@ -205,15 +257,31 @@ def test_errors_are_one_line(s4, tmp_path):
     with pytest.raises(ConfigError, match="checkpoint not found"):
         load_segmenter("avsc", tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    r = subprocess.run([sys.executable, "-m", "soundmask.cli", "evaluate", "--method", "sdavs", "--checkpoint",
-                        str(tmp_path / "junk.pt"), "--data", str(s4), "--json", str(tmp_path / "x.json")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "soundmask.cli",
+            "evaluate",
+            "--method",
+            "sdavs",
+            "--checkpoint",
+            str(tmp_path / "junk.pt"),
+            "--data",
+            str(s4),
+            "--json",
+            str(tmp_path / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "cannot read the checkpoint" in r.stderr and "junk.pt" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
     r = runner.invoke(app, ["train", "--method", "avsc", "--out", str(tmp_path / "a.pt")])
     assert isinstance(r.exception, SoundmaskError) and "needs --data" in str(r.exception)
-    r = runner.invoke(app, ["train", "--method", "sdavs", "--data", str(s4), "--out", str(tmp_path / "a.pt"),
-                            "--set", "epochs=0"])
+    r = runner.invoke(
+        app, ["train", "--method", "sdavs", "--data", str(s4), "--out", str(tmp_path / "a.pt"), "--set", "epochs=0"]
+    )
     assert isinstance(r.exception, ConfigError) and not (tmp_path / "a.pt").exists()
 
 
@@ -223,8 +291,9 @@ def test_a_clip_subset_is_cut_from_the_cached_full_set(s4, tmp_path):
     sub = build_training_features([s4], "test", ext, tmp_path, max_clips=2)
     assert sub.num_clips == 2 and len(list(tmp_path.glob("*.pt"))) == 1  # nothing new extracted
     rows = [r for r in full.clip_rows()]
-    picked = [k for k in range(full.num_clips) if any(
-        torch.equal(full.audio[rows[k]], sub.audio[r]) for r in sub.clip_rows())]
+    picked = [
+        k for k in range(full.num_clips) if any(torch.equal(full.audio[rows[k]], sub.audio[r]) for r in sub.clip_rows())
+    ]
     assert len(picked) == 2
     for r_sub, k in zip(sub.clip_rows(), picked, strict=True):
         assert torch.equal(sub.masks[r_sub], full.masks[rows[k]])

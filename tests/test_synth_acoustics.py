@@ -101,15 +101,18 @@ def test_direct_path_delay_gain_and_channel_order(model):
     n = 4096
     x = np.zeros(n)
     x[1000] = 1.0
-    y = simulate_static([(src, x)], left, right, ROOM, 0.0, SR) if model == "room" else \
-        simulate_free_field([(src, x)], left, right, SR)
+    y = (
+        simulate_static([(src, x)], left, right, ROOM, 0.0, SR)
+        if model == "room"
+        else simulate_free_field([(src, x)], left, right, SR)
+    )
     assert y.shape == (2, n) and y.dtype == np.float32
     for ch, mic in enumerate((left, right)):
         r = np.linalg.norm(src - mic)
         up = 64  # band-limited (FFT) upsampling; the pulse is symmetric, so its maximum is the arrival time
         z = np.fft.irfft(np.fft.rfft(y[ch].astype(float)), n * up) * up
         i = int(np.argmax(z))
-        a, b, c = z[i - 1: i + 2]
+        a, b, c = z[i - 1 : i + 2]
         peak = (i + 0.5 * (a - c) / (a - 2 * b + c)) / up
         assert abs(peak - (1000 + r / SPEED_OF_SOUND * SR)) < 0.06, (model, ch, peak)  # < 1.4 µs
         # 1/r gain: the energy of a band-limited unit impulse delayed by a fraction is ≤ 1
@@ -124,8 +127,10 @@ def test_anechoic_tdoa_matches_geometry(seed):
     src, left, right = _random_rig(rng)
     x = rng.standard_normal(SR // 4)
     true = geometric_tdoa(src, left, right)
-    for y in (simulate_static([(src, x)], left, right, ROOM, 0.0, SR),
-              simulate_free_field([(src, x)], left, right, SR)):
+    for y in (
+        simulate_static([(src, x)], left, right, ROOM, 0.0, SR),
+        simulate_free_field([(src, x)], left, right, SR),
+    ):
         est = _gcc_phat(y[0], y[1], SR, MAX_TAU)
         assert abs(est - true) < 10e-6, (est, true)
 
@@ -150,7 +155,7 @@ def test_reverb_adds_energy_and_output_length_follows_longest_signal(rng):
     x = rng.standard_normal(SR // 4)
     dry = simulate_static([(src, x)], left, right, ROOM, 0.0, SR)
     wet = simulate_static([(src, x), (src + 0.1, np.zeros(SR // 2))], left, right, ROOM, 0.4, SR)
-    assert wet.shape == (2, SR // 2) and np.abs(wet[:, SR // 4 + 2000:]).max() > 1e-3  # the tail outlasts x
+    assert wet.shape == (2, SR // 2) and np.abs(wet[:, SR // 4 + 2000 :]).max() > 1e-3  # the tail outlasts x
     assert np.sum(wet[:, : SR // 4].astype(float) ** 2) > 1.2 * np.sum(dry.astype(float) ** 2)
     with pytest.raises(ConfigError, match="outside the room"):
         simulate_static([(np.array([7.0, 1.0, 1.0]), x)], left, right, ROOM, 0.3, SR)
@@ -248,7 +253,7 @@ def test_free_field_moving_source_follows_geometry_and_matches_static_model(rng)
         for te in np.round(emit * SR) / SR:
             arrival = (te + np.linalg.norm(path[0] + (path[1] - path[0]) * te - mic) / SPEED_OF_SOUND) * SR
             a = int(arrival) - 64
-            seg = y[ch, a: a + 128].astype(float)
+            seg = y[ch, a : a + 128].astype(float)
             up = 64
             z = np.fft.irfft(np.fft.rfft(seg), 128 * up) * up
             i = int(np.argmax(z))

@@ -15,9 +15,7 @@ import pytest
 
 from soundmask.synth import assets as A
 
-INSTALLED = A.DEFAULT_FURNITURE_DIR.is_dir() and any(
-    A.DEFAULT_FURNITURE_DIR.glob("*.sh3f")
-)
+INSTALLED = A.DEFAULT_FURNITURE_DIR.is_dir() and any(A.DEFAULT_FURNITURE_DIR.glob("*.sh3f"))
 needs_package = pytest.mark.skipif(
     not INSTALLED,
     reason=f"Debian package sweethome3d-furniture not installed ({A.DEFAULT_FURNITURE_DIR} missing): "
@@ -106,22 +104,13 @@ def test_fake_catalog_parse_search_load(tmp_path: Path) -> None:
         "Turned box",
     ]  # the entry without a model file is skipped
     box, turned = entries
-    assert (
-        box.creator == "Ann"
-        and box.license.startswith("Creative Commons")
-        and box.catalog == "Test catalog"
-    )
+    assert box.creator == "Ann" and box.license.startswith("Creative Commons") and box.catalog == "Test catalog"
     assert box.size == (1.0, 3.0, 2.0) and box.model_path == "test/box/box.obj"
-    assert (
-        turned.model_rotation == (0, 0, 1, 0, 1, 0, -1, 0, 0)
-        and turned.elevation == 0.5
-    )
+    assert turned.model_rotation == (0, 0, 1, 0, 1, 0, -1, 0, 0) and turned.elevation == 0.5
     assert "Ann" in box.attribution()
     assert A.find_furniture("keyboard", entries=entries) == [box]
     assert A.find_furniture("keyb", entries=entries) == []  # whole words only
-    assert A.find_furniture(
-        ["animal", "keyboard"], exclude="music", entries=entries
-    ) == [turned]
+    assert A.find_furniture(["animal", "keyboard"], exclude="music", entries=entries) == [turned]
     assert A.furniture_for("piano", entries=entries) == [box]
     with pytest.raises(KeyError):
         A.furniture_for("kazoo", entries=entries)
@@ -129,39 +118,25 @@ def test_fake_catalog_parse_search_load(tmp_path: Path) -> None:
     # y-up centimetres → z-up metres: OBJ x 100 cm, y 200 cm (up), z 300 cm (depth)
     m = A.load_furniture(box)
     assert np.allclose(m.extents, [1.0, 3.0, 2.0], atol=1e-6)
-    assert np.isclose(m.bounds[0, 2], 0.0, atol=1e-7) and np.allclose(
-        m.bounds.sum(axis=0)[:2], 0, atol=1e-6
-    )
+    assert np.isclose(m.bounds[0, 2], 0.0, atol=1e-7) and np.allclose(m.bounds.sum(axis=0)[:2], 0, atol=1e-6)
     assert m.meta["creator"] == "Ann" and m.name == "Toy piano"
     # materials: the Kd-red faces are red vertices; the textured ones sample the atlas
     assert m.textured and m.texture.ndim == 3
     red = np.all(m.colors == [255, 0, 0], axis=1)
-    assert (
-        red.any()
-        and np.all(m.uv_rects[red, 2] == 0)
-        and np.all(m.uv_rects[~red, 2] > 0)
-    )
+    assert red.any() and np.all(m.uv_rects[red, 2] == 0) and np.all(m.uv_rects[~red, 2] > 0)
     # the model rotation is applied in SH3D space before the axes change: x ↔ z swapped
     t = A.load_furniture(turned, size="model")
     assert np.allclose(t.extents, [3.0, 1.0, 2.0], atol=1e-6)
-    assert np.allclose(
-        A.load_furniture(turned, size="catalog").extents, turned.size, atol=1e-6
-    )
+    assert np.allclose(A.load_furniture(turned, size="catalog").extents, turned.size, atol=1e-6)
     flat = A.load_furniture(box, textures=False)
     assert not flat.textured
 
 
-def test_not_installed_means_empty(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_not_installed_means_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "nope"
     assert A.list_furniture(missing) == []
     monkeypatch.setenv("SOUNDMASK_FURNITURE_DIR", str(missing))
-    assert (
-        A.list_furniture() == []
-        and A.find_furniture("piano") == []
-        and A.furniture_for("dog") == []
-    )
+    assert A.list_furniture() == [] and A.find_furniture("piano") == [] and A.furniture_for("dog") == []
 
 
 @needs_package
@@ -195,15 +170,9 @@ def test_installed_model_loads_to_catalog_size(category: str, name: str) -> None
     assert np.isclose(mesh.bounds[0, 2], 0.0, atol=1e-6)
     target = np.array(entry.size)
     # uniform "fit": inside the catalog box, touching it along one axis, same proportions (±5 %)
-    assert np.all(mesh.extents <= target * (1 + 1e-5)) and np.isclose(
-        (mesh.extents / target).max(), 1.0, atol=1e-5
-    )
-    assert np.allclose(
-        mesh.extents / mesh.extents.max(), target / target.max(), rtol=0.05, atol=0.01
-    )
-    assert (
-        mesh.meta["creator"] == entry.creator and mesh.meta["license"] == entry.license
-    )
+    assert np.all(mesh.extents <= target * (1 + 1e-5)) and np.isclose((mesh.extents / target).max(), 1.0, atol=1e-5)
+    assert np.allclose(mesh.extents / mesh.extents.max(), target / target.max(), rtol=0.05, atol=0.01)
+    assert mesh.meta["creator"] == entry.creator and mesh.meta["license"] == entry.license
 
 
 @needs_package

@@ -147,13 +147,30 @@ def test_masks_and_depth_match_an_independent_ray_cast(rng: np.random.Generator)
 
 # ------------------------------------------------------------------------------------------ determinism
 def _tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_files_in_fresh_processes(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "soundmask.cli", "synth", "--preset", "scene4d", "--frames", "4", "--width", "32",
-           "--count", "1", "--seed", "4242"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "soundmask.cli",
+        "synth",
+        "--preset",
+        "scene4d",
+        "--frames",
+        "4",
+        "--width",
+        "32",
+        "--count",
+        "1",
+        "--seed",
+        "4242",
+    ]
     for k in ("a", "b"):
         r = subprocess.run([*cmd, "--out", str(tmp_path / k)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
@@ -275,8 +292,23 @@ def test_bad_configs_are_config_errors() -> None:
 
 
 def test_cli_bad_option_exits_2_with_one_line(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "soundmask.cli", "synth", "--preset", "s4", "--frames", "3", "--out",
-                        str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "soundmask.cli",
+            "synth",
+            "--preset",
+            "s4",
+            "--frames",
+            "3",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "5 frames" in lines[0] and "fix" in lines[0]

@@ -11,9 +11,7 @@ import pytest
 from soundmask.data.types import Camera, Intrinsics
 from soundmask.synth import meshes as M
 
-moderngl = pytest.importorskip(
-    "moderngl", reason="the renderer needs `pip install moderngl`"
-)
+moderngl = pytest.importorskip("moderngl", reason="the renderer needs `pip install moderngl`")
 
 from soundmask.synth.render import Light, Lighting, Renderer, RenderResult  # noqa: E402
 
@@ -24,9 +22,7 @@ from _raycast import _moller_trumbore, boundary, raycast  # noqa: E402
 def renderer():
     # only a machine without libEGL skips; any other failure fails
     if ctypes.util.find_library("EGL") is None:
-        pytest.skip(
-            "libEGL not found: `apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri`"
-        )
+        pytest.skip("libEGL not found: `apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri`")
     with Renderer(64, 48) as r:
         yield r
 
@@ -51,29 +47,17 @@ def random_scene(seed: int) -> list[M.Instance]:
     makers = [
         lambda c: M.box(rng.uniform(0.2, 0.6, 3), color=c),
         lambda c: M.sphere(rng.uniform(0.15, 0.35), sections=24, rings=12, color=c),
-        lambda c: M.cylinder(
-            rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.8), sections=24, color=c
-        ),
-        lambda c: M.cone(
-            rng.uniform(0.1, 0.3), rng.uniform(0.3, 0.8), sections=24, color=c
-        ),
-        lambda c: M.capsule(
-            rng.uniform(0.08, 0.2), rng.uniform(0.5, 0.9), sections=16, rings=4, color=c
-        ),
+        lambda c: M.cylinder(rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.8), sections=24, color=c),
+        lambda c: M.cone(rng.uniform(0.1, 0.3), rng.uniform(0.3, 0.8), sections=24, color=c),
+        lambda c: M.capsule(rng.uniform(0.08, 0.2), rng.uniform(0.5, 0.9), sections=16, rings=4, color=c),
     ]
-    out = [
-        M.Instance(
-            M.box((4.0, 4.0, 0.02), color="wood"), 0, M.translation((0, 0, -0.01))
-        )
-    ]
+    out = [M.Instance(M.box((4.0, 4.0, 0.02), color="wood"), 0, M.translation((0, 0, -0.01)))]
     n = int(rng.integers(3, 6))
     for k in range(n):
-        mesh = M.on_floor(
-            makers[int(rng.integers(len(makers)))](rng.integers(30, 255, 3))
+        mesh = M.on_floor(makers[int(rng.integers(len(makers)))](rng.integers(30, 255, 3)))
+        pose = M.translation((*rng.uniform(-1.0, 1.0, 2), rng.uniform(0.0, 0.3))) @ M.rotation_z(
+            rng.uniform(0, 2 * np.pi)
         )
-        pose = M.translation(
-            (*rng.uniform(-1.0, 1.0, 2), rng.uniform(0.0, 0.3))
-        ) @ M.rotation_z(rng.uniform(0, 2 * np.pi))
         out.append(M.Instance(mesh, k + 1, pose))
     return out
 
@@ -92,9 +76,7 @@ def random_camera(seed: int, width: int = 64, height: int = 48) -> Camera:
         width,
         height,
     )
-    return Camera(
-        K, look_at(eye, (*rng.uniform(-0.3, 0.3, 2), 0.3), roll=rng.uniform(-0.3, 0.3))
-    )
+    return Camera(K, look_at(eye, (*rng.uniform(-0.3, 0.3, 2), 0.3), roll=rng.uniform(-0.3, 0.3)))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -116,9 +98,7 @@ def test_ids_and_depth_match_raycast(renderer: Renderer, seed: int) -> None:
     assert agree.mean() >= 0.995 and np.all(edges[~agree])
     both = same & ref_hit & out.hit
     err = np.abs(out.depth[both].astype(np.float64) - ref_depth[both])
-    assert np.all(err <= 1e-4 + 1e-5 * ref_depth[both]), (
-        f"max depth error {err.max():.3g} m"
-    )
+    assert np.all(err <= 1e-4 + 1e-5 * ref_depth[both]), f"max depth error {err.max():.3g} m"
 
 
 def test_reference_raycasters_agree() -> None:
@@ -127,21 +107,11 @@ def test_reference_raycasters_agree() -> None:
     instances, camera = random_scene(3), random_camera(3)
     _ids, depth = raycast(instances, camera)
     tris = np.concatenate(
-        [
-            (i.mesh.vertices.astype(np.float64) @ i.model[:3, :3].T + i.model[:3, 3])[
-                i.mesh.faces
-            ]
-            for i in instances
-        ]
+        [(i.mesh.vertices.astype(np.float64) @ i.model[:3, :3].T + i.model[:3, 3])[i.mesh.faces] for i in instances]
     )
     K, c2w = camera.intrinsics, camera.camera_to_world
     u, v = np.meshgrid(np.arange(K.width) + 0.5, np.arange(K.height) + 0.5)
-    dirs = (
-        np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], -1).reshape(
-            -1, 3
-        )
-        @ c2w[:3, :3].T
-    )
+    dirs = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], -1).reshape(-1, 3) @ c2w[:3, :3].T
     t, _tri = _moller_trumbore(c2w[:3, 3], dirs, tris)
     t = t.reshape(depth.shape)
     assert np.array_equal(np.isfinite(t), np.isfinite(depth))
@@ -149,9 +119,7 @@ def test_reference_raycasters_agree() -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_projection_of_a_point_is_the_pixel_drawn(
-    renderer: Renderer, seed: int
-) -> None:
+def test_projection_of_a_point_is_the_pixel_drawn(renderer: Renderer, seed: int) -> None:
     """A tiny triangle around a 3D point lights exactly the pixel where Camera.project puts the point."""
     rng = np.random.default_rng(seed)
     camera = random_camera(seed)
@@ -182,11 +150,7 @@ def test_result_conventions(renderer: Renderer) -> None:
     empty = renderer.render([], camera)
     assert isinstance(empty, RenderResult)
     assert empty.rgb.shape == (48, 64, 3) and empty.rgb.dtype == np.uint8
-    assert (
-        empty.depth.dtype == np.float32
-        and np.all(np.isinf(empty.depth))
-        and not empty.hit.any()
-    )
+    assert empty.depth.dtype == np.float32 and np.all(np.isinf(empty.depth)) and not empty.hit.any()
     assert np.all(empty.ids == 0) and np.all(empty.rgb == 0)
     out = renderer.render(random_scene(0), camera)
     assert out.hit.any() and np.all(out.depth[out.hit] > 0)
@@ -212,9 +176,7 @@ def test_background_colour_and_release() -> None:
 
 def test_lighting_is_lambert(renderer: Renderer) -> None:
     """Ambient only: colour = ambient × albedo; a head-on directional light adds intensity × albedo."""
-    camera = Camera(
-        Intrinsics(50, 50, 32, 24, 64, 48), look_at((0, -3, 0.5), (0, 0, 0.5))
-    )
+    camera = Camera(Intrinsics(50, 50, 32, 24, 64, 48), look_at((0, -3, 0.5), (0, 0, 0.5)))
     wall = M.Instance(M.box((3.0, 0.1, 3.0), color=(200, 100, 50)), 1)
     out = renderer.render([wall], camera, Lighting(ambient=0.5, lights=()))
     assert np.abs(out.rgb[out.ids == 1].astype(int) - [100, 50, 25]).max() <= 1
@@ -251,9 +213,7 @@ def test_texture_orientation(renderer: Renderer) -> None:
         texture=tex,
     )
     camera = Camera(Intrinsics(40, 40, 32, 24, 64, 48), look_at((0, -4, 1), (0, 0, 1)))
-    out = renderer.render(
-        [M.Instance(quad, 3)], camera, Lighting(ambient=1.0, lights=())
-    )
+    out = renderer.render([M.Instance(quad, 3)], camera, Lighting(ambient=1.0, lights=()))
     rows = np.nonzero((out.ids == 3).any(axis=1))[0]
     top, bottom = out.rgb[rows[1], 32], out.rgb[rows[-2], 32]
     assert top[0] > 200 and top[2] < 50, top
@@ -263,21 +223,12 @@ def test_texture_orientation(renderer: Renderer) -> None:
 def test_meshes_upload_once_and_speed() -> None:
     """Many cameras over the same uploaded meshes; ~8k triangles at 256² well under 100 ms/frame."""
     rng = np.random.default_rng(0)
-    spheres = [
-        M.on_floor(M.sphere(0.25, sections=32, rings=16, color=rng.integers(0, 255, 3)))
-        for _ in range(8)
-    ]
+    spheres = [M.on_floor(M.sphere(0.25, sections=32, rings=16, color=rng.integers(0, 255, 3))) for _ in range(8)]
     insts = [M.Instance(M.box((6, 6, 0.02)), 0, M.translation((0, 0, -0.01)))]
-    insts += [
-        M.Instance(s, i + 1, M.translation((*rng.uniform(-2, 2, 2), 0)))
-        for i, s in enumerate(spheres)
-    ]
+    insts += [M.Instance(s, i + 1, M.translation((*rng.uniform(-2, 2, 2), 0))) for i, s in enumerate(spheres)]
     assert 7000 < sum(i.mesh.num_faces for i in insts) < 9000
     K = Intrinsics(200, 200, 128, 128, 256, 256)
-    cams = [
-        Camera(K, look_at((4 * np.cos(a), 4 * np.sin(a), 1.6), (0, 0, 0.3)))
-        for a in np.linspace(0, 6, 20)
-    ]
+    cams = [Camera(K, look_at((4 * np.cos(a), 4 * np.sin(a), 1.6), (0, 0, 0.3))) for a in np.linspace(0, 6, 20)]
     with Renderer(256, 256) as r:
         r.render(insts, cams[0])
         assert len(r._meshes) == 9
@@ -313,9 +264,7 @@ def test_primitives_closed_and_outward(mesh: M.Mesh) -> None:
     assert vol > 0
     centroid_dir = np.einsum("ij,ij->i", mesh.face_normals(), tri.mean(axis=1))
     assert np.all(centroid_dir > -1e-9)
-    assert mesh.normals is not None and np.allclose(
-        np.linalg.norm(mesh.normals, axis=1), 1, atol=1e-5
-    )
+    assert mesh.normals is not None and np.allclose(np.linalg.norm(mesh.normals, axis=1), 1, atol=1e-5)
     b = mesh.bounds
     assert np.allclose(b[0], -b[1], atol=1e-6)  # centred
 
@@ -328,18 +277,14 @@ def test_normalize_and_floor() -> None:
         ]
     )
     n = M.normalized(m, 2.0)
-    assert np.isclose(n.extents.max(), 2.0) and np.isclose(
-        n.bounds[0, 2], 0.0, atol=1e-6
-    )
+    assert np.isclose(n.extents.max(), 2.0) and np.isclose(n.bounds[0, 2], 0.0, atol=1e-6)
     assert np.allclose((n.bounds[0, :2] + n.bounds[1, :2]) / 2, 0, atol=1e-6)
     h = M.normalized(m, 0.5, along="height")
     assert np.isclose(h.extents[2], 0.5)
     assert np.allclose(h.extents / h.extents[2], m.extents / m.extents[2], rtol=1e-5)
     inst = M.Instance(h, 4, M.translation((1, 2, 0)) @ M.rotation_z(np.pi / 2))
     wb = inst.world_bounds
-    assert np.isclose(wb[0, 2], 0, atol=1e-6) and np.allclose(
-        (wb[0, :2] + wb[1, :2]) / 2, (1, 2), atol=1e-6
-    )
+    assert np.isclose(wb[0, 2], 0, atol=1e-6) and np.allclose((wb[0, :2] + wb[1, :2]) / 2, (1, 2), atol=1e-6)
     with pytest.raises(ValueError):
         M.Instance(h, -1)
     with pytest.raises(ValueError):

@@ -41,11 +41,13 @@ def _hash(x: np.ndarray) -> str:
 @pytest.mark.skipif(not TUX_PRESENT, reason="Debian tuxpaint-stamps-default is not installed")
 def test_finds_real_tuxpaint_recordings(lib):
     recs = {s.identifier: s for c in lib.categories() for s in lib.sources(c, kinds=["recording"])}
-    for ident, cat in [("tuxpaint:animals/mammals/dogs/dog.ogg", "dog"),
-                       ("tuxpaint:animals/birds/rooster.ogg", "chicken"),
-                       ("tuxpaint:hobbies/music/string/violin.ogg", "violin"),
-                       ("tuxpaint:household/Washing-machine.ogg", "washing_machine"),
-                       ("tuxpaint:animals/mammals/bovines/cow.ogg", "cow")]:
+    for ident, cat in [
+        ("tuxpaint:animals/mammals/dogs/dog.ogg", "dog"),
+        ("tuxpaint:animals/birds/rooster.ogg", "chicken"),
+        ("tuxpaint:hobbies/music/string/violin.ogg", "violin"),
+        ("tuxpaint:household/Washing-machine.ogg", "washing_machine"),
+        ("tuxpaint:animals/mammals/bovines/cow.ogg", "cow"),
+    ]:
         assert ident in recs, ident
         assert any(s.identifier == ident for s in lib.sources(cat))
     assert all("_desc" not in i for i in recs)
@@ -167,15 +169,28 @@ def _check_timeline(events, objects, duration, min_on, min_gap, exclusive):
     return per
 
 
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 6), duration=st.floats(1.0, 30.0),
-       min_on=st.floats(0.2, 2.0), min_gap=st.floats(0.0, 1.5), exclusive=st.booleans())
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 6),
+    duration=st.floats(1.0, 30.0),
+    min_on=st.floats(0.2, 2.0),
+    min_gap=st.floats(0.0, 1.5),
+    exclusive=st.booleans(),
+)
 def test_timeline_respects_lengths_and_gaps(seed, n, duration, min_on, min_gap, exclusive):
     rng = np.random.default_rng(seed)
     objects = [SoundObject(i + 1, "dog", sounding=bool(i % 3 != 2) or n == 1) for i in range(n)]
     ev = make_timeline(objects, duration, rng, min_on=min_on, min_gap=min_gap, p_silent=0.3, exclusive=exclusive)
     _check_timeline(ev, objects, duration, min_on, min_gap, exclusive)
-    ev2 = make_timeline(objects, duration, np.random.default_rng(seed), min_on=min_on, min_gap=min_gap, p_silent=0.3,
-                        exclusive=exclusive)
+    ev2 = make_timeline(
+        objects,
+        duration,
+        np.random.default_rng(seed),
+        min_on=min_on,
+        min_gap=min_gap,
+        p_silent=0.3,
+        exclusive=exclusive,
+    )
     assert [(e.object_id, e.start, e.end) for e in ev] == [(e.object_id, e.start, e.end) for e in ev2]
 
 
@@ -213,6 +228,7 @@ def test_object_track_is_silent_between_events_and_sounds_in_each(lib):
         assert len({e.source for e in out if e.object_id == oid}) == 1  # one source per object
     t2, out2 = render_tracks(lib, objects, events, dur, SR, np.random.default_rng(6))
     assert all(_hash(tracks[k]) == _hash(t2[k]) for k in tracks) and out == out2
-    tr, ev = render_object_track(lib, "dog", events, dur, SR, np.random.default_rng(0), object_id=1,
-                                 source="noise:call:dog")
+    tr, ev = render_object_track(
+        lib, "dog", events, dur, SR, np.random.default_rng(0), object_id=1, source="noise:call:dog"
+    )
     assert ev and all(e.source == "noise:call:dog" and e.object_id == 1 for e in ev)

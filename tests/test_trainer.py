@@ -22,7 +22,7 @@ def _task():
 
     def batches(g):
         perm = torch.randperm(64, generator=g)
-        return [perm[b:b + 16] for b in range(0, 64, 16)]
+        return [perm[b : b + 16] for b in range(0, 64, 16)]
 
     def loss(idx):
         return ((model(X[idx])[:, 0] - Y[idx]) ** 2).mean(), len(idx)
@@ -46,8 +46,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
     model2, batches2, loss2 = _task()
     with pytest.raises(StopTraining):
-        fit_phase("p", model2, batches2, loss2, cfg, tmp_path / "part.pt", {"kind": "toy"},
-                  progress=stop_after_epochs(3))
+        fit_phase(
+            "p", model2, batches2, loss2, cfg, tmp_path / "part.pt", {"kind": "toy"}, progress=stop_after_epochs(3)
+        )
     model3, batches3, loss3 = _task()
     resumed = fit_phase("p", model3, batches3, loss3, cfg, tmp_path / "part.pt", {"kind": "toy"})
     assert resumed["loss"] == pytest.approx(full["loss"], rel=1e-6)
@@ -67,16 +68,25 @@ def test_the_best_validated_weights_are_kept_and_patience_stops(tmp_path):
         snapshots.append(model.weight.detach().clone())
         return next(scores)
 
-    log = fit_phase("p", model, batches, loss, TrainConfig(epochs=6, lr=0.05, patience=2), tmp_path / "m.pt",
-                    {"kind": "toy"}, validate=validate)
+    log = fit_phase(
+        "p",
+        model,
+        batches,
+        loss,
+        TrainConfig(epochs=6, lr=0.05, patience=2),
+        tmp_path / "m.pt",
+        {"kind": "toy"},
+        validate=validate,
+    )
     assert log["best_epoch"] == 1 and len(log["loss"]) == 4 and "no improvement" in log["stopped"]
     assert torch.allclose(model.weight, snapshots[1])
 
 
 def test_max_minutes_stops_after_the_first_epoch(tmp_path):
     model, batches, loss = _task()
-    log = fit_phase("p", model, batches, loss, TrainConfig(epochs=50, max_minutes=1e-9), tmp_path / "m.pt",
-                    {"kind": "toy"})
+    log = fit_phase(
+        "p", model, batches, loss, TrainConfig(epochs=50, max_minutes=1e-9), tmp_path / "m.pt", {"kind": "toy"}
+    )
     assert len(log["loss"]) == 1 and "max_minutes" in log["stopped"]
 
 
@@ -89,8 +99,9 @@ def test_bad_checkpoints_are_refused(tmp_path):
     write_checkpoint(tmp_path / "other.pt", {"kind": "other"})
     with pytest.raises(ConfigError, match="not a toy checkpoint"):
         read_checkpoint(tmp_path / "other.pt", "toy")
-    write_checkpoint(tmp_path / "nan.pt",
-                     {"kind": "toy", "phases": {"p": {"weights": {"w": torch.tensor([float("nan")])}}}})
+    write_checkpoint(
+        tmp_path / "nan.pt", {"kind": "toy", "phases": {"p": {"weights": {"w": torch.tensor([float("nan")])}}}}
+    )
     with pytest.raises(ConfigError, match="NaN"):
         read_checkpoint(Path(tmp_path / "nan.pt"), "toy")
 
@@ -125,19 +136,35 @@ def test_a_run_stopped_by_max_minutes_continues_with_a_larger_budget(tmp_path):
 
 def test_init_fine_tunes_from_a_checkpoint_and_refuses_one_that_does_not_fit(tmp_path):
     model, batches, loss = _task()
-    first = fit_phase("p", model, batches, loss, TrainConfig(epochs=15, lr=0.05, val_split=""), tmp_path / "a.pt",
-                      {"kind": "toy"})
+    first = fit_phase(
+        "p", model, batches, loss, TrainConfig(epochs=15, lr=0.05, val_split=""), tmp_path / "a.pt", {"kind": "toy"}
+    )
     model2, batches2, loss2 = _task()
-    tuned = fit_phase("p", model2, batches2, loss2, TrainConfig(epochs=1, lr=1e-6, init=str(tmp_path / "a.pt")),
-                      tmp_path / "b.pt", {"kind": "toy"})
+    tuned = fit_phase(
+        "p",
+        model2,
+        batches2,
+        loss2,
+        TrainConfig(epochs=1, lr=1e-6, init=str(tmp_path / "a.pt")),
+        tmp_path / "b.pt",
+        {"kind": "toy"},
+    )
     # starts where the first run ended: the first epoch's loss is the first run's last, not a random start's
     assert tuned["loss"][0] < 2 * first["loss"][-1] < first["loss"][0]
     with pytest.raises(ConfigError, match="no trained 'q' phase"):
         fit_phase("q", *_task(), TrainConfig(epochs=1, init=str(tmp_path / "a.pt")), tmp_path / "c.pt", {"kind": "toy"})
     wide = torch.nn.Linear(4, 1)
     with pytest.raises(ConfigError, match="do not fit"):
-        fit_phase("p", wide, batches, lambda i: (wide(torch.cat([X[i], X[i, :1]], 1)).pow(2).mean(), len(i)),
-                  TrainConfig(epochs=1, init=str(tmp_path / "a.pt")), tmp_path / "d.pt", {"kind": "toy"})
+        fit_phase(
+            "p",
+            wide,
+            batches,
+            lambda i: (wide(torch.cat([X[i], X[i, :1]], 1)).pow(2).mean(), len(i)),
+            TrainConfig(epochs=1, init=str(tmp_path / "a.pt")),
+            tmp_path / "d.pt",
+            {"kind": "toy"},
+        )
     with pytest.raises(ConfigError, match="not a sdavs checkpoint"):
-        fit_phase("p", *_task(), TrainConfig(epochs=1, init=str(tmp_path / "a.pt")), tmp_path / "e.pt",
-                  {"kind": "sdavs"})
+        fit_phase(
+            "p", *_task(), TrainConfig(epochs=1, init=str(tmp_path / "a.pt")), tmp_path / "e.pt", {"kind": "sdavs"}
+        )

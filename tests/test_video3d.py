@@ -45,8 +45,9 @@ def test_pose_errors_are_zero_up_to_a_similarity_and_grow_with_noise() -> None:
     e = pose_errors(est, truth)
     assert e.cameras == 12 and e.centre_max < 1e-9 and e.rotation_max_deg < 1e-5
     assert e.scale == pytest.approx(2.5)
-    s, R2, t = align_similarity(np.array([c.center for c in est.values()]),
-                                np.array([c.center for c in truth.values()]))
+    s, R2, t = align_similarity(
+        np.array([c.center for c in est.values()]), np.array([c.center for c in truth.values()])
+    )
     assert s == pytest.approx(2.5) and np.allclose(R2, R) and np.allclose(t, [1.0, -2.0, 0.5])
     # one camera moved by 0.3 and turned by 10 degrees: its errors show, the median barely moves
     bad = dict(truth)
@@ -109,8 +110,9 @@ def test_colmap_recovers_the_generator_cameras(orbit_scene: Path) -> None:
 
 
 @needs_egl
-def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_lifts_a_moving_stereo_video_to_3d(
+    orbit_scene: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from soundmask.data.scene import read_scene, write_scene_video
     from soundmask.data.threedavs import read_3davs_scene
     from soundmask.lift.tags import SoundScene
@@ -133,8 +135,9 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
     assert len(list((out / "scene" / "audio_clips_binaural").glob("*.wav"))) == len(vs.frames)
     ss = SoundScene.load(out / "lift" / "sound_scene.pt")
     assert len(ss.gaussians) == lift["gaussians"]
-    assert {p.name for p in (out / "lift" / "renders").glob("mask_*.png")} == \
-        {f"mask_{i:05d}.png" for i in lift["test_views"]}
+    assert {p.name for p in (out / "lift" / "renders").glob("mask_*.png")} == {
+        f"mask_{i:05d}.png" for i in lift["test_views"]
+    }
     # lifted again from the written scene alone (COLMAP points, per-frame clips): no ground truth, no score
     from soundmask.pipeline.lift3d import LiftConfig, run_lift
 
@@ -163,6 +166,7 @@ def test_run_lifts_a_moving_stereo_video_to_3d(orbit_scene: Path, tmp_path: Path
         m.setattr(train, "fit", killed)
         s2 = run_video(video, cfg, out2)
     assert s2.cached_stages == s2.summary["cached_stages"] == ["2d", "poses", "reconstruct"]
+
     def result(x: dict) -> dict:  # all but the timings
         return {k: v for k, v in x.items() if not k.endswith("seconds")}
 
@@ -199,7 +203,7 @@ def test_plane_sweep_recovers_the_depth_of_a_textured_plane() -> None:
         m = np.eye(4)
         m[0, 3] = 0.1 * i  # shift 2 px per camera
         cams.append(Camera(k, m))
-        imgs.append(tex[:, 2 * i: 2 * i + W])
+        imgs.append(tex[:, 2 * i : 2 * i + W])
     pts = np.array([[x, y, z] for x in (-1.0, 0.0, 1.0) for y in (-0.5, 0.5) for z in (2.0, 5.0)])
     depth = plane_sweep_depth(np.stack(imgs), cams, list(range(5)), pts)
     assert set(depth) == set(range(5))

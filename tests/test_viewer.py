@@ -26,16 +26,27 @@ def _scene(tmp: Path | None = None) -> SoundScene:
     a = rng.normal(size=(400, 3)) * 0.15 + [-0.6, 0, 0]
     b = rng.normal(size=(400, 3)) * 0.15 + [0.6, 0, 0]
     g = Gaussians.from_points(np.concatenate([a, b]), np.full((800, 3), 0.5), scale=0.05)
-    tags = [SoundTag(0, np.arange(400), "Dog", {"Dog": 0.9, "Animal": 0.5}, spans=[(0.0, 2.0)], centroid=a.mean(0)),
-            SoundTag(1, np.arange(400, 800), "Piano", {"Piano": 0.8}, spans=[(1.0, 3.0)], centroid=b.mean(0))]
+    tags = [
+        SoundTag(0, np.arange(400), "Dog", {"Dog": 0.9, "Animal": 0.5}, spans=[(0.0, 2.0)], centroid=a.mean(0)),
+        SoundTag(1, np.arange(400, 800), "Piano", {"Piano": 0.8}, spans=[(1.0, 3.0)], centroid=b.mean(0)),
+    ]
     return SoundScene(g, tags, {})
 
 
-@pytest.mark.parametrize(("text", "want"), [
-    ("", Query()), ("dog", Query("dog")), ("t=3", Query(None, 3.0)), ("2.5s", Query(None, 2.5)),
-    ("4", Query(None, 4.0)), ("dog@1.5", Query("dog", 1.5)), ("dog t=2", Query("dog", 2.0)),
-    ("electric guitar", Query("electric guitar")), ("  Piano  ", Query("Piano")),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("", Query()),
+        ("dog", Query("dog")),
+        ("t=3", Query(None, 3.0)),
+        ("2.5s", Query(None, 2.5)),
+        ("4", Query(None, 4.0)),
+        ("dog@1.5", Query("dog", 1.5)),
+        ("dog t=2", Query("dog", 2.0)),
+        ("electric guitar", Query("electric guitar")),
+        ("  Piano  ", Query("Piano")),
+    ],
+)
 def test_parse_query(text: str, want: Query) -> None:
     assert parse_query(text) == want
 
@@ -98,8 +109,10 @@ def test_viewer_in_headless_chromium(tmp_path: Path) -> None:
     viewer = SoundViewer(path, port=0)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+            )
             page = browser.new_page(viewport={"width": 900, "height": 600})
             page.goto(f"http://127.0.0.1:{viewer.port}")
             page.wait_for_selector("canvas", timeout=30000)

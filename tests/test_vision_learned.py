@@ -90,8 +90,9 @@ def test_proposer_stage_trains_on_generated_avsbench_instance_masks(tmp_path):
     assert log["images"] == 3 and len(log["loss"]) == 2
     p = get_proposer("learned", weights=out, top_n=4).propose(images[0])
     assert len(p) <= 4 and p.masks.shape[1:] == images[0].shape[:2]
-    tuned = train_proposer_stage(tmp_path / "tuned.pt", ProposerStageConfig(proposer_epochs=1, split="test",
-                                                                            proposer_init=str(out)), data=root)
+    tuned = train_proposer_stage(
+        tmp_path / "tuned.pt", ProposerStageConfig(proposer_epochs=1, split="test", proposer_init=str(out)), data=root
+    )
     assert tuned["config"]["init"] == str(out)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="neither"):

@@ -27,17 +27,32 @@ def _one_line(err: pytest.ExceptionInfo) -> str:
 
 def _save_tiny(folder: Path, hq: bool = False) -> Path:
     prefix = "SamHQ" if hq else "Sam"
-    cls = {k: getattr(transformers, prefix + k) for k in
-           ("Config", "Model", "VisionConfig", "PromptEncoderConfig", "MaskDecoderConfig")}
-    vision = cls["VisionConfig"](hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
-                                 image_size=SIDE, patch_size=16, window_size=2, global_attn_indexes=[1],
-                                 num_pos_feats=8, mlp_dim=64, initializer_range=0.02)  # default 1e-10: denormals, slow
+    cls = {
+        k: getattr(transformers, prefix + k)
+        for k in ("Config", "Model", "VisionConfig", "PromptEncoderConfig", "MaskDecoderConfig")
+    }
+    vision = cls["VisionConfig"](
+        hidden_size=32,
+        output_channels=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=SIDE,
+        patch_size=16,
+        window_size=2,
+        global_attn_indexes=[1],
+        num_pos_feats=8,
+        mlp_dim=64,
+        initializer_range=0.02,
+    )  # default 1e-10: denormals, slow
     prompt = cls["PromptEncoderConfig"](hidden_size=16, image_size=SIDE, patch_size=16, mask_input_channels=4)
     decoder = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32, iou_head_hidden_dim=16)
     if hq:
         decoder["vit_dim"] = 32
-    config = cls["Config"](vision_config=vision.to_dict(), prompt_encoder_config=prompt.to_dict(),
-                           mask_decoder_config=cls["MaskDecoderConfig"](**decoder).to_dict())
+    config = cls["Config"](
+        vision_config=vision.to_dict(),
+        prompt_encoder_config=prompt.to_dict(),
+        mask_decoder_config=cls["MaskDecoderConfig"](**decoder).to_dict(),
+    )
     torch.manual_seed(0)
     model = cls["Model"](config).eval()
     with torch.no_grad():  # a known predicted IoU per multimask output: the second of the three is the best
@@ -45,10 +60,12 @@ def _save_tiny(folder: Path, hq: bool = False) -> Path:
         head.weight.zero_()
         head.bias.copy_(torch.tensor(IOU_BIAS))
     model.save_pretrained(folder)
-    image_processor = transformers.SamImageProcessor(size={"longest_edge": SIDE},
-                                                     pad_size={"height": SIDE, "width": SIDE},
-                                                     mask_size={"longest_edge": 16},
-                                                     mask_pad_size={"height": 16, "width": 16})
+    image_processor = transformers.SamImageProcessor(
+        size={"longest_edge": SIDE},
+        pad_size={"height": SIDE, "width": SIDE},
+        mask_size={"longest_edge": 16},
+        mask_pad_size={"height": 16, "width": 16},
+    )
     proc = getattr(transformers, prefix + "Processor", transformers.SamProcessor)
     proc(image_processor=image_processor).save_pretrained(folder)
     return folder

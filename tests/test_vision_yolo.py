@@ -31,7 +31,7 @@ def _on_canvas(photo: np.ndarray, side: int = 256, obj: int = 160) -> tuple[np.n
     small = cv2.resize(photo, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     canvas = np.full((side, side, 3), 128, np.uint8)
     y0, x0 = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
-    canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     return canvas, np.array([x0, y0, x0 + small.shape[1], y0 + small.shape[0]], np.float32)
 
 
@@ -123,8 +123,13 @@ def test_blank_image_and_grabcut_fallback(yolo):
 
 def test_bad_images_raise_data_error(yolo):
     image = skimage.data.chelsea()
-    for bad in (image.astype(np.float32) / 255, image[..., 0], image[..., :2], np.zeros((0, 10, 3), np.uint8),
-                np.concatenate([image, image[..., :1]], axis=2)):
+    for bad in (
+        image.astype(np.float32) / 255,
+        image[..., 0],
+        image[..., :2],
+        np.zeros((0, 10, 3), np.uint8),
+        np.concatenate([image, image[..., :1]], axis=2),
+    ):
         with pytest.raises(DataError) as e:
             yolo.propose(bad)
         assert "image" in _one_line(e)

@@ -44,8 +44,12 @@ class AudioReport:
     def to_dict(self, top_k: int = 3) -> dict[str, Any]:
         rows = []
         for i, s in enumerate(self.segments):
-            row: dict[str, Any] = {"start": round(s.start, 3), "end": round(s.end, 3), "score": round(s.score, 3),
-                                   "kind": s.kind}
+            row: dict[str, Any] = {
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "score": round(s.score, 3),
+                "kind": s.kind,
+            }
             if i < len(self.tags) and self.tags[i].labels:
                 row["tags"] = [{"label": lab, "score": round(sc, 4)} for lab, sc in self.tags[i].top(top_k)]
             if self.tdoa is not None:
@@ -54,10 +58,17 @@ class AudioReport:
                 row["direction_deg"] = None if np.isnan(d.azimuth) else round(float(np.degrees(d.azimuth)), 2)
                 row["tdoa_confidence"] = round(d.confidence, 3)
             rows.append(row)
-        return {"path": self.path, "sample_rate": self.sample_rate, "channels": self.channels,
-                "duration": round(self.duration, 3), "embedder": self.embedder, "mic_spacing_m": self.spacing,
-                "tdoa_sign": "positive when the left microphone (channel 0) hears first",
-                "segments": rows, "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}
+        return {
+            "path": self.path,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "duration": round(self.duration, 3),
+            "embedder": self.embedder,
+            "mic_spacing_m": self.spacing,
+            "tdoa_sign": "positive when the left microphone (channel 0) hears first",
+            "segments": rows,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
 
 
 def analyze(
@@ -90,8 +101,15 @@ def analyze(
         if "Silence" in labels:
             silence = (patches.centres, patches.scores[:, labels.index("Silence")])
     t0 = time.perf_counter()
-    segments = chunk(a, sr, min_segment=min_segment, min_gap=min_gap, speech=speech, silence_scores=silence,
-                     silence_threshold=silence_threshold)
+    segments = chunk(
+        a,
+        sr,
+        min_segment=min_segment,
+        min_gap=min_gap,
+        speech=speech,
+        silence_scores=silence,
+        silence_threshold=silence_threshold,
+    )
     timings["chunking"] = time.perf_counter() - t0
     tags = model.pool(patches, segments) if (model is not None and patches is not None and segments) else []
     tdoa = None
@@ -99,8 +117,9 @@ def analyze(
     if a.shape[0] == 2:
         tdoa = segment_tdoa(a, sr, segments, spacing=spacing, c=SPEED_OF_SOUND) if segments else []
     timings["tdoa"] = time.perf_counter() - t0
-    return AudioReport(path, int(sr), int(a.shape[0]), a.shape[1] / sr, segments, tags, tdoa, spacing,
-                       embedder or "", timings)
+    return AudioReport(
+        path, int(sr), int(a.shape[0]), a.shape[1] / sr, segments, tags, tdoa, spacing, embedder or "", timings
+    )
 
 
 def analyze_file(path: str | Path, **kwargs: Any) -> AudioReport:

@@ -553,14 +553,26 @@ assert len(AUDIOSET_LABELS) == 521, len(AUDIOSET_LABELS)
 
 _INDEX: dict[str, int] = {name: i for i, name in enumerate(AUDIOSET_LABELS)}
 
-_SPEECH = ("Speech", "Child speech, kid speaking", "Conversation", "Narration, monologue", "Babbling",
-           "Speech synthesizer")
+_SPEECH = (
+    "Speech",
+    "Child speech, kid speaking",
+    "Conversation",
+    "Narration, monologue",
+    "Babbling",
+    "Speech synthesizer",
+)
 _BIRD = ("Bird", "Bird vocalization, bird call, bird song", "Chirp, tweet", "Squawk")
 _BOWED = ("Bowed string instrument", "String section")
 _WOODWIND = ("Wind instrument, woodwind instrument",)
 _MALLET = ("Mallet percussion", "Marimba, xylophone", "Glockenspiel", "Vibraphone")
-_SIREN = ("Siren", "Emergency vehicle", "Civil defense siren", "Police car (siren)", "Ambulance (siren)",
-          "Fire engine, fire truck (siren)")
+_SIREN = (
+    "Siren",
+    "Emergency vehicle",
+    "Civil defense siren",
+    "Police car (siren)",
+    "Ambulance (siren)",
+    "Fire engine, fire truck (siren)",
+)
 
 #: soundmask object category (the keys of :data:`soundmask.synth.sounds.CATEGORY_TABLE`) → the AudioSet classes
 #: a correct tagger may name for it: the category's own class(es), the sounds it makes (``Bark``), and the
@@ -629,8 +641,18 @@ CATEGORY_TO_AUDIOSET: dict[str, tuple[str, ...]] = {
     "bell": ("Bell", "Church bell", "Chime", "Tubular bells", "Ding", "Change ringing (campanology)"),
     "banjo": ("Banjo", "Plucked string instrument"),
     "ukulele": ("Ukulele", "Mandolin", "Guitar", "Plucked string instrument"),
-    "drum": ("Drum", "Drum kit", "Percussion", "Snare drum", "Bass drum", "Drum roll", "Drum machine", "Timpani",
-             "Tabla", "Rimshot"),
+    "drum": (
+        "Drum",
+        "Drum kit",
+        "Percussion",
+        "Snare drum",
+        "Bass drum",
+        "Drum roll",
+        "Drum machine",
+        "Timpani",
+        "Tabla",
+        "Rimshot",
+    ),
     "cymbal": ("Cymbal", "Hi-hat", "Percussion", "Drum kit", "Gong"),
     # people and electronics
     "person": _SPEECH,
@@ -686,9 +708,18 @@ CATEGORY_TO_AUDIOSET: dict[str, tuple[str, ...]] = {
 #: Catch-all classes YAMNet often ranks above the specific one (``Animal`` above ``Dog``, ``Music`` above
 #: ``Piano``) and the acoustic-scene classes; :func:`category_rank` can skip them to rank the specific classes.
 AUDIOSET_GENERIC: tuple[str, ...] = (
-    "Animal", "Domestic animals, pets", "Livestock, farm animals, working animals", "Wild animals",
-    "Music", "Musical instrument", "Vehicle", "Sound effect",
-    "Inside, small room", "Inside, large room or hall", "Inside, public space", "Outside, urban or manmade",
+    "Animal",
+    "Domestic animals, pets",
+    "Livestock, farm animals, working animals",
+    "Wild animals",
+    "Music",
+    "Musical instrument",
+    "Vehicle",
+    "Sound effect",
+    "Inside, small room",
+    "Inside, large room or hall",
+    "Inside, public space",
+    "Outside, urban or manmade",
     "Outside, rural or natural",
 )
 
@@ -706,9 +737,7 @@ def category_labels(category: str, mapping: Mapping[str, Iterable[str]] | None =
     return tuple((mapping or CATEGORY_TO_AUDIOSET).get(category, ()))
 
 
-def category_rank(
-    category: str, labels: Sequence[str], scores: np.ndarray, skip: Iterable[str] = ()
-) -> int | None:
+def category_rank(category: str, labels: Sequence[str], scores: np.ndarray, skip: Iterable[str] = ()) -> int | None:
     """Rank (0 = best) of the best-scored class that counts as correct for ``category`` among ``scores``
     over ``labels``, not counting the classes in ``skip`` (e.g. :data:`AUDIOSET_GENERIC`); ``None`` when the
     category has no mapping, ``len(labels)`` when no correct class is scored. Ties keep the label order."""

@@ -161,14 +161,23 @@ def _silero() -> tuple[Any, Callable[..., Any]] | None:
 
         return load_silero_vad(onnx=True), get_speech_timestamps
     except Exception as e:  # noqa: BLE001 - ImportError, or onnxruntime failing to load: run without speech
-        log.warning("silero-vad is not available (%s: %s); chunking without speech detection "
-                    "(fix: pip install silero-vad onnxruntime)", type(e).__name__, e)
+        log.warning(
+            "silero-vad is not available (%s: %s); chunking without speech detection "
+            "(fix: pip install silero-vad onnxruntime)",
+            type(e).__name__,
+            e,
+        )
         return None
 
 
-def speech_segments(audio: np.ndarray, sr: int, min_segment: float = 0.25, min_gap: float = 0.2,
-                    threshold: float = 0.5, spans: Sequence[tuple[float, float]] | None = None,
-                    ) -> list[tuple[float, float]] | None:
+def speech_segments(
+    audio: np.ndarray,
+    sr: int,
+    min_segment: float = 0.25,
+    min_gap: float = 0.2,
+    threshold: float = 0.5,
+    spans: Sequence[tuple[float, float]] | None = None,
+) -> list[tuple[float, float]] | None:
     """Speech stretches (s) found by silero-vad on the channel mix at 16 kHz; None when silero-vad is unavailable.
 
     ``spans``: only look inside these (start, end) stretches, e.g. the energy segments (speech is never silent),
@@ -185,10 +194,14 @@ def speech_segments(audio: np.ndarray, sr: int, min_segment: float = 0.25, min_g
         i0, i1 = max(0, int(a * _VAD_SR)), min(len(mono), int(np.ceil(b * _VAD_SR)))
         if i1 - i0 < _VAD_SR * min_segment:
             continue
-        stamps = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(mono[i0:i1])), model,
-                                       threshold=threshold, sampling_rate=_VAD_SR,
-                                       min_speech_duration_ms=int(1000 * min_segment),
-                                       min_silence_duration_ms=int(1000 * min_gap))
+        stamps = get_speech_timestamps(
+            torch.from_numpy(np.ascontiguousarray(mono[i0:i1])),
+            model,
+            threshold=threshold,
+            sampling_rate=_VAD_SR,
+            min_speech_duration_ms=int(1000 * min_segment),
+            min_silence_duration_ms=int(1000 * min_gap),
+        )
         found += [((i0 + s["start"]) / _VAD_SR, (i0 + s["end"]) / _VAD_SR) for s in stamps]
     return found
 
@@ -198,8 +211,10 @@ def _silence_of(scores: SilenceScores, audio: np.ndarray, sr: int) -> tuple[np.n
     times, probs = scores(_as_mono_power(audio).mean(axis=0), sr) if callable(scores) else scores
     t, p = np.asarray(times, dtype=np.float64).reshape(-1), np.asarray(probs, dtype=np.float64).reshape(-1)
     if len(t) != len(p):
-        raise ConfigError(f"silence_scores: {len(t)} times but {len(p)} probabilities",
-                          fix="pass (times, probs) arrays of the same length")
+        raise ConfigError(
+            f"silence_scores: {len(t)} times but {len(p)} probabilities",
+            fix="pass (times, probs) arrays of the same length",
+        )
     return t, p
 
 
@@ -240,11 +255,21 @@ def chunk(
         raise ConfigError(f"min_segment and min_gap must be ≥ 0 s, got {min_segment}, {min_gap}")
     if speech not in (True, False, "auto"):
         raise ConfigError(f"speech must be True, False or 'auto', got {speech!r}")
-    prof = activity_profile(audio, sr, frame=frame, hop=hop, threshold_db=threshold_db, snr_db=snr_db,
-                            hysteresis_db=hysteresis_db, absolute_db=absolute_db)
+    prof = activity_profile(
+        audio,
+        sr,
+        frame=frame,
+        hop=hop,
+        threshold_db=threshold_db,
+        snr_db=snr_db,
+        hysteresis_db=hysteresis_db,
+        absolute_db=absolute_db,
+    )
     duration = np.asarray(audio).shape[-1] / sr
-    runs = [(max(0.0, prof.times[a] - prof.hop / 2), min(duration, prof.times[b] + prof.hop / 2))
-            for a, b in _runs(_hysteresis(prof))]
+    runs = [
+        (max(0.0, prof.times[a] - prof.hop / 2), min(duration, prof.times[b] + prof.hop / 2))
+        for a, b in _runs(_hysteresis(prof))
+    ]
     sound = [s for s in _merge(runs, min_gap) if s[1] - s[0] >= min_segment]
     spoken = _speech(audio, sr, speech, min_segment, min_gap, duration, sound) if sound else []
     parts = [(s, "speech") for s in spoken]
@@ -256,8 +281,15 @@ def chunk(
     return [Segment(float(a), float(b), _score(prof, a, b), kind) for (a, b), kind in parts]
 
 
-def _speech(audio: np.ndarray, sr: int, speech: bool | str, min_segment: float, min_gap: float,
-            duration: float, sound: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+def _speech(
+    audio: np.ndarray,
+    sr: int,
+    speech: bool | str,
+    min_segment: float,
+    min_gap: float,
+    duration: float,
+    sound: Sequence[tuple[float, float]],
+) -> list[tuple[float, float]]:
     if speech is False:
         return []
     if speech == "auto" and importlib.util.find_spec("silero_vad") is None:
@@ -289,8 +321,9 @@ def activity(segments: Sequence[Any], times: np.ndarray) -> np.ndarray:
     return (k >= 0) & (t < ends[np.clip(k, 0, None)])
 
 
-def frame_precision_recall(pred_segments: Sequence[Any], true_events: Sequence[Any], duration: float,
-                           hop: float = 0.01) -> tuple[float, float]:
+def frame_precision_recall(
+    pred_segments: Sequence[Any], true_events: Sequence[Any], duration: float, hop: float = 0.01
+) -> tuple[float, float]:
     """Frame-level (every ``hop`` s over ``[0, duration]``) precision and recall of predicted against true activity.
 
     ``true_events``: :class:`~soundmask.data.types.SoundEvent`, :class:`Segment` or (start, end) pairs. An empty

@@ -54,8 +54,9 @@ def load_audio(
         if channels == 2:
             require_stereo(audio, p)
         elif audio.shape[0] != channels:
-            raise DataError(f"audio has {audio.shape[0]} channel(s), expected {channels}", p,
-                            f"provide {channels}-channel audio")
+            raise DataError(
+                f"audio has {audio.shape[0]} channel(s), expected {channels}", p, f"provide {channels}-channel audio"
+            )
     if mono and audio.shape[0] > 1:
         audio = audio.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
     if sr is not None and int(sr) != rate:
@@ -90,8 +91,11 @@ def require_stereo(audio: np.ndarray, path: PathLike | None = None) -> np.ndarra
     else:
         problem = f"has {n} channels; the stereo stage needs a 2-channel recording (left, right)"
     where = Path(path) if path is not None else None
-    raise DataError(problem if where is not None else f"audio {problem}", where,
-                    "record with a stereo microphone pair (channel 0 = left) or skip the stereo stage")
+    raise DataError(
+        problem if where is not None else f"audio {problem}",
+        where,
+        "record with a stereo microphone pair (channel 0 = left) or skip the stereo stage",
+    )
 
 
 # ------------------------------------------------------------------------------------------------ readers
@@ -119,7 +123,7 @@ def _check_wav_rate(p: Path) -> None:
         raise DataError(f"cannot read audio file ({e})", p) from e
     pos = head.find(b"fmt ")
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE" and pos >= 0 and len(head) >= pos + 16:
-        rate = int.from_bytes(head[pos + 12: pos + 16], "little")
+        rate = int.from_bytes(head[pos + 12 : pos + 16], "little")
         if rate == 0:
             raise DataError("sample rate is 0 Hz", p, "re-export the audio with a valid sample rate")
 
@@ -169,7 +173,8 @@ def _check_samples(audio: np.ndarray, rate: int, p: Path, min_duration: float) -
         raise DataError("audio has no samples", p, "re-export the audio")
     need = max(2, int(np.ceil(min_duration * rate)))
     if n < need:
-        raise DataError(f"audio is too short ({n} sample(s), {n / rate * 1e3:.2f} ms; need ≥ {need})", p,
-                        "use a longer recording")
+        raise DataError(
+            f"audio is too short ({n} sample(s), {n / rate * 1e3:.2f} ms; need ≥ {need})", p, "use a longer recording"
+        )
     if not np.isfinite(audio).all():
         raise DataError("audio contains NaN or infinite samples", p, "re-export the audio")

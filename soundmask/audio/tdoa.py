@@ -153,8 +153,13 @@ def _check_pair(left: np.ndarray, right: np.ndarray, sr: float) -> tuple[np.ndar
     return a, b
 
 
-def _one_shot(left: np.ndarray, right: np.ndarray, sr: float, band: tuple[float, float], floor: float,
-              ) -> tuple[np.ndarray, np.ndarray, int]:
+def _one_shot(
+    left: np.ndarray,
+    right: np.ndarray,
+    sr: float,
+    band: tuple[float, float],
+    floor: float,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """PHAT-weighted full-length cross-spectrum (1, K), its kept-bin mask, and the transform length."""
     a, b = _check_pair(left, right, sr)
     nfft = sfft.next_fast_len(len(a) + len(b), real=True)
@@ -248,8 +253,15 @@ def _check_stereo(stereo: np.ndarray, sr: float) -> np.ndarray:
     return x
 
 
-def _framed(stereo: np.ndarray, sr: float, frame: float, hop: float | None, max_lag: float | None,
-            band: tuple[float, float], floor: float) -> _Framed:
+def _framed(
+    stereo: np.ndarray,
+    sr: float,
+    frame: float,
+    hop: float | None,
+    max_lag: float | None,
+    band: tuple[float, float],
+    floor: float,
+) -> _Framed:
     """Hann-windowed frames of both channels → PHAT-weighted cross-spectra (one batched rfft per channel)."""
     x = _check_stereo(stereo, sr)
     n = max(8, round(frame * sr))
@@ -350,21 +362,23 @@ def steered_response(
     x = _check_stereo(stereo, sr)
     segs = list(segments)
     if len(delays) != len(segs):
-        raise DataError(f"{len(delays)} delay sets for {len(segs)} segments",
-                        fix="pass one array of delays per segment")
+        raise DataError(
+            f"{len(delays)} delay sets for {len(segs)} segments", fix="pass one array of delays per segment"
+        )
     out = [np.full(np.shape(d), np.nan) for d in delays]
     fr = _framed(x, sr, frame, hop, None, band, floor)
     ok, A, norm = _segment_spectra(fr, segs, active_db, silence_db)
     for row, i in enumerate(ok):
         lags = np.asarray(delays[i], dtype=np.float64).ravel() * sr
         if lags.size:
-            r = _correlation_near(A[row:row + 1], np.zeros(1), lags, fr.nfft)[0] / norm[row]
+            r = _correlation_near(A[row : row + 1], np.zeros(1), lags, fr.nfft)[0] / norm[row]
             out[i] = r.reshape(np.shape(delays[i]))
     return out
 
 
-def _segment_spectra(fr: _Framed, segs: Sequence[Segment], active_db: float,
-                     silence_db: float) -> tuple[list[int], np.ndarray, np.ndarray]:
+def _segment_spectra(
+    fr: _Framed, segs: Sequence[Segment], active_db: float, silence_db: float
+) -> tuple[list[int], np.ndarray, np.ndarray]:
     """The segments with active frames, their mean PHAT cross-spectra (B, K) and coherent-peak heights (B,)."""
     audible = _active(fr.energy, silence_db)
     picks = [_segment_frames(fr, s, active_db, audible) for s in segs]
@@ -455,8 +469,16 @@ def _window_sum(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return acc[b] - acc[a]
 
 
-def _kalman_rts(z: np.ndarray, conf: np.ndarray, offset: np.ndarray, dt: float, accel: float, meas_std: float,
-                gate: float, rate0: float = 1e-3) -> np.ndarray:
+def _kalman_rts(
+    z: np.ndarray,
+    conf: np.ndarray,
+    offset: np.ndarray,
+    dt: float,
+    accel: float,
+    meas_std: float,
+    gate: float,
+    rate0: float = 1e-3,
+) -> np.ndarray:
     """Constant-velocity Kalman filter + Rauch–Tung–Striebel smoother of per-window delays ``z`` (NaN = missing).
 
     State (delay, drift); white-noise acceleration ``accel`` (s/s²); measurement ``w`` observes the delay at

@@ -74,14 +74,18 @@ class TextSpace:
     ``model``: a local model folder (default: the bundled all-MiniLM-L6-v2). ``cache_dir``: where the on-disk
     cache lives (default ``$XDG_CACHE_HOME/soundmask/textspace``); ``False`` keeps the cache in memory only."""
 
-    def __init__(self, model: PathLike | None = None, cache_dir: PathLike | bool | None = None,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, model: PathLike | None = None, cache_dir: PathLike | bool | None = None, batch_size: int = 64
+    ) -> None:
         self.model_path = Path(model) if model is not None else default_text_model()
         if not self.model_path.is_dir():
             raise ConfigError("text model folder not found", self.model_path, _FIX)
         if not any((self.model_path / f).is_file() for f in ("modules.json", "config.json")):
-            raise ConfigError("not a sentence-transformers or Hugging Face folder (no modules.json/config.json)",
-                              self.model_path, _FIX)
+            raise ConfigError(
+                "not a sentence-transformers or Hugging Face folder (no modules.json/config.json)",
+                self.model_path,
+                _FIX,
+            )
         self.batch_size = max(1, int(batch_size))
         self._memory: dict[str, np.ndarray] = {}
         self._model: Any = None
@@ -127,8 +131,11 @@ class TextSpace:
             try:
                 self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
             except Exception as e:  # sentence-transformers/transformers raise many types
-                raise ConfigError(f"cannot load the text model ({type(e).__name__}: {' '.join(str(e).split())[:200]})",
-                                  self.model_path, _FIX) from e
+                raise ConfigError(
+                    f"cannot load the text model ({type(e).__name__}: {' '.join(str(e).split())[:200]})",
+                    self.model_path,
+                    _FIX,
+                ) from e
         return self._model
 
     @property
@@ -145,8 +152,13 @@ class TextSpace:
         with self._lock:
             missing = sorted({k for k in keys if k not in self._memory})
             if missing:
-                vectors = self._load_model().encode(missing, batch_size=self.batch_size, convert_to_numpy=True,
-                                                    normalize_embeddings=True, show_progress_bar=False)
+                vectors = self._load_model().encode(
+                    missing,
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
                 self._memory.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
                 self._write_cache()
             if not keys:

@@ -16,8 +16,16 @@ from soundmask.config import option
 from soundmask.errors import ConfigError
 from soundmask.registry import resolve
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "FrameObjects", "MethodConfig", "Prediction", "Segmenter", "get_method",
-           "load_segmenter"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "FrameObjects",
+    "MethodConfig",
+    "Prediction",
+    "Segmenter",
+    "get_method",
+    "load_segmenter",
+]
 
 #: name → ``"module:Class"`` (imported on first use).
 METHODS: dict[str, Any] = {

@@ -21,8 +21,9 @@ from soundmask.audio.embed.base import AudioEmbedder
 __all__ = ["window_activity", "window_embeddings"]
 
 
-def window_activity(audio: np.ndarray, sr: int, windows: list[tuple[int, int]], min_active: float = 0.6,
-                    onset_db: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+def window_activity(
+    audio: np.ndarray, sr: int, windows: list[tuple[int, int]], min_active: float = 0.6, onset_db: float = 10.0
+) -> tuple[np.ndarray, np.ndarray]:
     """((T,) bool active, (T,) float fraction of the window's level frames that sound); see the module notes."""
     prof = activity_profile(audio, sr)
     on = _hysteresis(prof)
@@ -40,8 +41,9 @@ def window_activity(audio: np.ndarray, sr: int, windows: list[tuple[int, int]], 
     return (frac >= min_active) | onset, frac
 
 
-def window_embeddings(embedder: AudioEmbedder, audio: np.ndarray, sr: int,
-                      windows: list[tuple[int, int]]) -> list[np.ndarray]:
+def window_embeddings(
+    embedder: AudioEmbedder, audio: np.ndarray, sr: int, windows: list[tuple[int, int]]
+) -> list[np.ndarray]:
     """Patch embeddings (P_t, D) float32 of each window's audio (channels averaged)."""
     mono = np.asarray(audio, np.float32)
     mono = mono.mean(0) if mono.ndim == 2 else mono

@@ -95,8 +95,9 @@ def check_inputs(frames: Any, audio: Any, sr: int, where: str | Path | None = No
     return frames, audio
 
 
-def frame_windows(num_frames: int, num_samples: int, sr: int, frame_times: Any = None,
-                  window: float | None = None) -> list[tuple[int, int]]:
+def frame_windows(
+    num_frames: int, num_samples: int, sr: int, frame_times: Any = None, window: float | None = None
+) -> list[tuple[int, int]]:
     """Sample ranges ``[s0, s1)`` of the audio window each frame owns.
 
     Default: frame ``t`` at ``frame_times[t]`` (``t · duration / T`` when not given) owns up to the next
@@ -139,7 +140,8 @@ class Segmenter:
         raise NotImplementedError
 
     @classmethod
-    def train(cls, data: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+    def train(cls, data: Any, out: str | Path, **options: Any) -> dict[str, Any]:
+        """Train into checkpoint ``out`` from ``data`` (a folder, several, or None for the method's default)."""
         raise NotImplementedError(f"method {cls.name!r} is not trainable")
 
     @classmethod

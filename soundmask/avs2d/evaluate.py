@@ -51,9 +51,16 @@ class EvalReport:
         return asdict(self)
 
 
-def evaluate(segmenter: Segmenter, dataset: Sequence[Any], batch_size: int = 1, *, data: str = "",
-             split: str = "", progress: Callable[[int, int], None] | None = None,
-             options: dict[str, Any] | None = None) -> EvalReport:
+def evaluate(
+    segmenter: Segmenter,
+    dataset: Sequence[Any],
+    batch_size: int = 1,
+    *,
+    data: str = "",
+    split: str = "",
+    progress: Callable[[int, int], None] | None = None,
+    options: dict[str, Any] | None = None,
+) -> EvalReport:
     """Score ``segmenter`` on every clip of ``dataset`` (clips with ``masks``; see the module docstring)."""
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
@@ -103,9 +110,20 @@ def evaluate(segmenter: Segmenter, dataset: Sequence[Any], batch_size: int = 1, 
         r = m.compute()
         cats[c] = {"j": r["j"], "f": r["f"], "frames": r["frames"]}
     return EvalReport(
-        method=getattr(segmenter, "name", type(segmenter).__name__), data=str(data), split=split, clips=n,
-        frames=int(pj["frames"]), batch_size=batch_size, miou=float(b["j"]), fscore=float(b["f"]),
-        pooled_j=float(pj["j"]), pooled_f=float(pj["f"]), per_category=cats,
-        frames_per_second=frames / seconds if seconds > 0 else float("nan"), seconds=seconds,
-        empty_frames=empty, empty_predicted_on_empty=empty_ok / empty if empty else float("nan"),
-        options=dict(options or {}))
+        method=getattr(segmenter, "name", type(segmenter).__name__),
+        data=str(data),
+        split=split,
+        clips=n,
+        frames=int(pj["frames"]),
+        batch_size=batch_size,
+        miou=float(b["j"]),
+        fscore=float(b["f"]),
+        pooled_j=float(pj["j"]),
+        pooled_f=float(pj["f"]),
+        per_category=cats,
+        frames_per_second=frames / seconds if seconds > 0 else float("nan"),
+        seconds=seconds,
+        empty_frames=empty,
+        empty_predicted_on_empty=empty_ok / empty if empty else float("nan"),
+        options=dict(options or {}),
+    )

@@ -32,8 +32,17 @@ from soundmask.avs2d.base import check_inputs, frame_windows
 from soundmask.data.io import atomic_path
 from soundmask.errors import DataError
 
-__all__ = ["LEVEL_BLOCKS", "LEVEL_CHANNELS", "MASK_SIZE", "NET_SIZE", "ClipFeatures", "FeatureExtractor",
-           "TrainingFeatures", "build_training_features", "unique_frames"]
+__all__ = [
+    "LEVEL_BLOCKS",
+    "LEVEL_CHANNELS",
+    "MASK_SIZE",
+    "NET_SIZE",
+    "ClipFeatures",
+    "FeatureExtractor",
+    "TrainingFeatures",
+    "build_training_features",
+    "unique_frames",
+]
 
 NET_SIZE = 224
 MASK_SIZE = 112  # training masks live at stride 2
@@ -91,7 +100,7 @@ class FeatureExtractor:
         first, index = unique_frames(frames)
         outs: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
         for b in range(0, len(first), batch):
-            x = torch.from_numpy(np.ascontiguousarray(frames[first[b:b + batch]])).permute(0, 3, 1, 2).float() / 255
+            x = torch.from_numpy(np.ascontiguousarray(frames[first[b : b + batch]])).permute(0, 3, 1, 2).float() / 255
             if x.shape[-2:] != (NET_SIZE, NET_SIZE):
                 x = F.interpolate(x, size=(NET_SIZE, NET_SIZE), mode="bilinear", align_corners=False, antialias=True)
             for k, lv in enumerate(self.encoder.pyramid(x, LEVEL_BLOCKS)):
@@ -157,12 +166,23 @@ class TrainingFeatures:
         """The features of the given clips only (renumbered in the given order), under ``key``."""
         rows = torch.cat([torch.nonzero(self.clip == c).flatten() for c in clips])
         imgs, new_image = torch.unique(self.image[rows], return_inverse=True)
-        new_clip = torch.cat([torch.full((int((self.clip == c).sum()),), k, dtype=torch.long)
-                              for k, c in enumerate(clips)])
-        return TrainingFeatures([lv[imgs] for lv in self.levels], new_image, self.audio[rows], self.active[rows],
-                                self.masks[rows], self.valid[rows], new_clip, self.category[rows], self.categories,
-                                key, None if self.instances is None else self.instances[rows],
-                                None if self.instance_cats is None else self.instance_cats[rows])
+        new_clip = torch.cat(
+            [torch.full((int((self.clip == c).sum()),), k, dtype=torch.long) for k, c in enumerate(clips)]
+        )
+        return TrainingFeatures(
+            [lv[imgs] for lv in self.levels],
+            new_image,
+            self.audio[rows],
+            self.active[rows],
+            self.masks[rows],
+            self.valid[rows],
+            new_clip,
+            self.category[rows],
+            self.categories,
+            key,
+            None if self.instances is None else self.instances[rows],
+            None if self.instance_cats is None else self.instance_cats[rows],
+        )
 
     def row_instances(self, r: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Row ``r``'s objects: ((G, 112, 112) bool masks, (G,) category indices); G = 0 without instance data."""
@@ -170,8 +190,9 @@ class TrainingFeatures:
             return torch.zeros((0, *self.masks.shape[1:]), dtype=torch.bool), torch.zeros(0, dtype=torch.long)
         cats = self.instance_cats[r]
         ks = torch.nonzero(cats >= 0).flatten()
-        return torch.stack([self.instances[r] == k + 1 for k in ks.tolist()]) if len(ks) else \
-            torch.zeros((0, *self.masks.shape[1:]), dtype=torch.bool), cats[ks]
+        return torch.stack([self.instances[r] == k + 1 for k in ks.tolist()]) if len(ks) else torch.zeros(
+            (0, *self.masks.shape[1:]), dtype=torch.bool
+        ), cats[ks]
 
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
@@ -224,15 +245,26 @@ def open_training_dataset(root: Path, split: str) -> Any:
     return SceneClipsDataset(root, split) if is_scene_collection(root) else AVSBenchDataset(root, split=split)
 
 
-def build_training_features(roots: Sequence[str | Path], split: str, extractor_options: dict[str, Any],
-                            cache_dir: Path, max_clips: int = 0, categories: Sequence[str] | None = None,
-                            progress: Progress | None = None) -> TrainingFeatures:
+def build_training_features(
+    roots: Sequence[str | Path],
+    split: str,
+    extractor_options: dict[str, Any],
+    cache_dir: Path,
+    max_clips: int = 0,
+    categories: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> TrainingFeatures:
     """The :class:`TrainingFeatures` of ``split`` of the AVSBench-layout folders ``roots`` (cached; see the
     module docstring). ``categories``: the category list to index (default: every category seen, sorted)."""
     root_dirs = [Path(r) for r in roots]
-    key = {"data": [str(r.resolve()) for r in root_dirs], "split": split, "max_clips": max_clips,
-           "categories": list(categories) if categories else None, "version": 2,
-           **{k: extractor_options.get(k) for k in ("audio", "audio_path", "min_active")}}
+    key = {
+        "data": [str(r.resolve()) for r in root_dirs],
+        "split": split,
+        "max_clips": max_clips,
+        "categories": list(categories) if categories else None,
+        "version": 2,
+        **{k: extractor_options.get(k) for k in ("audio", "audio_path", "min_active")},
+    }
     path = _cache_path(key, cache_dir)
     if path.is_file():
         cached = TrainingFeatures.load(path)
@@ -267,8 +299,10 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
         if clip.instances is not None:
             local, frame_cats = _instance_rows(clip.instances, clip.instance_categories)
         else:
-            local, frame_cats = torch.zeros((len(clip.frames), MASK_SIZE, MASK_SIZE), dtype=torch.uint8), \
-                [[] for _ in clip.frames]
+            local, frame_cats = (
+                torch.zeros((len(clip.frames), MASK_SIZE, MASK_SIZE), dtype=torch.uint8),
+                [[] for _ in clip.frames],
+            )
         rows["instances"].append(local)
         row_cats.extend(frame_cats)
         valid = clip.mask_valid if clip.mask_valid is not None else np.ones(len(clip.frames), bool)
@@ -286,15 +320,26 @@ def build_training_features(roots: Sequence[str | Path], split: str, extractor_o
     cats_seen = sorted({c for c in names if c} | {c for r in row_cats for c in r})
     cats = tuple(categories) if categories else tuple(cats_seen)
     lookup = {c: k for k, c in enumerate(cats)}
-    cat_rows = [torch.full((len(r),), lookup.get(n, -1), dtype=torch.long)
-                for n, r in zip(names, rows["clip"], strict=True)]
+    cat_rows = [
+        torch.full((len(r),), lookup.get(n, -1), dtype=torch.long) for n, r in zip(names, rows["clip"], strict=True)
+    ]
     inst_cats = torch.full((len(row_cats), max([1] + [len(r) for r in row_cats])), -1, dtype=torch.long)
     for r, cs in enumerate(row_cats):
-        inst_cats[r, :len(cs)] = torch.tensor([lookup.get(c, -1) for c in cs], dtype=torch.long)
+        inst_cats[r, : len(cs)] = torch.tensor([lookup.get(c, -1) for c in cs], dtype=torch.long)
     feats = TrainingFeatures(
-        [torch.cat(lv) for lv in levels], torch.cat(rows["image"]), torch.cat(rows["audio"]),
-        torch.cat(rows["active"]), torch.cat(rows["masks"]), torch.cat(rows["valid"]), torch.cat(rows["clip"]),
-        torch.cat(cat_rows), cats, key, torch.cat(rows["instances"]), inst_cats)
+        [torch.cat(lv) for lv in levels],
+        torch.cat(rows["image"]),
+        torch.cat(rows["audio"]),
+        torch.cat(rows["active"]),
+        torch.cat(rows["masks"]),
+        torch.cat(rows["valid"]),
+        torch.cat(rows["clip"]),
+        torch.cat(cat_rows),
+        cats,
+        key,
+        torch.cat(rows["instances"]),
+        inst_cats,
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     feats.save(path)
     return feats

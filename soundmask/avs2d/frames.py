@@ -116,8 +116,7 @@ def read_frame_source(
     if audio is not None:
         sound = _load_sound(Path(audio))
     samples, sr = sound if sound is not None else (None, None)
-    return FrameSource(frames=frames, names=names, frame_times=times, fps=rate, audio=samples,
-                       sample_rate=sr, path=p)
+    return FrameSource(frames=frames, names=names, frame_times=times, fps=rate, audio=samples, sample_rate=sr, path=p)
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -163,13 +162,19 @@ def _read_folder(
         key=lambda f: natural_key(f.name),
     )
     if not files:
-        raise DataError("folder holds no frame images (png/jpg/jpeg/bmp)", p,
-                        "put the frames in the folder (one image per frame) or pass a video file")
+        raise DataError(
+            "folder holds no frame images (png/jpg/jpeg/bmp)",
+            p,
+            "put the frames in the folder (one image per frame) or pass a video file",
+        )
     seen: dict[str, Path] = {}
     for f in files:
         if f.stem in seen:
-            raise DataError(f"two frames share the name {f.stem!r} ({seen[f.stem].name} and {f.name})", f,
-                            "keep one image per frame name (the masks are named after the frames)")
+            raise DataError(
+                f"two frames share the name {f.stem!r} ({seen[f.stem].name} and {f.name})",
+                f,
+                "keep one image per frame name (the masks are named after the frames)",
+            )
         seen[f.stem] = f
     if max_frames is not None:
         files = files[:max_frames]
@@ -210,8 +215,11 @@ def _read_video(
     try:
         with av.open(str(p), mode="r") as container:
             if len(container.streams.video) == 0:
-                raise DataError("file has no video stream", p,
-                                "pass a video with pictures, or a folder of frames with --audio for the sound")
+                raise DataError(
+                    "file has no video stream",
+                    p,
+                    "pass a video with pictures, or a folder of frames with --audio for the sound",
+                )
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             has_audio = len(container.streams.audio) > 0
@@ -243,8 +251,9 @@ def _read_video(
                     break
             declared = int(stream.frames or 0)
             if not done and declared > 0 and 0 < n_decoded < declared:
-                log.warning("%s: decoded %d of the %d frames its header declares (truncated file?)",
-                            p, n_decoded, declared)
+                log.warning(
+                    "%s: decoded %d of the %d frames its header declares (truncated file?)", p, n_decoded, declared
+                )
             if fps is not None and prev is not None and not done:
                 # targets after the last frame but inside its display time (the video's duration)
                 end = prev_t + (last_dur or (1.0 / native if native else 0.0))

@@ -26,19 +26,28 @@ from soundmask.config import fields_of, option
 from soundmask.errors import ConfigError
 from soundmask.metrics.pooled import PooledJF
 
-__all__ = ["CounterfactualAudio", "FeatureSegmenter", "Swap", "SupervisedConfig", "one_row_per_clip", "pooled_j",
-           "upsample_logits"]
+__all__ = [
+    "CounterfactualAudio",
+    "FeatureSegmenter",
+    "Swap",
+    "SupervisedConfig",
+    "one_row_per_clip",
+    "pooled_j",
+    "upsample_logits",
+]
 
 
 @dataclass
 class SupervisedConfig:
     """Inference options shared by the supervised methods."""
 
-    audio: AudioEmbedderName = option("yamnet", "audio embedder: yamnet | vggish | clap | ast (must match the "
-                                                "checkpoint)")
+    audio: AudioEmbedderName = option(
+        "yamnet", "audio embedder: yamnet | vggish | clap | ast (must match the checkpoint)"
+    )
     audio_path: str | None = option(None, "checkpoint/folder of the audio embedder (vggish, clap, ast)")
-    min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds "
-                                    "(or it holds an onset)")
+    min_active: float = option(
+        0.6, "a frame predicts nothing unless this fraction of its audio window sounds (or it holds an onset)"
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)  # every Literal field, the methods' own (subclasses) included
@@ -120,8 +129,10 @@ class CounterfactualAudio:
             return None
         cf = cls(feats)
         if not cf.available:
-            raise ConfigError("swap_prob needs clips with every object's instance mask (generated data) and a "
-                              "visible silent object", fix="train on `soundmask synth` data or set swap_prob=0")
+            raise ConfigError(
+                "swap_prob needs clips with every object's instance mask (generated data) and a visible silent object",
+                fix="train on `soundmask synth` data or set swap_prob=0",
+            )
         return cf
 
     @property
@@ -141,7 +152,7 @@ class CounterfactualAudio:
             return None
         d = donors[int(torch.randint(len(donors), (1,), generator=g))]
         start = int(torch.randint(len(d) - len(rows) + 1, (1,), generator=g))
-        drows = d[start:start + len(rows)]
+        drows = d[start : start + len(rows)]
         target = torch.zeros((len(rows), *self.feats.masks.shape[1:]), dtype=torch.bool)
         for t, r in enumerate(rows.tolist()):
             masks, cats = self.feats.row_instances(r)
@@ -192,8 +203,11 @@ class FeatureSegmenter(Segmenter):
     def load(cls, checkpoint: str | Path | None = None, **options: Any) -> FeatureSegmenter:
         path = Path(checkpoint) if checkpoint is not None else cls.default_checkpoint()
         if not path.is_file():
-            fix = (f"train one with `soundmask train --method {cls.name} --data DIR --out CKPT`" if checkpoint
-                   else "the shipped default is missing from this install; reinstall or train one")
+            fix = (
+                f"train one with `soundmask train --method {cls.name} --data DIR --out CKPT`"
+                if checkpoint
+                else "the shipped default is missing from this install; reinstall or train one"
+            )
             raise ConfigError(f"{cls.name} checkpoint not found", path, fix)
         ckpt = read_checkpoint(path, cls.name)
         saved = dict(ckpt.get("config", {}))
@@ -206,8 +220,15 @@ class FeatureSegmenter(Segmenter):
 
     # ------------------------------------------------------------------------------------------ training
     @classmethod
-    def train(cls, data: str | Path | list[str | Path] | None, out: str | Path, stage: str | None = None,
-              resume: bool = True, progress: Any = None, **options: Any) -> dict[str, Any]:
+    def train(
+        cls,
+        data: str | Path | list[str | Path] | None,
+        out: str | Path,
+        stage: str | None = None,
+        resume: bool = True,
+        progress: Any = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """Supervised training on AVSBench-layout folder(s) ``data`` (frames, audio and masks of ``split``)."""
         if data is None:
             raise ConfigError(f"training {cls.name} needs --data (an AVSBench-layout folder with masks)")
@@ -220,13 +241,24 @@ class FeatureSegmenter(Segmenter):
         cache = Path(tcfg.cache_dir) if tcfg.cache_dir else out.parent / ".soundmask-features"
         ext = {"audio": mcfg.audio, "audio_path": mcfg.audio_path, "min_active": mcfg.min_active}
         train_f = build_training_features(roots, tcfg.split, ext, cache, tcfg.max_clips, None, progress)
-        val_f = (build_training_features(roots, tcfg.val_split, ext, cache, tcfg.val_clips, train_f.categories,
-                                         progress) if tcfg.val_split else None)
+        val_f = (
+            build_training_features(roots, tcfg.val_split, ext, cache, tcfg.val_clips, train_f.categories, progress)
+            if tcfg.val_split
+            else None
+        )
         return cls.fit(train_f, val_f, mcfg, tcfg, out, resume=resume, progress=progress)
 
     @classmethod
-    def fit(cls, train: TrainingFeatures, val: TrainingFeatures | None, config: Any, tcfg: Any,
-            out: Path, resume: bool = True, progress: Any = None) -> dict[str, Any]:
+    def fit(
+        cls,
+        train: TrainingFeatures,
+        val: TrainingFeatures | None,
+        config: Any,
+        tcfg: Any,
+        out: Path,
+        resume: bool = True,
+        progress: Any = None,
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------------ predict

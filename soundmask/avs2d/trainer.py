@@ -45,8 +45,10 @@ class TrainConfig:
     patience: int = option(0, "stop a phase when validation has not improved for this many epochs (0: never)")
     cache_dir: str | None = option(None, "folder for the cached frozen features (default: beside --out)")
     seed: int = option(0, "random seed (initialisation, batches)")
-    init: str | None = option(None, "start each phase from this checkpoint's weights for it (fine-tuning); same "
-                                    "method and architecture options")
+    init: str | None = option(
+        None,
+        "start each phase from this checkpoint's weights for it (fine-tuning); same method and architecture options",
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -60,11 +62,15 @@ def read_checkpoint(path: Path, kind: str) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
-        raise ConfigError(f"{kind} checkpoint not found", path,
-                          f"train one with `soundmask train --method {kind}`") from e
+        raise ConfigError(
+            f"{kind} checkpoint not found", path, f"train one with `soundmask train --method {kind}`"
+        ) from e
     except Exception as e:
-        raise ConfigError(f"cannot read the checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:160]})", path,
-                          f"pass a file written by `soundmask train --method {kind}`") from e
+        raise ConfigError(
+            f"cannot read the checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:160]})",
+            path,
+            f"pass a file written by `soundmask train --method {kind}`",
+        ) from e
     if not isinstance(ckpt, dict) or ckpt.get("kind") != kind:
         raise ConfigError(f"not a {kind} checkpoint", path, f"pass a file written by `soundmask train --method {kind}`")
     from soundmask.avs2d.base import check_finite_checkpoint
@@ -83,22 +89,38 @@ def init_weights(model: torch.nn.Module, path: Path, kind: str, phase: str) -> N
     """Load the weights that the ``kind`` checkpoint ``path`` holds for ``phase`` into ``model`` (``--set init``)."""
     weights = (read_checkpoint(path, kind).get("phases", {}).get(phase) or {}).get("weights")
     if not weights:
-        raise ConfigError(f"the checkpoint has no trained {phase!r} phase", path,
-                          f"pass a finished `soundmask train --method {kind}` checkpoint as init")
+        raise ConfigError(
+            f"the checkpoint has no trained {phase!r} phase",
+            path,
+            f"pass a finished `soundmask train --method {kind}` checkpoint as init",
+        )
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
         first = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), "")[:160]
-        raise ConfigError(f"its {phase!r} weights do not fit this model ({first})", path,
-                          "fine-tune with the architecture --set options, and data with the categories, that the "
-                          "init checkpoint was trained with") from e
+        raise ConfigError(
+            f"its {phase!r} weights do not fit this model ({first})",
+            path,
+            "fine-tune with the architecture --set options, and data with the categories, that the "
+            "init checkpoint was trained with",
+        ) from e
 
 
-def fit_phase(name: str, model: torch.nn.Module, batches: Callable[[torch.Generator], Iterable[Any]],
-              loss_fn: Callable[[Any], tuple[torch.Tensor, int]], cfg: TrainConfig, out: Path,
-              base: dict[str, Any], validate: Callable[[], float] | None = None, resume: bool = True,
-              progress: Progress | None = None, params: Iterable[torch.nn.Parameter] | None = None,
-              invalidates: tuple[str, ...] = (), identity: dict[str, Any] | None = None) -> dict[str, Any]:
+def fit_phase(
+    name: str,
+    model: torch.nn.Module,
+    batches: Callable[[torch.Generator], Iterable[Any]],
+    loss_fn: Callable[[Any], tuple[torch.Tensor, int]],
+    cfg: TrainConfig,
+    out: Path,
+    base: dict[str, Any],
+    validate: Callable[[], float] | None = None,
+    resume: bool = True,
+    progress: Progress | None = None,
+    params: Iterable[torch.nn.Parameter] | None = None,
+    invalidates: tuple[str, ...] = (),
+    identity: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train ``model`` for phase ``name`` and write it into the checkpoint ``out`` (``base`` holds the other keys:
     kind, configs...). ``batches(generator)`` yields one epoch's batches; ``loss_fn(batch)`` returns (loss,
     number of items); ``validate()`` scores the current model (higher is better). The other phases already in
@@ -166,8 +188,9 @@ def fit_phase(name: str, model: torch.nn.Module, batches: Callable[[torch.Genera
             items += n
             if progress is not None:
                 rate = items / max(1e-6, time.perf_counter() - t0)
-                progress(f"{name} epoch {ep + 1}/{cfg.epochs} loss {run / max(1, items):.3f} {rate:.0f} items/s",
-                         step, total)
+                progress(
+                    f"{name} epoch {ep + 1}/{cfg.epochs} loss {run / max(1, items):.3f} {rate:.0f} items/s", step, total
+                )
         log["loss"].append(run / max(1, items))
         model.eval()
         score = float(validate()) if validate is not None else -log["loss"][-1]
@@ -184,9 +207,18 @@ def fit_phase(name: str, model: torch.nn.Module, batches: Callable[[torch.Genera
         log["stopped"] = stop
         # a run stopped by max_minutes keeps its state: rerun with a larger budget to continue it
         final = ep + 1 == cfg.epochs or (bool(stop) and not stop.startswith("max_minutes"))
-        state = None if final else {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                    "scheduler": sched.state_dict(), "generator": g.get_state(),
-                                    "torch_rng": torch.get_rng_state(), "best_score": best_score}
+        state = (
+            None
+            if final
+            else {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "generator": g.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "best_score": best_score,
+            }
+        )
         ckpt["phases"][name] = {"weights": best, "log": log, "train_state": state, "config": ident}
         write_checkpoint(out, ckpt)
         if progress is not None:

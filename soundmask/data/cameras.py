@@ -22,13 +22,17 @@ def read_camera_json(path: str | Path) -> Any:
     try:
         d = json.loads(p.read_text())
         k = d["intrinsics"]
-        intr = Intrinsics(float(k["fx"]), float(k["fy"]), float(k["cx"]), float(k["cy"]), int(d["width"]),
-                          int(d["height"]))
+        intr = Intrinsics(
+            float(k["fx"]), float(k["fy"]), float(k["cx"]), float(k["cy"]), int(d["width"]), int(d["height"])
+        )
         cam = Camera(intr, np.asarray(d["camera_to_world"], dtype=np.float64), name=p.stem)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"not a camera file ({type(e).__name__}: {e})", p,
-                        'write {"intrinsics": {"fx":..,"fy":..,"cx":..,"cy":..}, "width":.., "height":.., '
-                        '"camera_to_world": [[4x4]]}') from e
+        raise DataError(
+            f"not a camera file ({type(e).__name__}: {e})",
+            p,
+            'write {"intrinsics": {"fx":..,"fy":..,"cx":..,"cy":..}, "width":.., "height":.., '
+            '"camera_to_world": [[4x4]]}',
+        ) from e
     if not np.isfinite(cam.camera_to_world).all():
         raise DataError("camera_to_world has non-finite values", p)
     return cam

@@ -282,9 +282,7 @@ def camera_from_image(image: ColmapImage, camera: ColmapCamera, allow_distortion
     return Camera(camera.to_intrinsics(allow_distortion), image.camera_to_world, name=image.name)
 
 
-def image_from_camera(
-    camera: Camera, image_id: int, camera_id: int = 1, name: str | None = None
-) -> ColmapImage:
+def image_from_camera(camera: Camera, image_id: int, camera_id: int = 1, name: str | None = None) -> ColmapImage:
     """:class:`Camera` → COLMAP image (world-to-camera quaternion and translation), without 2D points."""
     c2w = np.asarray(camera.camera_to_world, dtype=np.float64)
     R = c2w[:3, :3].T
@@ -402,8 +400,9 @@ def _read_images_bin(path: Path) -> dict[int, ColmapImage]:
         (n2d,) = r.take("Q")
         pts = r.array(_POINT2D_DT, int(n2d))
         xys = np.stack([pts["x"], pts["y"]], axis=1).astype(np.float64)
-        out[vals[0]] = ColmapImage(vals[0], np.asarray(vals[1:5]), np.asarray(vals[5:8]), vals[8], name, xys,
-                                   pts["id"].astype(np.int64))
+        out[vals[0]] = ColmapImage(
+            vals[0], np.asarray(vals[1:5]), np.asarray(vals[5:8]), vals[8], name, xys, pts["id"].astype(np.int64)
+        )
     r.finish()
     return out
 
@@ -415,8 +414,12 @@ def _read_points_bin(path: Path) -> dict[int, ColmapPoint3D]:
         vals = r.take("Q3d3BdQ")
         track = r.array(_TRACK_DT, int(vals[8]))
         out[vals[0]] = ColmapPoint3D(
-            vals[0], np.asarray(vals[1:4]), np.asarray(vals[4:7]), vals[7], track["image_id"].astype(np.int64),
-            track["idx"].astype(np.int64)
+            vals[0],
+            np.asarray(vals[1:4]),
+            np.asarray(vals[4:7]),
+            vals[7],
+            track["image_id"].astype(np.int64),
+            track["idx"].astype(np.int64),
         )
     r.finish()
     return out
@@ -529,7 +532,8 @@ def write_model(model: ColmapModel, path: PathLike, binary: bool = False) -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     ext = ".bin" if binary else ".txt"
     writers: tuple[Callable[[Any], bytes | str], ...] = (
-        (_write_cameras_bin, _write_images_bin, _write_points_bin) if binary
+        (_write_cameras_bin, _write_images_bin, _write_points_bin)
+        if binary
         else (_write_cameras_txt, _write_images_txt, _write_points_txt)
     )
     parts = (model.cameras, model.images, model.points3D)
@@ -604,9 +608,7 @@ def _write_images_txt(imgs: dict[int, ColmapImage]) -> str:
             raise ValueError(f"image name {im.name!r} cannot be written to a COLMAP text model (empty or has spaces)")
         pose = [*(_f(v) for v in im.qvec), *(_f(v) for v in im.tvec)]
         lines.append(" ".join([str(im.id), *pose, str(im.camera_id), im.name]))
-        lines.append(
-            " ".join(f"{_f(x)} {_f(y)} {int(i)}" for (x, y), i in zip(im.xys, im.point3D_ids, strict=True))
-        )
+        lines.append(" ".join(f"{_f(x)} {_f(y)} {int(i)}" for (x, y), i in zip(im.xys, im.point3D_ids, strict=True)))
     return "\n".join(lines) + "\n"
 
 

@@ -88,8 +88,11 @@ def _inspect_clips(p: Path, layout: str, split: str, progress: Progress | None) 
     from soundmask.data.avsbench import AVSBenchDataset
     from soundmask.data.avss import AVSS_CLASSES, AVSSDataset
 
-    ds: Any = (AVSSDataset(p, split) if layout == "avss"
-               else AVSBenchDataset(p, "s4" if layout == "avsbench-s4" else "ms3", split))
+    ds: Any = (
+        AVSSDataset(p, split)
+        if layout == "avss"
+        else AVSBenchDataset(p, "s4" if layout == "avsbench-s4" else "ms3", split)
+    )
     if len(ds) == 0:
         raise DataError(f"no clips in split {split!r}", p, "choose another --split (train, val or test)")
     t = _Tally()

@@ -457,9 +457,7 @@ def load_mono(scene: Scene) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def frame_clips(
-    audio: np.ndarray, sample_rate: int, times: Sequence[float], seconds: float = 1.0
-) -> list[np.ndarray]:
+def frame_clips(audio: np.ndarray, sample_rate: int, times: Sequence[float], seconds: float = 1.0) -> list[np.ndarray]:
     """Cut ``seconds`` of ``audio`` (C, S) or (S,) from each time in ``times`` (zero-padded past the end)."""
     a = np.asarray(audio, dtype=np.float32)
     one_d = a.ndim == 1
@@ -489,8 +487,10 @@ def sound_masks_from_instances(
 
 
 def points_from_depth(
-    scene: Scene, rgb: np.ndarray | Sequence[np.ndarray], depth: np.ndarray | Sequence[np.ndarray],
-    max_points: int = 20000
+    scene: Scene,
+    rgb: np.ndarray | Sequence[np.ndarray],
+    depth: np.ndarray | Sequence[np.ndarray],
+    max_points: int = 20000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points (N, 3) and colours (N, 3) back-projected from depth (a COLMAP/3D-GS seed cloud)."""
     T = len(scene.frames)
@@ -639,4 +639,3 @@ def _write_depth(folder: Path, stem: str, d: np.ndarray, size: tuple[int, int], 
     if mm.max(initial=0) > 65535:
         raise ValueError(f"depth for {stem} exceeds 65.535 m, which 16-bit millimetre PNG cannot hold; use npy")
     write_image(folder / f"{stem}.png", mm.astype(np.uint16))
-

@@ -64,8 +64,11 @@ class SceneClipsDataset(ClipDataset):
         self.root = Path(root)
         folders = scene_folders(self.root)
         if not folders:
-            raise DataError("no scenes here (no scene.json in the folder or its subfolders)", self.root,
-                            "generate some with `soundmask synth --preset scene3d --out DIR`")
+            raise DataError(
+                "no scenes here (no scene.json in the folder or its subfolders)",
+                self.root,
+                "generate some with `soundmask synth --preset scene3d --out DIR`",
+            )
         if frames_per_clip < 1:
             raise DataError(f"frames_per_clip must be >= 1, got {frames_per_clip}", self.root)
         self.split = split
@@ -95,6 +98,15 @@ class SceneClipsDataset(ClipDataset):
         audio = frame_clips(load_mono(sc), sc.sample_rate, [t0], seconds=seconds)[0]
         times = np.array([sc.frames[j].time - t0 for j in idx], np.float64)
         sounding = sorted({o.category for o in sc.objects if o.sounding})
-        return Clip(e.name, frames, audio[None], sc.sample_rate, masks=masks,
-                    mask_valid=np.ones(len(idx), bool), category="|".join(sounding), split=self.split,
-                    frame_times=times, meta={"scene": e.scene.name, "start_frame": e.start})
+        return Clip(
+            e.name,
+            frames,
+            audio[None],
+            sc.sample_rate,
+            masks=masks,
+            mask_valid=np.ones(len(idx), bool),
+            category="|".join(sounding),
+            split=self.split,
+            frame_times=times,
+            meta={"scene": e.scene.name, "start_frame": e.start},
+        )

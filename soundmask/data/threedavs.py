@@ -425,9 +425,7 @@ def _check_len(what: str, seq: Any, n: int) -> None:
         raise ValueError(f"{what} has {len(seq)} entries, the scene has {n} frames")
 
 
-def _colmap_model(
-    scene: Scene, names: list[str], points: np.ndarray | None, colors: np.ndarray | None
-) -> ColmapModel:
+def _colmap_model(scene: Scene, names: list[str], points: np.ndarray | None, colors: np.ndarray | None) -> ColmapModel:
     model = ColmapModel()
     cam_ids: dict[Intrinsics, int] = {}
     for i, (frame, name) in enumerate(zip(scene.frames, names, strict=True)):
@@ -439,9 +437,7 @@ def _colmap_model(
     if points is not None:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         cols = (
-            np.full(pts.shape, 128, np.uint8)
-            if colors is None
-            else np.asarray(colors).reshape(-1, 3).astype(np.uint8)
+            np.full(pts.shape, 128, np.uint8) if colors is None else np.asarray(colors).reshape(-1, 3).astype(np.uint8)
         )
         if cols.shape != pts.shape:
             raise ValueError(f"point_colors must be {pts.shape}, got {cols.shape}")

@@ -25,8 +25,15 @@ PathLike = str | os.PathLike[str]
 _VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
-def write_video(path: PathLike, frames: np.ndarray | Sequence[np.ndarray], fps: float, *,
-                audio: np.ndarray | None = None, sample_rate: int | None = None, crf: int = 18) -> Path:
+def write_video(
+    path: PathLike,
+    frames: np.ndarray | Sequence[np.ndarray],
+    fps: float,
+    *,
+    audio: np.ndarray | None = None,
+    sample_rate: int | None = None,
+    crf: int = 18,
+) -> Path:
     """Write ``frames`` (T × (H, W, 3) uint8, one size) as H.264 at ``fps`` into an MP4/MKV/MOV, with ``audio``
     ((C, S) float in [-1, 1], or (S,)) at ``sample_rate`` as a second track: 16-bit PCM in MKV/MOV (exact, so
     the stereo time difference survives), AAC in MP4. Atomic: a temporary file, then rename."""
@@ -38,8 +45,11 @@ def write_video(path: PathLike, frames: np.ndarray | Sequence[np.ndarray], fps: 
     for i, f in enumerate(frames_l):
         f = np.asarray(f)
         if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8 or f.shape != shape:
-            raise DataError(f"frame {i} must be a {shape} uint8 RGB image like frame 0, got {f.dtype} {f.shape}",
-                            final, "give every frame of the video the same size")
+            raise DataError(
+                f"frame {i} must be a {shape} uint8 RGB image like frame 0, got {f.dtype} {f.shape}",
+                final,
+                "give every frame of the video the same size",
+            )
     rate = check_rate(fps)
     pcm = None
     if audio is not None:
@@ -62,8 +72,9 @@ def write_video(path: PathLike, frames: np.ndarray | Sequence[np.ndarray], fps: 
             aud = None
             if pcm is not None:
                 layout = "stereo" if pcm.shape[0] == 2 else "mono"
-                aud = container.add_stream("aac" if fmt == "mp4" else "pcm_s16le", rate=int(sample_rate or 0),
-                                           layout=layout)
+                aud = container.add_stream(
+                    "aac" if fmt == "mp4" else "pcm_s16le", rate=int(sample_rate or 0), layout=layout
+                )
             canvas = np.zeros((H, W, 3), np.uint8)
             for f in frames_l:
                 canvas[:h, :w] = f
@@ -86,8 +97,9 @@ def as_frame_list(x: Any, what: str, where: Path) -> list[Any]:
     try:
         return list(x)
     except TypeError:
-        raise DataError(f"{what} must be an array or a sequence (one per frame), got {type(x).__name__}",
-                        where) from None
+        raise DataError(
+            f"{what} must be an array or a sequence (one per frame), got {type(x).__name__}", where
+        ) from None
 
 
 def check_rate(fps: Any) -> Fraction:

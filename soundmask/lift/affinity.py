@@ -59,13 +59,18 @@ class AffinityConfig:
     lr: float = option(0.01, "Adam learning rate of the features")
     pixels_per_view: int = option(1024, "opaque pixels sampled per step (all pairs among them enter the loss)")
     margin: float = option(0.5, "pixels of different instances are pushed below this cosine similarity")
-    scale_aware: bool = option(True, "weight pairs by inverse instance area, so small objects count as much as "
-                                     "large ones")
-    min_instance_fraction: float = option(0.05, "with scale_aware, instances covering less than this fraction of "
-                                                "the sampled pixels are weighted as if they covered that much")
+    scale_aware: bool = option(
+        True, "weight pairs by inverse instance area, so small objects count as much as large ones"
+    )
+    min_instance_fraction: float = option(
+        0.05,
+        "with scale_aware, instances covering less than this fraction of "
+        "the sampled pixels are weighted as if they covered that much",
+    )
     resolution: float = option(0.5, "render the feature maps at this fraction of the camera size")
-    norm_weight: float = option(1.0, "weight of the rendered-feature-norm term (1 − ‖F‖/alpha)², which aligns the "
-                                     "Gaussians along each ray")
+    norm_weight: float = option(
+        1.0, "weight of the rendered-feature-norm term (1 − ‖F‖/alpha)², which aligns the Gaussians along each ray"
+    )
     init_std: float = option(0.1, "standard deviation of the random initial features")
     seed: int = option(0, "random seed (initial features, view order, pixel sampling)")
     cluster_threshold: float = option(0.8, "cosine similarity at or above which neighbouring Gaussians are merged")
@@ -78,8 +83,10 @@ class AffinityConfig:
     def __post_init__(self) -> None:
         check_choices(self)
         if self.dim < 1 or self.pixels_per_view < 2 or self.cluster_k < 1 or self.min_cluster_size < 1:
-            raise ConfigError("affinity dim, cluster_k and min_cluster_size must be >= 1, pixels_per_view >= 2",
-                              fix="e.g. --set dim=16 pixels_per_view=1024")
+            raise ConfigError(
+                "affinity dim, cluster_k and min_cluster_size must be >= 1, pixels_per_view >= 2",
+                fix="e.g. --set dim=16 pixels_per_view=1024",
+            )
         if self.iterations < 0:
             raise ConfigError(f"affinity iterations must be >= 0, got {self.iterations}")
         if not (self.lr > 0 and self.init_std > 0) or self.norm_weight < 0:
@@ -97,8 +104,9 @@ class AffinityConfig:
 
 
 # ---------------------------------------------------------------------------------------------- the loss
-def affinity_loss(features: torch.Tensor, ids: torch.Tensor, margin: float = 0.5, scale_aware: bool = True,
-                  min_fraction: float = 0.05) -> torch.Tensor:
+def affinity_loss(
+    features: torch.Tensor, ids: torch.Tensor, margin: float = 0.5, scale_aware: bool = True, min_fraction: float = 0.05
+) -> torch.Tensor:
     """The contrastive loss of the module docstring on sampled pixels: rendered ``features`` (P, F) (normalised
     here) and their instance ``ids`` (P,) (0 = background, its own instance).
 
@@ -140,14 +148,21 @@ def _resize_nearest(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask[rows[:, None], cols[None, :]]
 
 
-def _views(cameras: Sequence[Camera], instance_masks: Sequence[np.ndarray], times: Sequence[float | None] | None,
-           resolution: float, device: torch.device) -> list[tuple[Camera, torch.Tensor, float | None]]:
+def _views(
+    cameras: Sequence[Camera],
+    instance_masks: Sequence[np.ndarray],
+    times: Sequence[float | None] | None,
+    resolution: float,
+    device: torch.device,
+) -> list[tuple[Camera, torch.Tensor, float | None]]:
     """(camera at the render resolution, instance ids (H', W') int64 on ``device``, time) of every view."""
     if len(cameras) == 0:
         raise DataError("affinity training needs at least one view")
     if len(instance_masks) != len(cameras):
-        raise DataError(f"{len(cameras)} cameras but {len(instance_masks)} instance masks",
-                        fix="pass one (H, W) instance mask per camera")
+        raise DataError(
+            f"{len(cameras)} cameras but {len(instance_masks)} instance masks",
+            fix="pass one (H, W) instance mask per camera",
+        )
     if times is not None and len(times) != len(cameras):
         raise DataError(f"{len(cameras)} cameras but {len(times)} times", fix="pass one time per camera, or None")
     views = []
@@ -217,8 +232,9 @@ def train_affinity(
                 pick = torch.randperm(valid.numel(), generator=gen)[: cfg.pixels_per_view]
                 valid = valid[pick.to(valid.device)]
             rendered = out.features.reshape(-1, cfg.dim)[valid]
-            loss = affinity_loss(rendered, ids.reshape(-1)[valid], cfg.margin, cfg.scale_aware,
-                                 cfg.min_instance_fraction)
+            loss = affinity_loss(
+                rendered, ids.reshape(-1)[valid], cfg.margin, cfg.scale_aware, cfg.min_instance_fraction
+            )
             if cfg.norm_weight:
                 loss = loss + cfg.norm_weight * norm_loss(rendered, alpha[valid].detach())
             opt.zero_grad(set_to_none=True)
@@ -235,8 +251,10 @@ def train_affinity(
         if cfg.max_seconds and _time.monotonic() - t0 > cfg.max_seconds:
             break
     if useful == 0 and step + 1 >= len(views):
-        raise DataError("no view renders an opaque pixel (alpha > 0.5), so no affinity could be learned",
-                        fix="check that the cameras look at the Gaussians")
+        raise DataError(
+            "no view renders an opaque pixel (alpha > 0.5), so no affinity could be learned",
+            fix="check that the cameras look at the Gaussians",
+        )
     return _unit(feats.detach())
 
 
@@ -316,5 +334,6 @@ def group_by_affinity(
     with the config's ``cluster_threshold``, ``cluster_k``, ``cluster_radius`` and ``min_cluster_size``."""
     cfg = config or AffinityConfig()
     feats = train_affinity(gaussians, cameras, instance_masks, times, cfg, progress)
-    return cluster_features(feats, gaussians.means, cfg.cluster_threshold, cfg.min_cluster_size,
-                            cfg.cluster_radius or None, cfg.cluster_k)
+    return cluster_features(
+        feats, gaussians.means, cfg.cluster_threshold, cfg.min_cluster_size, cfg.cluster_radius or None, cfg.cluster_k
+    )

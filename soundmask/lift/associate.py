@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -36,10 +36,19 @@ if TYPE_CHECKING:  # soundmask.audio is heavy to import (scipy.signal); loaded w
     from soundmask.audio.cues import FrameAudio
     from soundmask.audio.types import Tdoa
     from soundmask.data.types import SceneFrame
+    from soundmask.lift.views import LiftViews
 
 __all__ = [
-    "Association", "ComponentTimeline", "associate_frame", "component_masks", "selection_alpha", "steered_responses",
-    "tie_break", "tie_break_by_response",
+    "Association",
+    "AssociationOptions",
+    "ComponentTimeline",
+    "associate_frame",
+    "associate_frames",
+    "component_masks",
+    "selection_alpha",
+    "steered_responses",
+    "tie_break",
+    "tie_break_by_response",
 ]
 
 
@@ -70,8 +79,15 @@ def component_masks(
     return out.features.permute(2, 0, 1).contiguous().cpu().numpy().astype(np.float32, copy=False)
 
 
-def selection_alpha(gaussians: Gaussians, camera: Camera, index: np.ndarray, *, time: float | None = None,
-                    occlusion: bool = True, backend: str = "auto") -> np.ndarray:
+def selection_alpha(
+    gaussians: Gaussians,
+    camera: Camera,
+    index: np.ndarray,
+    *,
+    time: float | None = None,
+    occlusion: bool = True,
+    backend: str = "auto",
+) -> np.ndarray:
     """Rendered alpha (H, W) of the Gaussians ``index`` at ``camera``: occluded by the rest of the scene (one
     feature channel marks the selection), or alone with ``occlusion=False``; zeros for an empty selection."""
     idx = np.unique(np.asarray(index, dtype=np.int64))
@@ -87,19 +103,19 @@ def selection_alpha(gaussians: Gaussians, camera: Camera, index: np.ndarray, *, 
         return r.alpha.numpy()
 
 
-def steered_responses(audio: FrameAudio, frames: Sequence[SceneFrame], which: Sequence[int],
-                      components: Sequence[Component], c: float) -> list[np.ndarray] | None:
-    """Per frame ``which[j]``, the steered response (:meth:`FrameAudio.steered`) at the delay each component's
-    centroid predicts for that frame's microphones; None without stereo audio, components or microphone
-    positions."""
+def steered_responses(
+    audio: FrameAudio, frames: Sequence[SceneFrame], windows: Sequence[int], components: Sequence[Component], c: float
+) -> list[np.ndarray] | None:
+    """Per view j (its scene frame ``frames[j]``, its audio window ``windows[j]`` of ``audio``), the steered
+    response (:meth:`FrameAudio.steered`) at the delay each component's centroid predicts for that frame's
+    microphones; None without stereo audio, components or microphone positions."""
     from soundmask.synth.acoustics import geometric_tdoa
 
-    fr = [frames[i] for i in which]
-    if not components or any(f.mic_left is None or f.mic_right is None for f in fr):
+    if not components or any(f.mic_left is None or f.mic_right is None for f in frames):
         return None
     cents = np.stack([np.asarray(comp.centroid, dtype=np.float64) for comp in components])
-    delays = [np.atleast_1d(geometric_tdoa(cents, f.mic_left, f.mic_right, c)) for f in fr]
-    return audio.steered(list(which), delays)
+    delays = [np.atleast_1d(geometric_tdoa(cents, f.mic_left, f.mic_right, c)) for f in frames]
+    return audio.steered(list(windows), delays)
 
 
 @dataclass
@@ -155,8 +171,10 @@ def associate_frame(
     if S.ndim != 3 or S.shape[0] != K:
         raise DataError(f"soft masks must be ({K}, H, W) for {K} components, got shape {S.shape}")
     if M.shape != S.shape[1:]:
-        raise DataError(f"2D mask shape {M.shape} differs from the rendered masks {S.shape[1:]}",
-                        fix="render at the mask's resolution (Intrinsics.scaled) or resize the mask")
+        raise DataError(
+            f"2D mask shape {M.shape} differs from the rendered masks {S.shape[1:]}",
+            fix="render at the mask's resolution (Intrinsics.scaled) or resize the mask",
+        )
     R = (S > mask_threshold).reshape(K, M.size)
     inter = (R & M.reshape(1, M.size)).sum(axis=1).astype(np.float64)
     area_r = R.sum(axis=1).astype(np.float64)
@@ -165,8 +183,11 @@ def associate_frame(
     iou = np.divide(inter, union, out=np.zeros(K), where=union > 0)
     precision = np.divide(inter, area_r, out=np.zeros(K), where=area_r > 0)
     recall = inter / area_m if area_m > 0 else np.zeros(K)
-    cand = (area_r > 0) & (area_m > 0) & (
-        (iou >= iou_threshold) | ((precision >= precision_threshold) & (recall >= min_coverage)))
+    cand = (
+        (area_r > 0)
+        & (area_m > 0)
+        & ((iou >= iou_threshold) | ((precision >= precision_threshold) & (recall >= min_coverage)))
+    )
     angle_err = np.full(K, np.nan)
     tau = cast("float | None", getattr(tdoa, "tau", tdoa))  # a Tdoa or τ itself
     selected = cand.copy()
@@ -213,6 +234,70 @@ def tie_break_by_response(candidates: Any, response: Any, angle_error: Any, shar
     return best | (cand & (r >= share * top))
 
 
+class AssociationOptions(Protocol):
+    """The association settings :func:`associate_frames` reads (e.g. a ``LiftConfig``)."""
+
+    @property
+    def iou_threshold(self) -> float: ...
+    @property
+    def precision_threshold(self) -> float: ...
+    @property
+    def min_coverage(self) -> float: ...
+    @property
+    def angle_tolerance(self) -> float: ...
+    @property
+    def response_share(self) -> float: ...
+    @property
+    def backend(self) -> str: ...
+
+
+def associate_frames(
+    gaussians: Gaussians,
+    components: Sequence[Component],
+    views: LiftViews,
+    options: AssociationOptions,
+    *,
+    audio: FrameAudio | None = None,
+    c: float = SPEED_OF_SOUND,
+    progress: Callable[[float], None] | None = None,
+) -> ComponentTimeline:
+    """:func:`associate_frame` over the training ``views`` → the components' timeline (rows = views). ``audio``'s
+    frame window ``views.windows[j]`` is view j's: its TDoA (and with ``options.response_share`` > 0 its steered
+    response, :func:`steered_responses`) breaks ties between candidates, with the microphones of ``views.frames``."""
+    segments = audio.segments if audio is not None else None
+    if not components:
+        return ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(views), 0), bool), segments)
+    windows = views.windows or list(range(len(views)))
+    tdoas = [audio.tdoa[w] for w in windows] if audio is not None and audio.tdoa is not None else None
+    responses = None
+    if options.response_share > 0 and audio is not None:
+        responses = steered_responses(audio, views.frames, windows, components, c)
+    assocs = []
+    for j, cam in enumerate(views.cameras):
+        soft = component_masks(gaussians, cam, components, time=views.times[j], backend=options.backend)
+        f = views.frames[j] if views.frames else None
+        assocs.append(
+            associate_frame(
+                soft,
+                views.masks[j],
+                components,
+                iou_threshold=options.iou_threshold,
+                precision_threshold=options.precision_threshold,
+                min_coverage=options.min_coverage,
+                tdoa=tdoas[j] if tdoas is not None else None,
+                mic_left=f.mic_left if f is not None else None,
+                mic_right=f.mic_right if f is not None else None,
+                angle_tolerance=options.angle_tolerance,
+                c=c,
+                response=responses[j] if responses is not None else None,
+                response_share=options.response_share,
+            )
+        )
+        if progress is not None:
+            progress((j + 1) / len(views))
+    return ComponentTimeline.from_associations(assocs, segments=segments)
+
+
 @dataclass
 class ComponentTimeline:
     """Which components sound when: ``active`` (T, K) bool over the training frames (row t = frame t, in the
@@ -229,8 +314,9 @@ class ComponentTimeline:
         self.active = a.reshape(-1, K) if K else a.reshape(a.shape[0] if a.ndim else 0, 0)
 
     @classmethod
-    def from_associations(cls, associations: Sequence[Association],
-                          segments: list[tuple[float, float]] | None = None) -> ComponentTimeline:
+    def from_associations(
+        cls, associations: Sequence[Association], segments: list[tuple[float, float]] | None = None
+    ) -> ComponentTimeline:
         """Stack the ``selected`` flags of one :class:`Association` per training frame (same components)."""
         if not associations:
             return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=bool), segments)

@@ -19,8 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["PLANE_TOLERANCE", "Component", "candidate_index", "components_from_labels", "default_radius",
-           "geometric_components", "spatial_components", "split_by_sound", "structure_planes"]
+__all__ = [
+    "PLANE_TOLERANCE",
+    "Component",
+    "candidate_index",
+    "components_from_labels",
+    "default_radius",
+    "geometric_components",
+    "spatial_components",
+    "split_by_sound",
+    "structure_planes",
+]
 
 
 @dataclass
@@ -114,8 +123,15 @@ def spatial_components(means: Any, candidates: Any, radius: float | None = None,
 PLANE_TOLERANCE = 0.005  # plane band, × the scene's extent (1.5 % swallowed the low objects standing on the floor)
 
 
-def structure_planes(means: Any, *, inlier_fraction: float = PLANE_TOLERANCE, min_share: float = 0.08,
-                     max_planes: int = 8, trials: int = 300, seed: int = 0) -> np.ndarray:
+def structure_planes(
+    means: Any,
+    *,
+    inlier_fraction: float = PLANE_TOLERANCE,
+    min_share: float = 0.08,
+    max_planes: int = 8,
+    trials: int = 300,
+    seed: int = 0,
+) -> np.ndarray:
     """(N,) bool: the Gaussians on the scene's large planes (floor, walls, ceiling, table tops), found by
     sequential RANSAC: repeatedly the plane through 3 random remaining centres with the most centres within
     ``inlier_fraction`` × the scene's extent (2nd–98th percentile box diagonal) is removed, while it holds at
@@ -148,8 +164,9 @@ def structure_planes(means: Any, *, inlier_fraction: float = PLANE_TOLERANCE, mi
     return on
 
 
-def geometric_components(means: Any, opacities: Any | None = None, min_size: int = 20,
-                         min_opacity: float = 0.1, **plane_options: Any) -> list[Component]:
+def geometric_components(
+    means: Any, opacities: Any | None = None, min_size: int = 20, min_opacity: float = 0.1, **plane_options: Any
+) -> list[Component]:
     """Objects from geometry alone (no mask of any kind): the centres left after removing the large planes
     (:func:`structure_planes`) and the nearly transparent Gaussians, split into connected components
     (:func:`spatial_components`)."""
@@ -160,8 +177,9 @@ def geometric_components(means: Any, opacities: Any | None = None, min_size: int
     return spatial_components(m, keep, min_size=min_size)
 
 
-def split_by_sound(components: list[Component], means: Any, sounded: Any, *, max_share: float = 0.8,
-                   min_size: int = 20) -> list[Component]:
+def split_by_sound(
+    components: list[Component], means: Any, sounded: Any, *, max_share: float = 0.8, min_size: int = 20
+) -> list[Component]:
     """Cut the sounding part out of each component that is mostly silent — an object joined to the furniture it
     stands on, which geometry alone cannot separate. ``sounded`` (a bool (N,) mask or indices) marks the
     Gaussians the 2D sound masks vote for. In a component of which fewer than ``max_share`` of the Gaussians are

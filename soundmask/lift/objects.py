@@ -12,60 +12,82 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
 
-from soundmask.data.types import Camera
 from soundmask.errors import ConfigError
 from soundmask.lift.grouping import (
-    PLANE_TOLERANCE,
     Component,
     components_from_labels,
     geometric_components,
     spatial_components,
     split_by_sound,
 )
+from soundmask.lift.views import LiftViews
 from soundmask.lift.voting import sounded_gaussians, vote_instances
 from soundmask.splat.gaussians import Gaussians
 
-__all__ = ["GROUPINGS", "Grouping", "group_gaussians"]
+__all__ = ["GROUPINGS", "Grouping", "GroupingOptions", "group_gaussians"]
 
 Grouping = Literal["instances", "affinity", "geometry", "spatial"]
 GROUPINGS: tuple[str, ...] = ("instances", "affinity", "geometry", "spatial")
 
 
-def group_gaussians(how: Grouping, gaussians: Gaussians, cameras: Sequence[Camera], sound_masks: Sequence[np.ndarray],
-                    *, times: Sequence[float | None] | None = None, visible: Any = None,
-                    instance_masks: Sequence[np.ndarray] | None = None, min_size: int = 20,
-                    plane_tolerance: float = PLANE_TOLERANCE, sound_split: float = 0.8,
-                    any_threshold: float = 0.15) -> list[Component]:
-    """The objects of ``gaussians`` by grouping ``how`` (see the module docstring), from the training views
-    (``cameras``, their 2D ``sound_masks``, ``times``, ``visible`` (V, N) centres, and for ``instances`` /
-    ``affinity`` their ``instance_masks``). Components smaller than ``min_size`` Gaussians are dropped."""
+class GroupingOptions(Protocol):
+    """The grouping settings :func:`group_gaussians` reads (e.g. a ``LiftConfig``): the smallest object in
+    Gaussians; geometry's plane tolerance (share of the scene's extent) and sound split (split a component voted
+    for by less than this share; 0: off); the share of positive votes above which a Gaussian is voted for."""
+
+    @property
+    def min_component(self) -> int: ...
+    @property
+    def plane_tolerance(self) -> float: ...
+    @property
+    def sound_split(self) -> float: ...
+    @property
+    def any_threshold(self) -> float: ...
+
+
+def group_gaussians(
+    how: Grouping,
+    gaussians: Gaussians,
+    views: LiftViews,
+    options: GroupingOptions,
+    instance_masks: Sequence[np.ndarray] | None = None,
+) -> list[Component]:
+    """The objects of ``gaussians`` by grouping ``how`` (see the module docstring), from the training ``views``
+    (their 2D sound masks; for ``instances`` / ``affinity`` their ``instance_masks``)."""
     means = gaussians.means.detach().numpy()
+    min_size = options.min_component
 
     def sounded() -> np.ndarray:
-        return sounded_gaussians(gaussians, cameras, sound_masks, times=times, visible=visible,
-                                 any_threshold=any_threshold)
+        return sounded_gaussians(
+            gaussians,
+            views.cameras,
+            views.masks,
+            times=views.times,
+            visible=views.visible,
+            any_threshold=options.any_threshold,
+        )
 
     if how == "geometry":
         with torch.no_grad():
             op = gaussians.opacities().reshape(-1).numpy()
-        comps = geometric_components(means, op, min_size=min_size, inlier_fraction=plane_tolerance)
-        if sound_split > 0:
-            comps = split_by_sound(comps, means, sounded(), max_share=sound_split, min_size=min_size)
+        comps = geometric_components(means, op, min_size=min_size, inlier_fraction=options.plane_tolerance)
+        if options.sound_split > 0:
+            comps = split_by_sound(comps, means, sounded(), max_share=options.sound_split, min_size=min_size)
         return comps
     if how in ("instances", "affinity"):
         if instance_masks is None:
             raise ConfigError(f"grouping {how!r} needs instance masks", fix="use the geometry grouping")
         if how == "instances":
-            labels = vote_instances(gaussians, cameras, instance_masks, times=times, visible=visible)
+            labels = vote_instances(gaussians, views.cameras, instance_masks, times=views.times, visible=views.visible)
         else:
             from soundmask.lift.affinity import group_by_affinity
 
-            labels = group_by_affinity(gaussians, cameras, instance_masks, times=times)
+            labels = group_by_affinity(gaussians, views.cameras, instance_masks, times=views.times)
         return components_from_labels(labels, means, min_size=min_size)
     if how == "spatial":
         return spatial_components(means, sounded(), min_size=min_size)

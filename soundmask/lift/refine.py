@@ -62,8 +62,15 @@ def refine_by_direction(
     return np.sort(np.concatenate([cl.index for cl, k in zip(clusters, keep, strict=True) if k]))
 
 
-def refine_members(means: Any, components: Sequence[Component], members: dict[int, np.ndarray], active: Any,
-                   taus: Sequence[float], frames: Sequence[SceneFrame], c: float) -> dict[int, np.ndarray]:
+def refine_members(
+    means: Any,
+    components: Sequence[Component],
+    members: dict[int, np.ndarray],
+    active: Any,
+    taus: Sequence[float],
+    frames: Sequence[SceneFrame],
+    c: float,
+) -> dict[int, np.ndarray]:
     """:func:`refine_by_direction` for each sounding component's ``members``: ``active`` (V, K) says in which
     of the views (``frames``, with their TDoA ``taus`` in s, NaN = unknown) component k sounds; the median TDoA
     of those views and the microphones of the middle one give the direction. A component that keeps nothing is

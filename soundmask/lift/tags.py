@@ -99,22 +99,42 @@ def spans_from_activity(times: Any, active: Any, frame_seconds: float) -> list[t
     return [(float(t[i]), float(t[j] + frame_seconds)) for i, j in zip(starts, ends, strict=True)]
 
 
-def tag_component(component: Component, tagging: Tagging | None, spans: Sequence[tuple[float, float]],
-                  top_k: int = 3) -> SoundTag:
+def tag_component(
+    component: Component, tagging: Tagging | None, spans: Sequence[tuple[float, float]], top_k: int = 3
+) -> SoundTag:
     """A :class:`SoundTag` for ``component`` from the audio ``tagging`` of its segment(s): label = the best
     class, scores = the ``top_k`` best, embedding = the tagging's (empty without a tagging; label "sound")."""
     if tagging is None or len(tagging.labels) == 0:
-        return SoundTag(component.id, np.asarray(component.index), "sound", {}, np.zeros(0, np.float32),
-                        list(spans), np.asarray(component.centroid, dtype=np.float64))
+        return SoundTag(
+            component.id,
+            np.asarray(component.index),
+            "sound",
+            {},
+            np.zeros(0, np.float32),
+            list(spans),
+            np.asarray(component.centroid, dtype=np.float64),
+        )
     top = tagging.top(top_k)
-    return SoundTag(component.id, np.asarray(component.index), top[0][0], dict(top),
-                    np.asarray(tagging.embedding, dtype=np.float32).ravel(), list(spans),
-                    np.asarray(component.centroid, dtype=np.float64))
+    return SoundTag(
+        component.id,
+        np.asarray(component.index),
+        top[0][0],
+        dict(top),
+        np.asarray(tagging.embedding, dtype=np.float32).ravel(),
+        list(spans),
+        np.asarray(component.centroid, dtype=np.float64),
+    )
 
 
-def tags_from_timeline(means: np.ndarray, components: Sequence[Component], members: dict[int, np.ndarray],
-                       timeline: ComponentTimeline, frame_times: Sequence[float], taggings: Sequence[Tagging | None],
-                       frame_seconds: float) -> list[SoundTag]:
+def tags_from_timeline(
+    means: np.ndarray,
+    components: Sequence[Component],
+    members: dict[int, np.ndarray],
+    timeline: ComponentTimeline,
+    frame_times: Sequence[float],
+    taggings: Sequence[Tagging | None],
+    frame_seconds: float,
+) -> list[SoundTag]:
     """One :class:`SoundTag` per component with ``members`` (its Gaussians after voting): its spans are the runs
     of frames where the ``timeline`` has it sounding (frame j at ``frame_times[j]`` lasts ``frame_seconds``); its
     label, scores and embedding are the mean of those frames' ``taggings`` (None = untagged); its centroid the
@@ -129,8 +149,12 @@ def tags_from_timeline(means: np.ndarray, components: Sequence[Component], membe
         tg = [t for t, a in zip(taggings, act, strict=True) if a and t is not None]
         agg = None
         if tg:
-            agg = Tagging(tg[0].labels, np.mean([t.scores for t in tg], axis=0),
-                          np.mean([t.embedding for t in tg], axis=0).astype(np.float32), tg[0].model)
+            agg = Tagging(
+                tg[0].labels,
+                np.mean([t.scores for t in tg], axis=0),
+                np.mean([t.embedding for t in tg], axis=0).astype(np.float32),
+                tg[0].model,
+            )
         idx = members[comp.id]
         obj = Component(comp.id, idx, means[idx].mean(axis=0), int(idx.size))
         tags.append(tag_component(obj, agg, spans_from_activity(frame_times, act, frame_seconds)))
@@ -231,8 +255,11 @@ class SoundScene:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise DataError("not a soundmask sound scene file (no format marker)", path=p, fix=fix)
         if int(d.get("version", 0)) > VERSION:
-            raise DataError(f"sound scene format version {d.get('version')} is newer than this soundmask "
-                            f"({VERSION})", path=p, fix="upgrade soundmask")
+            raise DataError(
+                f"sound scene format version {d.get('version')} is newer than this soundmask ({VERSION})",
+                path=p,
+                fix="upgrade soundmask",
+            )
         try:
             gaussians = Gaussians.from_state_dict(d["gaussians"])
             tags = [SoundTag.from_dict(t) for t in d.get("tags", [])]
@@ -241,6 +268,7 @@ class SoundScene:
         n = len(gaussians)
         for tag in tags:
             if tag.index.size and (tag.index.min() < 0 or tag.index.max() >= n):
-                raise DataError(f"tag of component {tag.component_id} indexes Gaussians outside 0..{n - 1}",
-                                path=p, fix=fix)
+                raise DataError(
+                    f"tag of component {tag.component_id} indexes Gaussians outside 0..{n - 1}", path=p, fix=fix
+                )
         return cls(gaussians, tags, dict(d.get("meta", {})))

@@ -30,6 +30,7 @@ from soundmask.splat.gaussians import Gaussians
 
 if TYPE_CHECKING:
     from soundmask.lift.grouping import Component
+    from soundmask.lift.views import LiftViews
 
 __all__ = ["Votes", "centre_visibility", "sounded_gaussians", "vote_instances", "vote_masks", "vote_members"]
 
@@ -187,8 +188,10 @@ def vote_instances(
     cams = list(cameras)
     ts = _times(times, len(cams))
     if len(instance_masks) != len(cams):
-        raise DataError(f"{len(instance_masks)} instance maps given for {len(cams)} cameras",
-                        fix="pass one instance map (or None) per camera")
+        raise DataError(
+            f"{len(instance_masks)} instance maps given for {len(cams)} cameras",
+            fix="pass one instance map (or None) per camera",
+        )
     vis = _visibility(gaussians, cams, ts, visible)
     n = len(gaussians)
     gs, ids = [], []
@@ -223,9 +226,15 @@ def vote_instances(
     return out
 
 
-def sounded_gaussians(gaussians: Gaussians, cameras: Sequence[Camera], masks: Sequence[np.ndarray], *,
-                      times: Sequence[float | None] | None = None, visible: Any = None,
-                      any_threshold: float = 0.15) -> np.ndarray:
+def sounded_gaussians(
+    gaussians: Gaussians,
+    cameras: Sequence[Camera],
+    masks: Sequence[np.ndarray],
+    *,
+    times: Sequence[float | None] | None = None,
+    visible: Any = None,
+    any_threshold: float = 0.15,
+) -> np.ndarray:
     """(N,) bool: the Gaussians inside the sound ``masks`` (one per view, empty = no sound there) in ≥ 2 views and
     in more than ``any_threshold`` of the views with a sound that see them (``visible`` (V, N) as in
     :func:`vote_masks`)."""
@@ -234,8 +243,9 @@ def sounded_gaussians(gaussians: Gaussians, cameras: Sequence[Camera], masks: Se
         return np.zeros(len(gaussians), bool)
     tl = _times(times, len(masks))
     vis = None if visible is None else _np(visible)[sel]
-    votes = vote_masks(gaussians, [cameras[j] for j in sel], [masks[j] for j in sel], times=[tl[j] for j in sel],
-                       visible=vis)
+    votes = vote_masks(
+        gaussians, [cameras[j] for j in sel], [masks[j] for j in sel], times=[tl[j] for j in sel], visible=vis
+    )
     return (votes.pos >= 2) & (votes.ratio() > any_threshold)
 
 
@@ -249,20 +259,25 @@ def _near(means: np.ndarray, idx: np.ndarray, margin: float) -> np.ndarray:
     return np.flatnonzero(inside)
 
 
-def vote_members(gaussians: Gaussians, components: Sequence[Component], active: Any, cameras: Sequence[Camera],
-                 masks: Sequence[np.ndarray], *, times: Sequence[float | None] | None = None, visible: Any = None,
-                 threshold: float = 0.5, grow_margin: float = 0.1, only_voted: bool = False) -> dict[int, np.ndarray]:
+def vote_members(
+    gaussians: Gaussians,
+    components: Sequence[Component],
+    active: Any,
+    views: LiftViews,
+    *,
+    threshold: float = 0.5,
+    grow_margin: float = 0.1,
+    only_voted: bool = False,
+) -> dict[int, np.ndarray]:
     """The Gaussians of each sounding component: component id → sorted indices (components that never sound, or
     keep nothing, are left out).
 
-    ``active`` (V, K) says in which of the views (``cameras``/``masks``/``times``/``visible``) component k sounds.
-    EchoSegnet's vote (:func:`vote_masks`, ``> threshold``) over those views is taken for the Gaussians in and
-    around the component (its bounding box grown by ``grow_margin`` × its size). ``only_voted`` (spatial
-    components) keeps the component's voted Gaussians; otherwise (instance, affinity, geometric objects) the
-    component takes in the voted neighbours the grouping left out, so the rendered mask is solid."""
+    ``active`` (V, K) says in which of the ``views`` component k sounds. EchoSegnet's vote (:func:`vote_masks`,
+    ``> threshold``) over those views is taken for the Gaussians in and around the component (its bounding box
+    grown by ``grow_margin`` × its size). ``only_voted`` (spatial components) keeps the component's voted Gaussians;
+    otherwise (instance, affinity, geometric objects) the component takes in the voted neighbours the grouping left
+    out, so the rendered mask is solid."""
     act_all = np.asarray(active, dtype=bool)
-    tl = _times(times, len(cameras))
-    vis = None if visible is None else _np(visible)
     means = _np(gaussians.means)
     members: dict[int, np.ndarray] = {}
     for k, comp in enumerate(components):
@@ -271,10 +286,10 @@ def vote_members(gaussians: Gaussians, components: Sequence[Component], active: 
             continue
         idx = np.asarray(comp.index)
         near = _near(means, idx, grow_margin)
-        views = act.tolist()
-        v = vote_masks(gaussians.subset(torch.as_tensor(near)), [cameras[j] for j in views], [masks[j] for j in views],
-                       times=[tl[j] for j in views], visible=None if vis is None else vis[act][:, near])
-        voted = near[v.select(threshold)]
+        v = views.subset(act)
+        vis = None if v.visible is None else v.visible[:, near]
+        votes = vote_masks(gaussians.subset(torch.as_tensor(near)), v.cameras, v.masks, times=v.times, visible=vis)
+        voted = near[votes.select(threshold)]
         keep = np.intersect1d(voted, idx) if only_voted else np.union1d(idx, voted)
         if keep.size:
             members[comp.id] = keep

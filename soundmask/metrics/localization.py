@@ -96,9 +96,7 @@ def ciou_auc(cious: Sequence[float] | np.ndarray) -> float:
     return float((np.diff(x) * (y[1:] + y[:-1]) / 2.0).sum())
 
 
-def _pr_inputs(
-    cious: Any, confidences: Any, n_objects: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pr_inputs(cious: Any, confidences: Any, n_objects: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c = _np(cious, "cious").reshape(-1)
     s = _np(confidences, "confidences").reshape(-1)
     b = _np(n_objects, "n_objects").reshape(-1)

@@ -67,5 +67,4 @@ def pose_errors(estimated: Mapping[str, Camera], truth: Mapping[str, Camera]) ->
         d = R @ estimated[n].camera_to_world[:3, :3] @ truth[n].camera_to_world[:3, :3].T
         rot.append(np.degrees(np.arccos(np.clip((np.trace(d) - 1) / 2, -1.0, 1.0))))
     r = np.asarray(rot)
-    return PoseErrors(len(names), float(np.median(centre)), float(centre.max()), float(np.median(r)),
-                      float(r.max()), s)
+    return PoseErrors(len(names), float(np.median(centre)), float(centre.max()), float(np.median(r)), float(r.max()), s)

@@ -120,8 +120,7 @@ def _binary_prediction(pred: Any, alpha_threshold: float, scene: str) -> torch.T
             raise DataError(f"scene {scene!r}: rendered alpha contains NaN", fix="check the renderer output")
         if p.numel() and (float(p.min()) < -_ALPHA_TOL or float(p.max()) > 1 + _ALPHA_TOL):
             raise DataError(
-                f"scene {scene!r}: rendered alpha outside [0, 1] "
-                f"(min {float(p.min()):.4g}, max {float(p.max()):.4g})",
+                f"scene {scene!r}: rendered alpha outside [0, 1] (min {float(p.min()):.4g}, max {float(p.max()):.4g})",
                 fix="pass the accumulated alpha of the selected Gaussians, or a boolean mask",
             )
         return p > alpha_threshold  # compared in the alpha's dtype, as numpy does in EchoSegnet
@@ -293,9 +292,7 @@ class Scene3DMetric:
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._scenes))
 
-    def update(
-        self, scene_name: str, pred: ArrayLike, target: ArrayLike, *, centroid_errors: Any = None
-    ) -> None:
+    def update(self, scene_name: str, pred: ArrayLike, target: ArrayLike, *, centroid_errors: Any = None) -> None:
         """Add test views of one scene.
 
         Args:
@@ -459,8 +456,12 @@ class TimedObject(Protocol):
     spans: list[tuple[float, float]]  # when it sounds (s)
 
 
-def evaluate_scene(scene: Scene, test_alpha: dict[int, np.ndarray], tags: Sequence[TimedObject],
-                   alpha_threshold: float = ALPHA_THRESHOLD) -> dict[str, Any]:
+def evaluate_scene(
+    scene: Scene,
+    test_alpha: dict[int, np.ndarray],
+    tags: Sequence[TimedObject],
+    alpha_threshold: float = ALPHA_THRESHOLD,
+) -> dict[str, Any]:
     """The EchoSegnet protocol on one scene's test views: ``test_alpha`` maps a test frame to the rendered alpha
     (H, W) of its sounding Gaussians, scored against the scene's ground-truth sound mask at that size (mIoU, F,
     pooled J/F), and the centroid error of each sounding object against ``tags`` (:func:`tag_centroid_errors`).
@@ -475,15 +476,26 @@ def evaluate_scene(scene: Scene, test_alpha: dict[int, np.ndarray], tags: Sequen
         try:
             gts.append(resize_mask(load_sound_mask(scene, i), W, H))
         except DataError:
-            return {"miou": None, "fscore": None, "pooled_j": None, "pooled_f": None, "centroid_error_m": None,
-                    "note": "the scene has no ground-truth sound masks; nothing to score"}
+            return {
+                "miou": None,
+                "fscore": None,
+                "pooled_j": None,
+                "pooled_f": None,
+                "centroid_error_m": None,
+                "note": "the scene has no ground-truth sound masks; nothing to score",
+            }
         preds.append(a)
     errs = tag_centroid_errors(scene, tags)
     m = Scene3DMetric(alpha_threshold=alpha_threshold)
     if gts:
         m.update(scene.name or "scene", np.stack(preds).astype(np.float32), np.stack(gts), centroid_errors=errs)
-        out.update({k: v for k, v in m.compute().to_dict().items() if k in ("miou", "fscore", "pooled_j", "pooled_f",
-                                                                             "centroid_error_m")})
+        out.update(
+            {
+                k: v
+                for k, v in m.compute().to_dict().items()
+                if k in ("miou", "fscore", "pooled_j", "pooled_f", "centroid_error_m")
+            }
+        )
     out["centroid_errors_m"] = [None if not np.isfinite(e) else round(float(e), 4) for e in errs]
     return out
 

@@ -38,14 +38,14 @@ __all__ = ["STAGES", "DemoConfig", "DemoResult", "run_demo"]
 STAGES = ("scene", "audio", "2d", "reconstruct", "lift", "render", "report")
 
 
-
 @dataclass
 class DemoConfig:
     """Options of ``soundmask demo`` (every field is a command-line option; those of the lifting and of the
     reconstruction too, by their own names: ``--method``, ``--iterations``, ``--backend``, ...)."""
 
-    preset: Literal["scene3d", "scene4d"] = option("scene3d", "generated scene: scene3d (static objects) | scene4d "
-                                                   "(objects move)")
+    preset: Literal["scene3d", "scene4d"] = option(
+        "scene3d", "generated scene: scene3d (static objects) | scene4d (objects move)"
+    )
     seed: int = option(210, "scene seed (210 is in the generator's test split: no shipped checkpoint saw it)")
     width: int = option(128, "frame width and height in pixels")
     frames: int = option(40, "frames (1 per second of audio)")
@@ -61,8 +61,9 @@ class DemoConfig:
         if not 32 <= self.width <= 1024:
             raise ConfigError(f"width must be in 32..1024, got {self.width}")
         if self.frames < every + 1:
-            raise ConfigError(f"frames must be >= {every + 1} (every {every}th frame is a held-out test view), got "
-                              f"{self.frames}")
+            raise ConfigError(
+                f"frames must be >= {every + 1} (every {every}th frame is a held-out test view), got {self.frames}"
+            )
         if self.orbit < 0 or self.report_frames < 1:
             raise ConfigError("report-frames must be >= 1, orbit >= 0")
 
@@ -90,8 +91,13 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     name = f"{cfg.preset}_{cfg.seed:06d}"
     scene_dir = out / "scene" / name
     k_scene = stage_key("scene", cfg.preset, cfg.seed, cfg.width, cfg.frames, 1)
-    runner.run("scene", lambda say: _make_scene(cfg, out / "scene", say), key=k_scene,
-               outputs=[scene_dir / "scene.json"], load=lambda: None)
+    runner.run(
+        "scene",
+        lambda say: _make_scene(cfg, out / "scene", say),
+        key=k_scene,
+        outputs=[scene_dir / "scene.json"],
+        load=lambda: None,
+    )
     from soundmask.splat.train import load_views
 
     views = load_views(scene_dir, scale=rcfg.scale, test_every=rcfg.test_every)
@@ -133,12 +139,24 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
 
         res = fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), f"{info['gaussians']} Gaussians"))
         save_model(res.gaussians, model_path)
-        write_json(rec_path, {"psnr_test": res.psnr_test, "psnr_train": res.psnr_train,
-                              "iterations": res.iterations, "gaussians": len(res.gaussians)})
+        write_json(
+            rec_path,
+            {
+                "psnr_test": res.psnr_test,
+                "psnr_train": res.psnr_train,
+                "iterations": res.iterations,
+                "gaussians": len(res.gaussians),
+            },
+        )
 
     # always read the model file, so a resumed run lifts exactly the same model
-    g, rec = runner.run("reconstruct", make_model, key=k_rec, outputs=[model_path, rec_path],
-                        load=lambda: (load_model(model_path), json.loads(rec_path.read_text())))
+    g, rec = runner.run(
+        "reconstruct",
+        make_model,
+        key=k_rec,
+        outputs=[model_path, rec_path],
+        load=lambda: (load_model(model_path), json.loads(rec_path.read_text())),
+    )
 
     # 5. lifting
     from soundmask.lift.tags import SoundScene
@@ -149,13 +167,24 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     def make_lift(say: StageProgress) -> None:
         from soundmask.pipeline.lift3d import run_lift
 
-        run_lift(scene_dir, lcfg, model=g, reconstruct=rcfg, out_dir=lift_dir, audio=fa,
-                 masks_2d={i: masks2d[i] for i in range(len(masks2d))},
-                 progress=lambda s, frac, note: say(frac, s))
+        run_lift(
+            scene_dir,
+            lcfg,
+            model=g,
+            reconstruct=rcfg,
+            out_dir=lift_dir,
+            audio=fa,
+            masks_2d={i: masks2d[i] for i in range(len(masks2d))},
+            progress=lambda s, frac, note: say(frac, s),
+        )
 
     sound, lift_metrics = runner.run(
-        "lift", make_lift, key=k_lift, outputs=[lift_dir / "sound_scene.pt", lift_dir / "lift.json"],
-        load=lambda: (SoundScene.load(lift_dir / "sound_scene.pt"), json.loads((lift_dir / "lift.json").read_text())))
+        "lift",
+        make_lift,
+        key=k_lift,
+        outputs=[lift_dir / "sound_scene.pt", lift_dir / "lift.json"],
+        load=lambda: (SoundScene.load(lift_dir / "sound_scene.pt"), json.loads((lift_dir / "lift.json").read_text())),
+    )
 
     # 6. novel views
     k_render = stage_key("render", k_lift, cfg.orbit)
@@ -167,8 +196,9 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
 
         orbit_heatmaps(sound, views, cfg.orbit, render_dir, backend=lcfg.backend)
 
-    runner.run("render", make_render, key=k_render, outputs=[*orbit_files, render_dir / "captions.json"],
-               load=lambda: None)
+    runner.run(
+        "render", make_render, key=k_render, outputs=[*orbit_files, render_dir / "captions.json"], load=lambda: None
+    )
 
     # 7. report + metrics (always rebuilt: cheap, and it shows this run's stage times)
     from soundmask.report.html import write_demo_report
@@ -177,8 +207,19 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: Progress | None = None)
     metrics["stages"] = runner.summary()
 
     def make_report(say: StageProgress) -> Path:
-        return write_demo_report(out / "report.html", metrics, scene, views, fa, masks2d, sound, render_dir,
-                                 lift_dir, cfg.report_frames, backend=lcfg.backend)
+        return write_demo_report(
+            out / "report.html",
+            metrics,
+            scene,
+            views,
+            fa,
+            masks2d,
+            sound,
+            render_dir,
+            lift_dir,
+            cfg.report_frames,
+            backend=lcfg.backend,
+        )
 
     report = runner.run("report", make_report)
     metrics["stages"] = runner.summary()
@@ -195,8 +236,16 @@ def _make_scene(cfg: DemoConfig, root: Path, say: StageProgress) -> None:
     generate_dataset(scfg, root, 1, cfg.seed, progress=lambda s: say(0.5, s))
 
 
-def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.ndarray, rec: dict[str, Any],
-             lift: dict[str, Any], sound: Any) -> dict[str, Any]:
+def _metrics(
+    cfg: DemoConfig,
+    ckpt: str,
+    scene: Any,
+    views: Any,
+    masks2d: np.ndarray,
+    rec: dict[str, Any],
+    lift: dict[str, Any],
+    sound: Any,
+) -> dict[str, Any]:
     """The numbers of ``metrics.json``: 2D sound masks vs ground truth, reconstruction, 3D lifting, tags."""
     from soundmask.data.images import resize_mask
     from soundmask.data.scene import load_sound_mask
@@ -210,21 +259,60 @@ def _metrics(cfg: DemoConfig, ckpt: str, scene: Any, views: Any, masks2d: np.nda
     objects = []
     for o in scene.objects:
         ev = [(e.start, e.end) for e in scene.sound_events if e.object_id == o.id]
-        objects.append({"id": o.id, "category": o.category, "sounding": bool(ev), "events": ev,
-                        "position": np.asarray(o.positions).mean(axis=0).round(3).tolist()})
+        objects.append(
+            {
+                "id": o.id,
+                "category": o.category,
+                "sounding": bool(ev),
+                "events": ev,
+                "position": np.asarray(o.positions).mean(axis=0).round(3).tolist(),
+            }
+        )
     return {
-        "scene": scene.name, "preset": cfg.preset, "seed": cfg.seed, "frames": len(views.cameras),
-        "size": [H, W], "test_views": list(views.test),
-        "method": cfg.lift.method, "checkpoint": ckpt or "(shipped default)",
-        "masks_2d": {"pooled_j": m2["j"], "pooled_f": m2["f"], "j_frame_mean": m2["j_frame_mean"],
-                     "frames": m2["frames"]},
-        "reconstruction": {"psnr_test": rec["psnr_test"], "psnr_train": rec["psnr_train"],
-                           "gaussians": rec["gaussians"], "iterations": rec["iterations"]},
-        "scene3d": {k: lift.get(k) for k in ("miou", "fscore", "pooled_j", "pooled_f", "centroid_error_m",
-                                             "num_components", "num_tags", "grouping")},
-        "tags": [{"component": int(t.component_id), "label": t.label, "scores": t.scores,
-                  "spans": [list(s) for s in t.spans], "gaussians": len(t.index),
-                  "centroid": np.asarray(t.centroid).round(3).tolist()} for t in sound.tags],
+        "scene": scene.name,
+        "preset": cfg.preset,
+        "seed": cfg.seed,
+        "frames": len(views.cameras),
+        "size": [H, W],
+        "test_views": list(views.test),
+        "method": cfg.lift.method,
+        "checkpoint": ckpt or "(shipped default)",
+        "masks_2d": {
+            "pooled_j": m2["j"],
+            "pooled_f": m2["f"],
+            "j_frame_mean": m2["j_frame_mean"],
+            "frames": m2["frames"],
+        },
+        "reconstruction": {
+            "psnr_test": rec["psnr_test"],
+            "psnr_train": rec["psnr_train"],
+            "gaussians": rec["gaussians"],
+            "iterations": rec["iterations"],
+        },
+        "scene3d": {
+            k: lift.get(k)
+            for k in (
+                "miou",
+                "fscore",
+                "pooled_j",
+                "pooled_f",
+                "centroid_error_m",
+                "num_components",
+                "num_tags",
+                "grouping",
+            )
+        },
+        "tags": [
+            {
+                "component": int(t.component_id),
+                "label": t.label,
+                "scores": t.scores,
+                "spans": [list(s) for s in t.spans],
+                "gaussians": len(t.index),
+                "centroid": np.asarray(t.centroid).round(3).tolist(),
+            }
+            for t in sound.tags
+        ],
         "objects": objects,
         "config": asdict(cfg),
     }

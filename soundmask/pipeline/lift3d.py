@@ -1,28 +1,14 @@
 """The 3D/4D sound-mask pipeline (3D SoundMask stages 1–8, with EchoSegnet's voting and evaluation protocol).
 
-``run_lift(scene_dir, LiftConfig(...))``:
-
-1. **Views and model.** The scene's frames; every 8th is a test view (EchoSegnet) that nothing below may look at
-   except the final evaluation. The Gaussian model is fitted (:func:`soundmask.splat.train.fit`) or loaded.
-2. **Audio.** Activity chunking (:func:`soundmask.audio.chunking.chunk`), YAMNet tagging per frame window, and
-   GCC-PHAT TDoA per frame window from the stereo track (when the scene has one).
-3. **2D sound masks** of the training frames: ground truth (``use_gt_2d``) or a 2D AVS method (``method``).
-4. **Grouping** the Gaussians into objects: majority vote of the 2D *instance* masks (``instances``; needs
-   instance masks, i.e. ground truth), SAGA-style affinity features trained on them (``affinity``), connected
-   components of the Gaussians off the scene's large planes (``geometry``, the default without ground truth:
-   needs no mask; a component mostly silent under the sound masks' votes loses its voted part to a component of
-   its own, ``sound_split``, so an object is not lost in the table it stands on), or connected components of
-   the Gaussians the sound masks vote for (``spatial``).
-5. **Association** per training frame: each component's visible render vs. the frame's 2D sound mask, with the
-   TDoA tie-break (:func:`soundmask.lift.associate.associate_frame`) → a component × frame timeline.
-6. **Voting within** each component (EchoSegnet's rule, votes₁/(votes₀+votes₁) > τ over the frames where the
-   component sounds) trims Gaussians that don't belong to the sounding object; optionally EchoSegnet-style
-   refinement by direction (:func:`soundmask.lift.refine.refine_by_direction`).
-7. **Tagging.** Each sounding component gets the YAMNet label/embedding of its active windows and its time spans
-   → a :class:`~soundmask.lift.tags.SoundScene` (query by label, time, audio).
-8. **Evaluation** on the test views (when the scene has ground truth): the sounding Gaussians at the view's time
-   are rendered (occluded by the rest of the scene), mask = alpha > 0.8; AVSBench mIoU/F per scene (EchoSegnet
-   protocol), pooled J/F, and the 3D centroid error of each sounding object.
+``run_lift(scene_dir, LiftConfig(...))`` runs its stages on one :class:`~soundmask.pipeline.stages.Runner`: the
+views (every 8th frame is a test view that only the evaluation sees) and the Gaussian model (fitted or loaded);
+the audio cues per frame (:func:`soundmask.audio.cues.frame_audio`); the 2D sound masks of the training frames
+(ground truth or a 2D method); grouping the Gaussians into objects (:mod:`soundmask.lift.objects`); association
+of each object with each frame's sound mask, with the TDoA tie-break (:func:`soundmask.lift.associate.
+associate_frames`); EchoSegnet's vote within each sounding object (:func:`soundmask.lift.voting.vote_members`),
+optionally refined by direction; tagging (:func:`soundmask.lift.tags.tags_from_timeline` → a
+:class:`~soundmask.lift.tags.SoundScene`); and the evaluation on the test views
+(:func:`soundmask.metrics.scene3d.evaluate_scene`). docs/scene3d.md describes each stage and its numbers.
 """
 
 from __future__ import annotations
@@ -42,16 +28,11 @@ from soundmask.constants import ALPHA_THRESHOLD, VOTE_THRESHOLD
 from soundmask.data.images import resize_mask, resize_to
 from soundmask.data.types import Scene
 from soundmask.errors import ConfigError, DataError
-from soundmask.lift.associate import (
-    ComponentTimeline,
-    associate_frame,
-    component_masks,
-    selection_alpha,
-    steered_responses,
-)
+from soundmask.lift.associate import ComponentTimeline, associate_frames, selection_alpha
 from soundmask.lift.grouping import PLANE_TOLERANCE, Component
 from soundmask.lift.objects import group_gaussians
 from soundmask.lift.tags import SoundScene, tags_from_timeline
+from soundmask.lift.views import LiftViews
 from soundmask.lift.voting import centre_visibility, vote_members
 from soundmask.metrics.scene3d import evaluate_scene
 from soundmask.pipeline.stages import Progress, Runner, StageProgress, quiet
@@ -70,33 +51,51 @@ class LiftConfig(MethodConfig):
 
     use_gt_2d: bool = option(False, "use the scene's ground-truth 2D sound masks (semantic_masks/) instead of a method")
     grouping: Literal["auto", "instances", "affinity", "geometry", "spatial"] = option(
-        "auto", "how Gaussians become objects: auto = instances with --use-gt-2d when instance masks exist, else "
+        "auto",
+        "how Gaussians become objects: auto = instances with --use-gt-2d when instance masks exist, else "
         "geometry | instances (2D instance-mask vote) | affinity (SAGA-style features from the instance masks) | "
-        "geometry (connected components off the large planes: needs no mask) | spatial (sound-vote clusters)")
-    plane_tolerance: float = option(PLANE_TOLERANCE, "geometry grouping: a Gaussian lies on one of the scene's large "
-                                    "planes (floor, walls) within this fraction of the scene's extent")
-    sound_split: float = option(0.8, "geometry grouping: a component of which less than this share is voted for by "
-                                "the sound masks (see any-threshold) is split into its voted part and the rest (0: "
-                                "off)")
-    vote_threshold: float = option(VOTE_THRESHOLD, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this")
-    any_threshold: float = option(0.15, "spatial grouping and sound-split: a Gaussian is voted for when this share "
-                                  "of its votes (over frames with a sound) is positive")
+        "geometry (connected components off the large planes: needs no mask) | spatial (sound-vote clusters)",
+    )
+    plane_tolerance: float = option(
+        PLANE_TOLERANCE,
+        "geometry grouping: a Gaussian lies on one of the scene's large "
+        "planes (floor, walls) within this fraction of the scene's extent",
+    )
+    sound_split: float = option(
+        0.8,
+        "geometry grouping: a component of which less than this share is voted for by "
+        "the sound masks (see any-threshold) is split into its voted part and the rest (0: "
+        "off)",
+    )
+    vote_threshold: float = option(
+        VOTE_THRESHOLD, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this"
+    )
+    any_threshold: float = option(
+        0.15,
+        "spatial grouping and sound-split: a Gaussian is voted for when this share "
+        "of its votes (over frames with a sound) is positive",
+    )
     iou_threshold: float = option(0.5, "association: IoU of a component's render with the 2D mask to be a candidate")
     precision_threshold: float = option(0.6, "association: or this share of the component inside the mask")
     min_coverage: float = option(0.05, "association: ... while covering this share of the mask")
     angle_tolerance: float = option(0.35, "TDoA tie-break tolerance in radians (with --response-share 0)")
-    response_share: float = option(0.0, "TDoA tie-break by steered response (SRP-PHAT): keep the best-aligned "
-                                   "candidate and those whose GCC-PHAT correlation at their own delay is at least this "
-                                   "share of the strongest candidate's; 0.2 helps learned 2D masks (docs/scene3d.md). "
-                                   "0: by angle error within --angle-tolerance")
+    response_share: float = option(
+        0.0,
+        "TDoA tie-break by steered response (SRP-PHAT): keep the best-aligned "
+        "candidate and those whose GCC-PHAT correlation at their own delay is at least this "
+        "share of the strongest candidate's; 0.2 helps learned 2D masks (docs/scene3d.md). "
+        "0: by angle error within --angle-tolerance",
+    )
     refine: bool = option(False, "EchoSegnet-style refinement: keep the parts of a component the TDoA points at")
-    alpha_threshold: float = option(ALPHA_THRESHOLD, "evaluation: rendered sound mask = alpha > this (EchoSegnet: "
-                                   f"{ALPHA_THRESHOLD})")
+    alpha_threshold: float = option(
+        ALPHA_THRESHOLD, f"evaluation: rendered sound mask = alpha > this (EchoSegnet: {ALPHA_THRESHOLD})"
+    )
     min_component: int = option(20, "smallest object, in Gaussians")
     grow_margin: float = option(0.1, "voting looks for an object's Gaussians this far (× its size) beyond its box")
     render_views: Literal["test", "none"] = option("test", "write sound-mask renders of the test views, or none")
-    occlusion: bool = option(True, "render selected Gaussians occluded by the rest of the scene (False: alone, "
-                             "as EchoSegnet renders them)")
+    occlusion: bool = option(
+        True, "render selected Gaussians occluded by the rest of the scene (False: alone, as EchoSegnet renders them)"
+    )
     backend: Backend = option("auto", "rasterizer: auto | tile | dense | gsplat")
     seed: int = option(0, "random seed")
 
@@ -105,8 +104,8 @@ class LiftConfig(MethodConfig):
         check_choices(self)
         if not 0 < self.plane_tolerance < 1:
             raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
-        for name in ("sound_split", "vote_threshold", "any_threshold", "iou_threshold", "precision_threshold",
-                     "min_coverage", "alpha_threshold", "response_share"):
+        shares = "sound_split vote_threshold any_threshold iou_threshold precision_threshold min_coverage"
+        for name in [*shares.split(), "alpha_threshold", "response_share"]:
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1], got {v}")
@@ -128,9 +127,16 @@ class LiftResult:
         """Renders of the test views, ``sound_scene.pt`` and ``lift.json`` (:func:`write_lift_outputs`)."""
         from soundmask.report.outputs import write_lift_outputs
 
-        return write_lift_outputs(out_dir, self.sound_scene, self.metrics, self.test_masks, views,
-                                  alpha_threshold=cfg.alpha_threshold, renders=cfg.render_views != "none",
-                                  backend=cfg.backend)
+        return write_lift_outputs(
+            out_dir,
+            self.sound_scene,
+            self.metrics,
+            self.test_masks,
+            views,
+            alpha_threshold=cfg.alpha_threshold,
+            renders=cfg.render_views != "none",
+            backend=cfg.backend,
+        )
 
 
 # ------------------------------------------------------------------------------------------ 2D masks
@@ -147,8 +153,9 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
             try:
                 m = load_sound_mask(scene, i)
             except DataError as e:
-                raise DataError(f"--use-gt-2d needs semantic_masks/ ({e.problem})", e.path,
-                                "drop --use-gt-2d to use a 2D method") from e
+                raise DataError(
+                    f"--use-gt-2d needs semantic_masks/ ({e.problem})", e.path, "drop --use-gt-2d to use a 2D method"
+                ) from e
             out[i] = resize_mask(m, W, H)
         return out
     from soundmask.data.scene import load_rgb
@@ -162,8 +169,9 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
 
 
 # ------------------------------------------------------------------------------------------ the pipeline
-def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np.ndarray],
-           visible: np.ndarray, train: list[int]) -> tuple[list[Component], str]:
+def _group(
+    g: Gaussians, views: SceneViews, cfg: LiftConfig, lv: LiftViews, train: list[int]
+) -> tuple[list[Component], str]:
     """The grouping ``cfg`` asks for (``auto``: instances with ground-truth 2D masks when the scene has instance
     masks, else geometry) and its components."""
     from soundmask.data.scene import load_instance_mask
@@ -175,15 +183,12 @@ def _group(g: Gaussians, views: SceneViews, cfg: LiftConfig, masks: dict[int, np
     inst = None
     if how in ("instances", "affinity"):
         if not has_inst:
-            raise DataError(f"--grouping {how} needs instance masks (instance_masks/)", scene.root,
-                            "use --grouping geometry")
+            raise DataError(
+                f"--grouping {how} needs instance masks (instance_masks/)", scene.root, "use --grouping geometry"
+            )
         H, W = views.size
         inst = [resize_to(load_instance_mask(scene, i), W, H, nearest=True) for i in train]
-    comps = group_gaussians(how, g, [views.cameras[i] for i in train], [masks[i] for i in train],
-                            times=[views.times[i] for i in train], visible=visible, instance_masks=inst,
-                            min_size=cfg.min_component, plane_tolerance=cfg.plane_tolerance,
-                            sound_split=cfg.sound_split, any_threshold=cfg.any_threshold)
-    return comps, how
+    return group_gaussians(how, g, lv, cfg, inst), how
 
 
 def run_lift(
@@ -206,8 +211,9 @@ def run_lift(
     rcfg = reconstruct or ReconstructConfig(backend=cfg.backend, seed=cfg.seed)
     runner = Runner(progress=progress or quiet)
     t_all = _time.perf_counter()
-    views = runner.run("load", lambda say: load_views(scene_dir, scale=rcfg.scale, test_every=rcfg.test_every),
-                       silent=True)
+    views = runner.run(
+        "load", lambda say: load_views(scene_dir, scale=rcfg.scale, test_every=rcfg.test_every), silent=True
+    )
     scene = views.scene
     assert scene is not None
     train = views.train
@@ -223,8 +229,14 @@ def run_lift(
         if model is not None:
             return load_model(model).detach()
         res = fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), ""))
-        fit_info.update({"psnr_test": res.psnr_test, "psnr_train": res.psnr_train, "iterations": res.iterations,
-                         "reconstruct_seconds": res.seconds})
+        fit_info.update(
+            {
+                "psnr_test": res.psnr_test,
+                "psnr_train": res.psnr_train,
+                "iterations": res.iterations,
+                "reconstruct_seconds": res.seconds,
+            }
+        )
         return res.gaussians.detach()
 
     g = runner.run("reconstruct", make_model)
@@ -244,56 +256,52 @@ def run_lift(
     masks = runner.run("masks_2d", make_masks)
 
     # 4. visibility, grouping
-    def make_groups(say: StageProgress) -> tuple[np.ndarray, list[Component], str]:
+    def make_groups(say: StageProgress) -> tuple[LiftViews, list[Component], str]:
+        views_at = zip(cams, times, strict=True)
         with torch.no_grad():
-            depths = [render(g, views.cameras[i], time=views.times[i], features=False, backend=cfg.backend)
-                      .depth.numpy() for i in train]
+            depths = [render(g, c, time=t, features=False, backend=cfg.backend).depth.numpy() for c, t in views_at]
         visible = centre_visibility(g, cams, times=times, depth_maps=depths)
-        return (visible, *_group(g, views, cfg, masks, visible, train))
+        lv = LiftViews(cams, times, [masks[i] for i in train], visible, [scene.frames[i] for i in train], train)
+        return (lv, *_group(g, views, cfg, lv, train))
 
-    visible, components, grouping = runner.run("grouping", make_groups)
+    lv, components, grouping = runner.run("grouping", make_groups)
 
     # 5. association per training frame
     def make_timeline(say: StageProgress) -> ComponentTimeline:
-        if not components:
-            return ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(train), 0), bool), fa.segments)
-        responses = steered_responses(fa, scene.frames, train, components, scene.speed_of_sound) \
-            if cfg.response_share > 0 else None
-        assocs = []
-        for j, i in enumerate(train):
-            soft = component_masks(g, views.cameras[i], components, time=views.times[i], backend=cfg.backend)
-            f = scene.frames[i]
-            assocs.append(associate_frame(
-                soft, masks[i], components, iou_threshold=cfg.iou_threshold,
-                precision_threshold=cfg.precision_threshold, min_coverage=cfg.min_coverage,
-                tdoa=fa.tdoa[i] if fa.tdoa is not None else None, mic_left=f.mic_left, mic_right=f.mic_right,
-                angle_tolerance=cfg.angle_tolerance, c=scene.speed_of_sound,
-                response=responses[j] if responses is not None else None, response_share=cfg.response_share))
-            say((j + 1) / len(train), "")
-        return ComponentTimeline.from_associations(assocs, segments=fa.segments)
+        return associate_frames(g, components, lv, cfg, audio=fa, c=scene.speed_of_sound, progress=lambda f: say(f, ""))
 
     timeline = runner.run("association", make_timeline)
 
     # 6. voting within each sounding component (+ optional refinement)
     def make_members(say: StageProgress) -> dict[int, np.ndarray]:
-        members = vote_members(g, components, timeline.active, cams, [masks[i] for i in train], times=times,
-                               visible=visible, threshold=cfg.vote_threshold, grow_margin=cfg.grow_margin,
-                               only_voted=grouping == "spatial")
+        spatial = grouping == "spatial"
+        members = vote_members(
+            g,
+            components,
+            timeline.active,
+            lv,
+            threshold=cfg.vote_threshold,
+            grow_margin=cfg.grow_margin,
+            only_voted=spatial,
+        )
         if cfg.refine and fa.tdoa is not None:
             from soundmask.lift.refine import refine_members
 
-            members = refine_members(g.means.numpy(), components, members, timeline.active,
-                                     [fa.tdoa[i].tau for i in train], [scene.frames[i] for i in train],
-                                     scene.speed_of_sound)
+            taus = [fa.tdoa[i].tau for i in train]
+            members = refine_members(
+                g.means.numpy(), components, members, timeline.active, taus, lv.frames, scene.speed_of_sound
+            )
         return members
 
     members = runner.run("voting", make_members)
 
     # 7. tags
-    tags = tags_from_timeline(g.means.detach().numpy(), components, members, timeline, times,
-                              [fa.taggings[i] for i in train], fa.window)
-    sound = SoundScene(g, tags, {"scene": scene.name, "grouping": grouping,
-                                 "method": "gt" if cfg.use_gt_2d else cfg.method})
+    tags = tags_from_timeline(
+        g.means.detach().numpy(), components, members, timeline, times, [fa.taggings[i] for i in train], fa.window
+    )
+    sound = SoundScene(
+        g, tags, {"scene": scene.name, "grouping": grouping, "method": "gt" if cfg.use_gt_2d else cfg.method}
+    )
 
     # 8. evaluation and renders
     def make_eval(say: StageProgress) -> tuple[dict[int, np.ndarray], dict[str, Any]]:
@@ -301,21 +309,39 @@ def run_lift(
         test_masks: dict[int, np.ndarray] = {}
         for i in views.test:
             t = views.times[i]
-            active = timeline.active_at(t, times, audio_active=sim, segments=[(-np.inf, np.inf)]) \
-                if len(components) and fa.active(t) else [False] * len(components)
+            active = (
+                timeline.active_at(t, times, audio_active=sim, segments=[(-np.inf, np.inf)])
+                if len(components) and fa.active(t)
+                else [False] * len(components)
+            )
             parts = [members[c.id] for c, a in zip(components, active, strict=True) if a and c.id in members]
-            test_masks[i] = selection_alpha(g, views.cameras[i], np.concatenate(parts) if parts else np.zeros(0, int),
-                                            time=t, occlusion=cfg.occlusion, backend=cfg.backend)
+            test_masks[i] = selection_alpha(
+                g,
+                views.cameras[i],
+                np.concatenate(parts) if parts else np.zeros(0, int),
+                time=t,
+                occlusion=cfg.occlusion,
+                backend=cfg.backend,
+            )
         return test_masks, evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold)
 
     test_masks, metrics = runner.run("evaluation", make_eval)
     timings = runner.timings
-    metrics.update({
-        "scene": scene.name, "method": "gt" if cfg.use_gt_2d else cfg.method, "grouping": grouping,
-        "num_gaussians": len(g), "num_components": len(components), "num_tags": len(tags),
-        "test_views": list(views.test), "seconds": round(_time.perf_counter() - t_all, 3), "timings": timings,
-        **fit_info, "config": asdict(cfg),
-    })
+    metrics.update(
+        {
+            "scene": scene.name,
+            "method": "gt" if cfg.use_gt_2d else cfg.method,
+            "grouping": grouping,
+            "num_gaussians": len(g),
+            "num_components": len(components),
+            "num_tags": len(tags),
+            "test_views": list(views.test),
+            "seconds": round(_time.perf_counter() - t_all, 3),
+            "timings": timings,
+            **fit_info,
+            "config": asdict(cfg),
+        }
+    )
     result = LiftResult(sound, metrics, timeline, components, test_masks)
     if out_dir is not None:
         result.write(out_dir, views, cfg)

@@ -72,15 +72,32 @@ class Runner:
         self._store = StageCache(self.cache) if self.cache is not None else None
 
     @overload
-    def run(self, name: str, make: Callable[[StageProgress], T], *, key: str | None = None,
-            silent: bool = False) -> T: ...
+    def run(
+        self, name: str, make: Callable[[StageProgress], T], *, key: str | None = None, silent: bool = False
+    ) -> T: ...
 
     @overload
-    def run(self, name: str, make: Callable[[StageProgress], object], *, key: str | None = None,
-            outputs: Sequence[Path], load: Callable[[], T], silent: bool = False) -> T: ...
+    def run(
+        self,
+        name: str,
+        make: Callable[[StageProgress], object],
+        *,
+        key: str | None = None,
+        outputs: Sequence[Path],
+        load: Callable[[], T],
+        silent: bool = False,
+    ) -> T: ...
 
-    def run(self, name: str, make: Callable[[StageProgress], Any], *, key: str | None = None,
-            outputs: Sequence[Path] | None = None, load: Callable[[], Any] | None = None, silent: bool = False) -> Any:
+    def run(
+        self,
+        name: str,
+        make: Callable[[StageProgress], Any],
+        *,
+        key: str | None = None,
+        outputs: Sequence[Path] | None = None,
+        load: Callable[[], Any] | None = None,
+        silent: bool = False,
+    ) -> Any:
         """Stage ``name``: ``make(report)`` computes its result (``report(fraction, note)`` shows its progress).
 
         With a cache and a ``key`` (see :func:`stage_key`) the result is reused while the key is unchanged:

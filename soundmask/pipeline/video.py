@@ -65,20 +65,31 @@ class RunConfig:
     """Options of ``soundmask run`` (every field is a command-line option; those of the 2D method and the lifting,
     and of the reconstruction, too, by their own names: ``--method``, ``--set``, ``--iterations``, ...)."""
 
-    fps: float = option(2.0, "frames per second sampled from the video (at most its own rate: above it, every "
-                        "frame once)")
+    fps: float = option(
+        2.0, "frames per second sampled from the video (at most its own rate: above it, every frame once)"
+    )
     max_frames: int = option(0, "process at most this many frames (0: all)")
     spacing: float = option(MIC_SPACING, "microphone spacing in metres (stereo direction)")
-    motion_threshold: float = option(0.004, "the camera moves when tracked corners shift by more than this share of "
-                                     "the frame diagonal between sampled frames (median)")
-    lift_3d: bool = option(True, "go on to 3D (COLMAP poses, reconstruction, lifting) when the camera moves and the "
-                           "audio is stereo")
+    motion_threshold: float = option(
+        0.004,
+        "the camera moves when tracked corners shift by more than this share of "
+        "the frame diagonal between sampled frames (median)",
+    )
+    lift_3d: bool = option(
+        True, "go on to 3D (COLMAP poses, reconstruction, lifting) when the camera moves and the audio is stereo"
+    )
     min_registered: float = option(0.6, "3D needs COLMAP to register at least this share of the frames")
     size_3d: int = option(128, "the 3D reconstruction fits the frames at this longest side (pixels)")
-    resume: bool = option(True, "reuse what a killed run of the same video and options finished (2D masks, poses, "
-                          "reconstruction), kept in a hidden .OUT.cache folder beside OUT until the run succeeds")
-    dense_init: bool = option(True, "seed the reconstruction with plane-sweep stereo depth of the training frames "
-                              "(else with COLMAP's sparse points)")
+    resume: bool = option(
+        True,
+        "reuse what a killed run of the same video and options finished (2D masks, poses, "
+        "reconstruction), kept in a hidden .OUT.cache folder beside OUT until the run succeeds",
+    )
+    dense_init: bool = option(
+        True,
+        "seed the reconstruction with plane-sweep stereo depth of the training frames "
+        "(else with COLMAP's sparse points)",
+    )
     lift: LiftConfig = nested(LiftConfig)
     reconstruct: ReconstructConfig = nested(lambda: ReconstructConfig(iterations=650))
 
@@ -99,8 +110,9 @@ def predict_source(seg: Any, src: Any, progress: Callable[[int], None] | None = 
     for a in range(0, len(src), chunk):
         b = min(len(src), a + chunk)
         s0, s1 = wins[a][0], wins[b - 1][1]
-        pred = seg.predict(src.frames[a:b], src.audio[:, s0:s1], src.sample_rate,
-                           src.frame_times[a:b] - s0 / src.sample_rate)
+        pred = seg.predict(
+            src.frames[a:b], src.audio[:, s0:s1], src.sample_rate, src.frame_times[a:b] - s0 / src.sample_rate
+        )
         parts.append(pred.masks)
         if progress is not None:
             progress(b)
@@ -129,7 +141,7 @@ def camera_motion(frames: np.ndarray, max_corners: int = 200, same: float = 1.0)
         pts = cv2.goodFeaturesToTrack(a, maxCorners=max_corners, qualityLevel=0.01, minDistance=5)
         if pts is None or len(pts) < 4:
             continue
-        nxt, ok, _ = cv2.calcOpticalFlowPyrLK(a, b, pts, None)
+        nxt, ok, _ = cv2.calcOpticalFlowPyrLK(a, b, pts, None)  # type: ignore[call-overload]  # None: no initial guess
         ok = ok.reshape(-1).astype(bool)
         if ok.sum() < 4:
             continue
@@ -143,19 +155,26 @@ def check_source(src: Any, video: Path, audio: Path | None, min_frames: int = 2)
     non-finite audio, or whose audio ends before its last frame window."""
     where = audio or video
     if src.audio is None:
-        raise DataError("the video has no sound track", video, "pass a video with sound, or its recording with "
-                        "--audio FILE")
+        raise DataError(
+            "the video has no sound track", video, "pass a video with sound, or its recording with --audio FILE"
+        )
     if len(src) < min_frames:
-        raise DataError(f"the video has {len(src)} frame(s) at the sampled rate; at least {min_frames} are needed",
-                        video, "pass a longer video or a higher --fps (for one image use `soundmask segment`)")
+        raise DataError(
+            f"the video has {len(src)} frame(s) at the sampled rate; at least {min_frames} are needed",
+            video,
+            "pass a longer video or a higher --fps (for one image use `soundmask segment`)",
+        )
     a = np.asarray(src.audio)
     if not np.isfinite(a).all():
         raise DataError("the audio has NaN or infinite samples", where, "re-export the recording")
     dur_a = a.shape[1] / float(src.sample_rate)
     dur_v = float(src.frame_times[-1]) + 1.0 / src.fps
     if dur_a + 0.5 / src.fps < dur_v:
-        raise DataError(f"the audio ({dur_a:.2f} s) is shorter than the video ({dur_v:.2f} s)", where,
-                        "pass the full recording with --audio, or trim the video to the audio")
+        raise DataError(
+            f"the audio ({dur_a:.2f} s) is shorter than the video ({dur_v:.2f} s)",
+            where,
+            "pass the full recording with --audio, or trim the video to the audio",
+        )
 
 
 def open_video(video: str | Path, cfg: RunConfig, audio: str | Path | None = None) -> Any:
@@ -198,8 +217,15 @@ class RunResult:
         return [r.name for r in self.stages if r.cached]
 
 
-def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str | Path | None = None,
-              progress: Progress | None = None, source: Any = None) -> RunResult:
+def run_video(
+    video: str | Path,
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    audio: str | Path | None = None,
+    progress: Progress | None = None,
+    source: Any = None,
+) -> RunResult:
     """Run the stages of the module docstring on ``video`` into ``out``; ``run.json`` holds the result's
     ``summary``. ``source``: the video already read by :func:`open_video`. ``progress``: ``(stage, fraction,
     note)``."""
@@ -221,16 +247,20 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
         return src, cfg.lift.load()
 
     src, seg = runner.run("read", read, silent=True)
-    rep = runner.run("audio", lambda report: analyze(src.audio, int(src.sample_rate), path=str(audio or video),
-                                                     spacing=cfg.spacing))
+    rep = runner.run(
+        "audio", lambda report: analyze(src.audio, int(src.sample_rate), path=str(audio or video), spacing=cfg.spacing)
+    )
 
     def make_2d(report: StageProgress) -> np.ndarray:
         # kept as uint8 steps of 1/255 (a quarter of the memory and cache), the same values whether fresh or resumed
         soft = predict_source(seg, src, progress=lambda b: report(b / len(src), ""))
         return np.round(soft * 255).astype(np.uint8)
 
-    masks = runner.run("2d", make_2d, key=stage_key("2d", k_src, cfg.lift.method, file_id(cfg.lift.checkpoint),
-                                                          cfg.lift.method_options))
+    masks = runner.run(
+        "2d",
+        make_2d,
+        key=stage_key("2d", k_src, cfg.lift.method, file_id(cfg.lift.checkpoint), cfg.lift.method_options),
+    )
     motion = runner.run("camera", lambda report: camera_motion(src.frames))
     stereo = src.audio.shape[0] == 2
     moving = motion > cfg.motion_threshold
@@ -239,31 +269,48 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
     if not stereo:
         reason = "the audio is mono: 3D needs two microphones (stereo) for the time-difference cue; 2D sound masks only"
     elif not moving:
-        reason = (f"the camera is static (median motion {motion:.4f} of the frame diagonal ≤ "
-                  f"{cfg.motion_threshold}): 3D needs views from several positions; 2D sound masks only")
+        reason = (
+            f"the camera is static (median motion {motion:.4f} of the frame diagonal ≤ "
+            f"{cfg.motion_threshold}): 3D needs views from several positions; 2D sound masks only"
+        )
     elif not cfg.lift_3d:
-        reason = ("the camera moves and the audio is stereo, but 3D was turned off (--no-lift-3d); "
-                  "2D sound masks only")
+        reason = "the camera moves and the audio is stereo, but 3D was turned off (--no-lift-3d); 2D sound masks only"
     else:
         k_poses = stage_key("poses", k_src, cfg.min_registered)
         found = runner.run("poses", lambda report: _poses(src, cfg, report), key=k_poses)
         if isinstance(found, StageFailure):
-            reason = (f"the camera moves and the audio is stereo, but {found.reason}; 2D sound masks only"
-                      + (f" (to get 3D: {found.fix})" if found.fix else ""))
+            reason = f"the camera moves and the audio is stereo, but {found.reason}; 2D sound masks only" + (
+                f" (to get 3D: {found.fix})" if found.fix else ""
+            )
         else:
             poses = found
-            mode, reason = "3d", (f"the camera moves and the audio is stereo: COLMAP registered {len(poses.names)} "
-                                  f"of {len(src)} frames, and the sound masks were lifted onto a Gaussian "
-                                  "reconstruction (lift/)")
+            mode, reason = (
+                "3d",
+                (
+                    f"the camera moves and the audio is stereo: COLMAP registered {len(poses.names)} "
+                    f"of {len(src)} frames, and the sound masks were lifted onto a Gaussian "
+                    "reconstruction (lift/)"
+                ),
+            )
     binary = masks > 127  # probability > 0.5
     soft = masks.astype(np.float32) / 255.0
     sounding = int(binary.reshape(len(binary), -1).any(1).sum())
     summary: dict[str, Any] = {
-        "video": str(video), "audio": str(audio) if audio else None, "frames": len(src), "fps": src.fps,
-        "size": list(src.size), "channels": int(src.audio.shape[0]), "sample_rate": int(src.sample_rate),
-        "method": cfg.lift.method, "checkpoint": cfg.lift.checkpoint or "(shipped default)",
-        "sounding_frames": sounding, "camera_motion": round(motion, 5), "mode": mode, "reason": reason,
-        "audio_report": rep.to_dict(), "config": to_jsonable(asdict(cfg)),
+        "video": str(video),
+        "audio": str(audio) if audio else None,
+        "frames": len(src),
+        "fps": src.fps,
+        "size": list(src.size),
+        "channels": int(src.audio.shape[0]),
+        "sample_rate": int(src.sample_rate),
+        "method": cfg.lift.method,
+        "checkpoint": cfg.lift.checkpoint or "(shipped default)",
+        "sounding_frames": sounding,
+        "camera_motion": round(motion, 5),
+        "mode": mode,
+        "reason": reason,
+        "audio_report": rep.to_dict(),
+        "config": to_jsonable(asdict(cfg)),
     }
     if poses is not None:
         summary["poses"] = poses.summary()
@@ -275,17 +322,32 @@ def run_video(video: str | Path, cfg: RunConfig, out: str | Path, *, audio: str 
         write_audio(tmp / "audio" / ("stereo.wav" if stereo else "mono.wav"), src.audio, int(src.sample_rate))
         if poses is not None:
             k_model = stage_key("model", k_poses, cfg.size_3d, asdict(cfg.reconstruct), cfg.dense_init)
-            summary["lift"] = runner.run("3d", lambda report: lift_video(
-                tmp, src, binary, poses, cfg, video.stem, runner, model_key=k_model, report=report))
+            summary["lift"] = runner.run(
+                "3d",
+                lambda report: lift_video(
+                    tmp, src, binary, poses, cfg, video.stem, runner, model_key=k_model, report=report
+                ),
+            )
         summary["timings_s"] = runner.timings
         summary["cached_stages"] = [r.name for r in runner.runs if r.cached]
         write_json(tmp / "run.json", summary, indent=2)
     shutil.rmtree(cache_dir(out), ignore_errors=True)  # the run is complete: nothing left to resume
     say("done", 1.0, "")
-    return RunResult(out=out, mode=mode, reason=reason, frames=len(src), fps=float(src.fps), method=cfg.lift.method,
-                     sounding_frames=sounding, camera_motion=summary["camera_motion"],
-                     segments=len(summary["audio_report"]["segments"]), poses=summary.get("poses"),
-                     lift=summary.get("lift"), stages=list(runner.runs), summary=summary)
+    return RunResult(
+        out=out,
+        mode=mode,
+        reason=reason,
+        frames=len(src),
+        fps=float(src.fps),
+        method=cfg.lift.method,
+        sounding_frames=sounding,
+        camera_motion=summary["camera_motion"],
+        segments=len(summary["audio_report"]["segments"]),
+        poses=summary.get("poses"),
+        lift=summary.get("lift"),
+        stages=list(runner.runs),
+        summary=summary,
+    )
 
 
 def _poses(src: Any, cfg: RunConfig, report: StageProgress) -> Any:
@@ -294,8 +356,12 @@ def _poses(src: Any, cfg: RunConfig, report: StageProgress) -> Any:
     from soundmask.vision.poses import PoseConfig, PoseError, estimate_poses
 
     try:
-        return estimate_poses(src.frames, src.names, PoseConfig(min_registered=cfg.min_registered),
-                              progress=lambda what, frac: report(frac, ""))
+        return estimate_poses(
+            src.frames,
+            src.names,
+            PoseConfig(min_registered=cfg.min_registered),
+            progress=lambda what, frac: report(frac, ""),
+        )
     except PoseError as e:
         return StageFailure("poses", e.problem, fix=e.fix or "")
 
@@ -315,16 +381,34 @@ def video_scene(src: Any, poses: Any, spacing: float, name: str = "") -> Any:
     for j, n in enumerate(poses.names):
         cam = poses.cameras[n]
         c, x = cam.center, cam.camera_to_world[:3, 0]
-        frames.append(SceneFrame(index=j, time=float(src.frame_times[pos[n]]), file=f"input/{j:05d}.png",
-                                 camera=cam, mic_left=c - 0.5 * spacing * x, mic_right=c + 0.5 * spacing * x,
-                                 extra={"video_frame": n}))
-    return Scene(frames=frames, fps=float(src.fps), sample_rate=int(src.sample_rate), name=name,
-                 extra={"format": "3davs"})
+        frames.append(
+            SceneFrame(
+                index=j,
+                time=float(src.frame_times[pos[n]]),
+                file=f"input/{j:05d}.png",
+                camera=cam,
+                mic_left=c - 0.5 * spacing * x,
+                mic_right=c + 0.5 * spacing * x,
+                extra={"video_frame": n},
+            )
+        )
+    return Scene(
+        frames=frames, fps=float(src.fps), sample_rate=int(src.sample_rate), name=name, extra={"format": "3davs"}
+    )
 
 
-def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunConfig, name: str,
-               runner: Runner | None = None, *, model_key: str | None = None, report: StageProgress | None = None
-               ) -> dict[str, Any]:
+def lift_video(
+    folder: Path,
+    src: Any,
+    masks: np.ndarray,
+    poses: Any,
+    cfg: RunConfig,
+    name: str,
+    runner: Runner | None = None,
+    *,
+    model_key: str | None = None,
+    report: StageProgress | None = None,
+) -> dict[str, Any]:
     """Stages 5b–c of the module docstring into ``folder`` (``scene/`` and ``lift/``); returns the 3D summary.
     The fitted model is the ``runner``'s stage "reconstruct", cached under ``model_key`` (None: not cached);
     ``report(fraction, note)`` shows the lifting's progress."""
@@ -341,9 +425,15 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     pos = [where[n] for n in poses.names]  # scene frame j is video frame pos[j]
     wins = frame_windows(len(src), src.audio.shape[1], int(src.sample_rate), src.frame_times)
     (folder / "scene").mkdir()
-    write_3davs_files(folder / "scene", scene, [src.frames[p] for p in pos], None,
-                      [src.audio[:, wins[p][0]:wins[p][1]] for p in pos], points=poses.points,
-                      point_colors=poses.colors)
+    write_3davs_files(
+        folder / "scene",
+        scene,
+        [src.frames[p] for p in pos],
+        None,
+        [src.audio[:, wins[p][0] : wins[p][1]] for p in pos],
+        points=poses.points,
+        point_colors=poses.colors,
+    )
     scene.root = folder / "scene"
     H, W = src.frames.shape[1:3]
     scale = min(1.0, cfg.size_3d / max(H, W))
@@ -353,8 +443,9 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     def make_model(say: StageProgress) -> Any:
         if cfg.dense_init:
             say(0.0, "depth")
-            depth = plane_sweep_depth(views.images.numpy(), views.cameras, views.train, poses.points,
-                                      progress=lambda f: say(f, "depth"))
+            depth = plane_sweep_depth(
+                views.images.numpy(), views.cameras, views.train, poses.points, progress=lambda f: say(f, "depth")
+            )
             blank = np.full(views.size, np.nan, np.float32)
             views.depth = np.stack([depth.get(i, blank) for i in range(len(views.cameras))])
         return fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), ""))
@@ -363,21 +454,43 @@ def lift_video(folder: Path, src: Any, masks: np.ndarray, poses: Any, cfg: RunCo
     lcfg = cfg.lift
     fa = audio_cues(src.audio, int(src.sample_rate), [f.time for f in scene.frames], 1.0 / src.fps)
     show = report or (lambda fraction, note: None)
-    res = run_lift(scene, lcfg, model=fitted.gaussians, reconstruct=rcfg, audio=fa,
-                   masks_2d={j: masks[p] for j, p in enumerate(pos)},
-                   progress=lambda stage, frac, note: show(frac, stage))
+    res = run_lift(
+        scene,
+        lcfg,
+        model=fitted.gaussians,
+        reconstruct=rcfg,
+        audio=fa,
+        masks_2d={j: masks[p] for j, p in enumerate(pos)},
+        progress=lambda stage, frac, note: show(frac, stage),
+    )
     m = res.metrics
-    m.update({"psnr_test": fitted.psnr_test, "psnr_train": fitted.psnr_train,
-              "reconstruct_seconds": fitted.seconds, "init": rcfg.init})
+    m.update(
+        {
+            "psnr_test": fitted.psnr_test,
+            "psnr_train": fitted.psnr_train,
+            "reconstruct_seconds": fitted.seconds,
+            "init": rcfg.init,
+        }
+    )
     res.write(folder / "lift", views, lcfg)
     return {
-        "registered_frames": len(scene.frames), "video_frames": [f.extra["video_frame"] for f in scene.frames],
-        "test_views": m["test_views"], "gaussians": m["num_gaussians"],
-        "psnr_test": m.get("psnr_test"), "init": rcfg.init, "components": m["num_components"],
-        "sounding_objects": [{"label": t.label, "gaussians": int(len(t.index)),
-                              "spans_s": [[round(a, 3), round(b, 3)] for a, b in t.spans]}
-                             for t in res.sound_scene.tags],
-        "reconstruct_seconds": round(fitted.seconds, 3), "lift_seconds": m["seconds"],
+        "registered_frames": len(scene.frames),
+        "video_frames": [f.extra["video_frame"] for f in scene.frames],
+        "test_views": m["test_views"],
+        "gaussians": m["num_gaussians"],
+        "psnr_test": m.get("psnr_test"),
+        "init": rcfg.init,
+        "components": m["num_components"],
+        "sounding_objects": [
+            {
+                "label": t.label,
+                "gaussians": int(len(t.index)),
+                "spans_s": [[round(a, 3), round(b, 3)] for a, b in t.spans],
+            }
+            for t in res.sound_scene.tags
+        ],
+        "reconstruct_seconds": round(fitted.seconds, 3),
+        "lift_seconds": m["seconds"],
     }
 
 

@@ -18,8 +18,7 @@ from soundmask.data.io import atomic_path, write_json
 __all__ = ["PALETTE", "audio_timeline_png", "heat_overlay", "object_overlay", "orbit_heatmaps", "tag_maps"]
 
 # one colour per sounding object (tag order); colour-blind-safe (Okabe–Ito)
-PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
-           (204, 121, 167))
+PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167))
 UNASSIGNED = (235, 235, 235)
 GT_COLOR = (255, 40, 40)
 
@@ -45,8 +44,9 @@ def tag_maps(sound: Any, camera: Any, time: float | None, backend: str = "auto")
     return maps, rgb
 
 
-def object_overlay(frame: np.ndarray, mask: np.ndarray, maps: np.ndarray, gt: np.ndarray | None = None,
-                   min_cover: float = 0.2) -> np.ndarray:
+def object_overlay(
+    frame: np.ndarray, mask: np.ndarray, maps: np.ndarray, gt: np.ndarray | None = None, min_cover: float = 0.2
+) -> np.ndarray:
     """``frame`` with the 2D sound ``mask`` coloured per object: a pixel takes the colour of the tag whose
     rendered coverage (``maps``, K × H × W) is highest there (when ≥ ``min_cover``), else light grey (sounding
     but not attributed to any 3D object). The ground-truth mask ``gt`` is outlined in red."""
@@ -105,16 +105,29 @@ def orbit_heatmaps(sound: Any, views: Any, count: int, out_dir: str | Path, back
         with atomic_path(p) as tmp:
             Image.fromarray(img).save(tmp, format="PNG")
         paths.append(p)
-        captions.append({"file": p.name, "time": round(float(t), 3),
-                         "sounding": [sound.tags[j].label for j in active], "tag": tag_k})
+        captions.append(
+            {
+                "file": p.name,
+                "time": round(float(t), 3),
+                "sounding": [sound.tags[j].label for j in active],
+                "tag": tag_k,
+            }
+        )
     write_json(out / "captions.json", captions)
     return paths
 
 
-def audio_timeline_png(audio: np.ndarray, sr: int, *, segments: list[tuple[float, float]],
-                       gt_events: list[tuple[str, float, float]], tags: list[tuple[str, list[tuple[float, float]]]],
-                       tdoa: list[tuple[float, float]] | None = None, frame_times: list[float] | None = None,
-                       width_px: int = 1100) -> bytes:
+def audio_timeline_png(
+    audio: np.ndarray,
+    sr: int,
+    *,
+    segments: list[tuple[float, float]],
+    gt_events: list[tuple[str, float, float]],
+    tags: list[tuple[str, list[tuple[float, float]]]],
+    tdoa: list[tuple[float, float]] | None = None,
+    frame_times: list[float] | None = None,
+    width_px: int = 1100,
+) -> bytes:
     """A PNG of the audio timeline: waveform (channels) with the activity ``segments`` shaded, log spectrogram,
     ground-truth events (``(category, start, end)``) against the predicted sounding objects (``(label, spans)``,
     in :data:`PALETTE` order) and, for stereo, the TDoA per frame window (``(time, tau seconds)``)."""
@@ -127,8 +140,13 @@ def audio_timeline_png(audio: np.ndarray, sr: int, *, segments: list[tuple[float
     a = np.atleast_2d(np.asarray(audio, np.float32))
     dur = a.shape[1] / sr
     rows = 4 if tdoa else 3
-    fig, axes = plt.subplots(rows, 1, figsize=(width_px / 100, 1.5 * rows + 0.6), sharex=True,
-                             gridspec_kw={"height_ratios": [1, 1.3, 1, 0.8][:rows]})
+    fig, axes = plt.subplots(
+        rows,
+        1,
+        figsize=(width_px / 100, 1.5 * rows + 0.6),
+        sharex=True,
+        gridspec_kw={"height_ratios": [1, 1.3, 1, 0.8][:rows]},
+    )
     t = np.arange(a.shape[1]) / sr
     step = max(1, a.shape[1] // 20000)
     ax = axes[0]

@@ -50,8 +50,10 @@ def _img(src: np.ndarray | bytes | Path, caption: str, width: int | None = None)
     if isinstance(src, Path):
         src = src.read_bytes()
     style = f' style="width:{width}px"' if width else ""
-    return (f'<figure{style}><img src="{png_data_uri(src)}"{style} alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure{style}><img src="{png_data_uri(src)}"{style} alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -89,9 +91,19 @@ def _swatch(k: int) -> str:
     return f'<span class="sw" style="background:rgb({r},{g},{b})"></span>'
 
 
-def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, views: Any, fa: Any,
-                      masks2d: np.ndarray, sound: Any, render_dir: Path, lift_dir: Path, n_frames: int,
-                      backend: str = "auto") -> Path:
+def write_demo_report(
+    path: str | Path,
+    metrics: dict[str, Any],
+    scene: Any,
+    views: Any,
+    fa: Any,
+    masks2d: np.ndarray,
+    sound: Any,
+    render_dir: Path,
+    lift_dir: Path,
+    n_frames: int,
+    backend: str = "auto",
+) -> Path:
     """Write the report (see the module docstring) to ``path`` atomically."""
     from soundmask.audio.cues import scene_mono
     from soundmask.data.images import resize_mask, resize_to
@@ -99,13 +111,17 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
     from soundmask.report.figures import audio_timeline_png, object_overlay, tag_maps
 
     m = metrics
-    parts: list[str] = [f"<!doctype html><html><head><meta charset='utf-8'><title>soundmask demo — "
-                        f"{html.escape(m['scene'])}</title><style>{_CSS}</style></head><body>"]
+    parts: list[str] = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>soundmask demo — "
+        f"{html.escape(m['scene'])}</title><style>{_CSS}</style></head><body>"
+    ]
     parts.append(f"<h1>soundmask demo: {html.escape(m['scene'])}</h1>")
-    parts.append(f"<p class='sub'>{m['frames']} frames of {m['size'][1]}×{m['size'][0]} px from the generator "
-                 f"(preset {html.escape(m['preset'])}, seed {m['seed']}); 2D method <b>{html.escape(m['method'])}"
-                 f"</b>; every 8th frame ({len(m['test_views'])} views) is held out of reconstruction and "
-                 f"lifting and used only for scoring.</p>")
+    parts.append(
+        f"<p class='sub'>{m['frames']} frames of {m['size'][1]}×{m['size'][0]} px from the generator "
+        f"(preset {html.escape(m['preset'])}, seed {m['seed']}); 2D method <b>{html.escape(m['method'])}"
+        f"</b>; every 8th frame ({len(m['test_views'])} views) is held out of reconstruction and "
+        f"lifting and used only for scoring.</p>"
+    )
 
     # stage times
     st = m.get("stages", {})
@@ -125,22 +141,36 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
         ["", "F-score", s3.get("fscore")],
         ["", "pooled J", s3.get("pooled_j")],
         ["", "centroid error (m)", s3.get("centroid_error_m")],
-        ["", "sounding objects found / in GT", f"{s3.get('num_tags')} / "
-                                               f"{sum(o['sounding'] for o in m['objects'])}"],
+        ["", "sounding objects found / in GT", f"{s3.get('num_tags')} / {sum(o['sounding'] for o in m['objects'])}"],
     ]
     parts.append("<h2>Metrics against the generator's ground truth</h2>" + _table(["what", "metric", "value"], rows))
 
     # objects
-    rows = [[("html", _swatch(k) + f"#{k + 1}"), t["label"],
-             ", ".join(f"{n} {s:.2f}" for n, s in list(t["scores"].items())[:3]), _spans(t["spans"]),
-             t["gaussians"], " ".join(f"{c:.2f}" for c in t["centroid"])] for k, t in enumerate(m["tags"])]
-    parts.append("<h2>Sounding objects</h2><p class='note'>Found by lifting (colour = the object's colour in "
-                 "every picture below):</p>" + _table(["object", "audio tag (YAMNet)", "top scores", "sounds at",
-                                                       "Gaussians", "centroid (m)"], rows))
-    rows = [[o["category"], _spans(o["events"]), " ".join(f"{c:.2f}" for c in o["position"])]
-            for o in m["objects"] if o["sounding"]]
-    parts.append("<p class='note'>Ground truth (sounding objects of the generated scene):</p>"
-                 + _table(["category", "sounds at", "position (m)"], rows))
+    rows = [
+        [
+            ("html", _swatch(k) + f"#{k + 1}"),
+            t["label"],
+            ", ".join(f"{n} {s:.2f}" for n, s in list(t["scores"].items())[:3]),
+            _spans(t["spans"]),
+            t["gaussians"],
+            " ".join(f"{c:.2f}" for c in t["centroid"]),
+        ]
+        for k, t in enumerate(m["tags"])
+    ]
+    parts.append(
+        "<h2>Sounding objects</h2><p class='note'>Found by lifting (colour = the object's colour in "
+        "every picture below):</p>"
+        + _table(["object", "audio tag (YAMNet)", "top scores", "sounds at", "Gaussians", "centroid (m)"], rows)
+    )
+    rows = [
+        [o["category"], _spans(o["events"]), " ".join(f"{c:.2f}" for c in o["position"])]
+        for o in m["objects"]
+        if o["sounding"]
+    ]
+    parts.append(
+        "<p class='note'>Ground truth (sounding objects of the generated scene):</p>"
+        + _table(["category", "sounds at", "position (m)"], rows)
+    )
 
     # audio timeline
     root = scene.root
@@ -152,14 +182,26 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
         audio = scene_mono(scene)[0][None]
     cats = {o.id: o.category for o in scene.objects}
     gt_events = [(cats.get(e.object_id, "?"), e.start, e.end) for e in scene.sound_events]
-    tdoa = ([(t + fa.window / 2, float(x.tau)) for t, x in zip(views.times, fa.tdoa, strict=True) if fa.active(t)]
-            if fa.tdoa is not None else None)
-    png = audio_timeline_png(audio, scene.sample_rate, segments=fa.segments, gt_events=gt_events,
-                             tags=[(t["label"], t["spans"]) for t in m["tags"]], tdoa=tdoa, frame_times=views.times)
-    parts.append("<h2>Audio timeline</h2><p class='note'>Waveform with the detected activity (green), spectrogram, "
-                 "ground-truth events (grey) against the sounding objects found (their colours), and the stereo "
-                 "time difference of arrival per frame window (positive: the left microphone hears it first)."
-                 f"</p><img src='{png_data_uri(png)}' style='max-width:100%'>")
+    tdoa = (
+        [(t + fa.window / 2, float(x.tau)) for t, x in zip(views.times, fa.tdoa, strict=True) if fa.active(t)]
+        if fa.tdoa is not None
+        else None
+    )
+    png = audio_timeline_png(
+        audio,
+        scene.sample_rate,
+        segments=fa.segments,
+        gt_events=gt_events,
+        tags=[(t["label"], t["spans"]) for t in m["tags"]],
+        tdoa=tdoa,
+        frame_times=views.times,
+    )
+    parts.append(
+        "<h2>Audio timeline</h2><p class='note'>Waveform with the detected activity (green), spectrogram, "
+        "ground-truth events (grey) against the sounding objects found (their colours), and the stereo "
+        "time difference of arrival per frame window (positive: the left microphone hears it first)."
+        f"</p><img src='{png_data_uri(png)}' style='max-width:100%'>"
+    )
 
     # frames with per-object 2D masks
     H, W = views.size
@@ -175,29 +217,42 @@ def write_demo_report(path: str | Path, metrics: dict[str, Any], scene: Any, vie
         gt_now = sorted({cats.get(e.object_id, "?") for e in scene.sound_events if e.start <= t < e.end})
         kind = "held out" if i in set(views.test) else "train"
         figs.append(_img(img, f"frame {i} ({kind}), t={t:g} s — GT: {', '.join(gt_now) or 'silence'}"))
-    parts.append("<h2>Input frames with 2D sound masks</h2><p class='note'>The 2D method's sound mask, coloured by "
-                 "the 3D object it falls on (grey: on no sounding object); the ground-truth sound mask is outlined "
-                 "in red.</p><div class='grid'>" + "".join(figs) + "</div>")
+    parts.append(
+        "<h2>Input frames with 2D sound masks</h2><p class='note'>The 2D method's sound mask, coloured by "
+        "the 3D object it falls on (grey: on no sounding object); the ground-truth sound mask is outlined "
+        "in red.</p><div class='grid'>" + "".join(figs) + "</div>"
+    )
 
     # held-out views
     test_imgs = sorted((lift_dir / "renders").glob("view_*.png")) if (lift_dir / "renders").is_dir() else []
     if test_imgs:
         figs = [_img(p, f"held-out view {int(p.stem.split('_')[1])}") for p in test_imgs]
-        parts.append("<h2>Held-out views</h2><p class='note'>The reconstruction rendered at views it never saw, with "
-                     "the lifted 3D sound mask (alpha &gt; 0.8) in red — what the 3D metrics score.</p>"
-                     "<div class='grid'>" + "".join(figs) + "</div>")
+        parts.append(
+            "<h2>Held-out views</h2><p class='note'>The reconstruction rendered at views it never saw, with "
+            "the lifted 3D sound mask (alpha &gt; 0.8) in red — what the 3D metrics score.</p>"
+            "<div class='grid'>" + "".join(figs) + "</div>"
+        )
 
     # novel views
     cap_file = render_dir / "captions.json"
     caps = json.loads(cap_file.read_text()) if cap_file.is_file() else []
     if caps:
-        figs = [_img(render_dir / c["file"], f"novel view {k + 1}, t={c['time']:g} s: "
-                     f"{', '.join(c['sounding']) or 'nothing sounding'}") for k, c in enumerate(caps)]
-        parts.append("<h2>Novel views: 3D sound masks</h2><p class='note'>Cameras on a circle around the scene (no "
-                     "input frame was taken from there); heat = how much of each pixel is covered by the objects "
-                     "sounding at that time.</p><div class='grid'>" + "".join(figs) + "</div>")
-    parts.append(f"<p class='note'>Written by soundmask; all numbers are in metrics.json. Total "
-                 f"{sum(v['seconds'] for v in st.values()):.0f} s of stage time.</p></body></html>")
+        figs = [
+            _img(
+                render_dir / c["file"],
+                f"novel view {k + 1}, t={c['time']:g} s: {', '.join(c['sounding']) or 'nothing sounding'}",
+            )
+            for k, c in enumerate(caps)
+        ]
+        parts.append(
+            "<h2>Novel views: 3D sound masks</h2><p class='note'>Cameras on a circle around the scene (no "
+            "input frame was taken from there); heat = how much of each pixel is covered by the objects "
+            "sounding at that time.</p><div class='grid'>" + "".join(figs) + "</div>"
+        )
+    parts.append(
+        f"<p class='note'>Written by soundmask; all numbers are in metrics.json. Total "
+        f"{sum(v['seconds'] for v in st.values()):.0f} s of stage time.</p></body></html>"
+    )
     p = Path(path)
     with atomic_path(p) as tmp:
         tmp.write_text("\n".join(parts), encoding="utf-8")

@@ -28,9 +28,17 @@ def _uint8(color: torch.Tensor) -> np.ndarray:
     return (color.clamp(0, 1).numpy() * 255).astype(np.uint8)
 
 
-def write_lift_outputs(out_dir: str | Path, sound: SoundScene, metrics: dict[str, Any],
-                       test_masks: dict[int, np.ndarray], views: SceneViews, *, alpha_threshold: float,
-                       renders: bool = True, backend: str = "auto") -> Path:
+def write_lift_outputs(
+    out_dir: str | Path,
+    sound: SoundScene,
+    metrics: dict[str, Any],
+    test_masks: dict[int, np.ndarray],
+    views: SceneViews,
+    *,
+    alpha_threshold: float,
+    renders: bool = True,
+    backend: str = "auto",
+) -> Path:
     """Into ``out_dir``: ``renders/view_NNNNN.png`` (the view with its sound mask, alpha > ``alpha_threshold``,
     tinted) and ``renders/mask_NNNNN.png`` (0/255) per test view when ``renders``, ``sound_scene.pt`` and
     ``lift.json`` (``metrics``; NaN as null)."""
@@ -41,11 +49,11 @@ def write_lift_outputs(out_dir: str | Path, sound: SoundScene, metrics: dict[str
         rd.mkdir(exist_ok=True)
         for i, a in test_masks.items():
             with torch.no_grad():
-                rgb = render(sound.gaussians, views.cameras[i], time=views.times[i], features=False,
-                             backend=backend).color
+                rgb = render(
+                    sound.gaussians, views.cameras[i], time=views.times[i], features=False, backend=backend
+                ).color
             m = a > alpha_threshold
-            write_image(rd / f"view_{i:05d}.png", overlay(_uint8(rgb), m, color=SOUND_COLOR, alpha=0.55,
-                                                          contour=False))
+            write_image(rd / f"view_{i:05d}.png", overlay(_uint8(rgb), m, color=SOUND_COLOR, alpha=0.55, contour=False))
             write_image(rd / f"mask_{i:05d}.png", (m * 255).astype(np.uint8))
     sound.save(out / "sound_scene.pt")
     write_json(out / "lift.json", metrics, indent=2)
@@ -82,8 +90,10 @@ def render_views(
         which = list(views) if views else ([] if orbit else list(sv.test))
         for i in which:
             if not 0 <= i < len(sv.cameras):
-                raise ConfigError(f"--view {i} is out of range: the scene has {len(sv.cameras)} frames",
-                                  fix=f"use 0..{len(sv.cameras) - 1}")
+                raise ConfigError(
+                    f"--view {i} is out of range: the scene has {len(sv.cameras)} frames",
+                    fix=f"use 0..{len(sv.cameras) - 1}",
+                )
             cams.append((sv.cameras[i], sv.times[i] if time is None else time))
         if orbit:
             cams += [(c, time) for c in orbit_cameras(sv.cameras, orbit)]

@@ -96,8 +96,11 @@ def _check_mask_shape(
     if m.ndim != 2:
         raise DataError(f"{which} must be (H, W), got shape {m.shape}", where)
     if tuple(m.shape) != tuple(hw):
-        raise DataError(f"{which} is {m.shape[0]}x{m.shape[1]} (HxW) but its frame is {hw[0]}x{hw[1]}", where,
-                        "give each frame a mask of its own size")
+        raise DataError(
+            f"{which} is {m.shape[0]}x{m.shape[1]} (HxW) but its frame is {hw[0]}x{hw[1]}",
+            where,
+            "give each frame a mask of its own size",
+        )
 
 
 def _check_color(color: Any) -> np.ndarray:
@@ -149,8 +152,11 @@ def write_overlay_video(
         if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
             raise DataError(f"frame {i} must be an (H, W, 3) uint8 RGB image, got {f.dtype} {f.shape}", final)
         if f.shape != shape:
-            raise DataError(f"frame {i} is {f.shape[0]}x{f.shape[1]} but frame 0 is {shape[0]}x{shape[1]}", final,
-                            "give every frame of the video the same size")
+            raise DataError(
+                f"frame {i} is {f.shape[0]}x{f.shape[1]} but frame 0 is {shape[0]}x{shape[1]}",
+                final,
+                "give every frame of the video the same size",
+            )
         _check_mask_shape(np.asarray(m), shape[:2], final, i)
         binary_mask(m)  # dtype check
     captions = _labels(labels, len(frames_l), final)
@@ -199,9 +205,7 @@ def _caption(img: np.ndarray, text: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- mask PNGs
-def write_mask_pngs(
-    folder: PathLike, names: Sequence[str], masks: np.ndarray | Sequence[np.ndarray]
-) -> Path:
+def write_mask_pngs(folder: PathLike, names: Sequence[str], masks: np.ndarray | Sequence[np.ndarray]) -> Path:
     """Write ``<folder>/<name>.png`` (8-bit, 0/255) for each mask, the folder appearing whole when all are written.
 
     A folder already at ``folder`` is replaced only once every file is written (and kept on any error).

@@ -71,8 +71,9 @@ def highlighted_tags(sound: Any, query: Query, time: float | None, all_times: bo
     return out
 
 
-def splat_arrays(g: Any, time: float | None, tags: list[Any], highlight: list[int],
-                 tint: float = 0.7) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def splat_arrays(
+    g: Any, time: float | None, tags: list[Any], highlight: list[int], tint: float = 0.7
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(centres (N, 3), covariances (N, 3, 3), colours (N, 3) in [0, 1], opacities (N, 1)) for viser; the
     Gaussians of the tags in ``highlight`` are tinted towards their tag colour by ``tint``."""
     from soundmask.report.figures import colour
@@ -124,14 +125,17 @@ class SoundViewer:
         tags = self.sound.tags
         from soundmask.report.figures import colour
 
-        rows = "".join(f"<div><span style='display:inline-block;width:10px;height:10px;background:rgb{colour(k)}'>"
-                       f"</span> #{k + 1} {t.label}: " + ", ".join(f"{a:g}–{b:g} s" for a, b in t.spans) + "</div>"
-                       for k, t in enumerate(tags))
+        rows = "".join(
+            f"<div><span style='display:inline-block;width:10px;height:10px;background:rgb{colour(k)}'>"
+            f"</span> #{k + 1} {t.label}: " + ", ".join(f"{a:g}–{b:g} s" for a, b in t.spans) + "</div>"
+            for k, t in enumerate(tags)
+        )
         gui.add_html(f"<b>{len(tags)} sounding object(s)</b>{rows or '<div>none</div>'}")
         self.query = gui.add_text("query", "", hint="a label (dog), a time (t=3) or both (dog@3)")
         self.all_times = gui.add_checkbox("all times", True, hint="highlight every sounding object")
         self.time = gui.add_slider("time (s)", 0.0, self.duration, 0.1, 0.0)
         self.status = gui.add_markdown("")
+
         def on_update(_e: Any) -> None:
             self.update()
 

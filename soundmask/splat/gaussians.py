@@ -53,8 +53,14 @@ def eval_sh(sh: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     if K == 4:
         return out
     xx, yy, zz, xy, yz, xz = x * x, y * y, z * z, x * y, y * z, x * z
-    out = (out + _SH_C2[0] * xy * sh[:, 4] + _SH_C2[1] * yz * sh[:, 5] + _SH_C2[2] * (2 * zz - xx - yy) * sh[:, 6]
-           + _SH_C2[3] * xz * sh[:, 7] + _SH_C2[4] * (xx - yy) * sh[:, 8])
+    out = (
+        out
+        + _SH_C2[0] * xy * sh[:, 4]
+        + _SH_C2[1] * yz * sh[:, 5]
+        + _SH_C2[2] * (2 * zz - xx - yy) * sh[:, 6]
+        + _SH_C2[3] * xz * sh[:, 7]
+        + _SH_C2[4] * (xx - yy) * sh[:, 8]
+    )
     if K == 9:
         return out
     return (out + _SH_C3[0] * y * (3 * xx - yy) * sh[:, 9] + _SH_C3[1] * xy * z * sh[:, 10]
@@ -112,8 +118,9 @@ class Gaussians:
             raise ValueError(f"Gaussians.sh must be (N, 1|4|9|16, 3), got {tuple(self.sh.shape)}")
         if self.features is not None and (self.features.ndim != 2 or self.features.shape[0] != n):
             raise ValueError(f"Gaussians.features must be (N, F), got {tuple(self.features.shape)}")
-        if self.motion is not None and (self.motion.ndim != 3 or self.motion.shape[0] != n
-                                        or self.motion.shape[2] != 3):
+        if self.motion is not None and (
+            self.motion.ndim != 3 or self.motion.shape[0] != n or self.motion.shape[2] != 3
+        ):
             raise ValueError(f"Gaussians.motion must be (N, B, 3), got {tuple(self.motion.shape)}")
 
     # ------------------------------------------------------------------ construction
@@ -238,8 +245,10 @@ class Gaussians:
     @classmethod
     def from_state_dict(cls, d: dict) -> Gaussians:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names and k != "time_range"},
-                   time_range=tuple(d.get("time_range", (0.0, 1.0))))
+        return cls(
+            **{k: v for k, v in d.items() if k in names and k != "time_range"},
+            time_range=tuple(d.get("time_range", (0.0, 1.0))),
+        )
 
 
 def knn_scale(points: np.ndarray, k: int = 3) -> np.ndarray:

@@ -31,8 +31,9 @@ def rasterize_gsplat(
     try:
         import gsplat
     except ImportError as e:  # pragma: no cover - depends on the machine
-        raise ConfigError("the gsplat backend needs the gsplat package",
-                          fix="pip install gsplat, or use --backend tile") from e
+        raise ConfigError(
+            "the gsplat backend needs the gsplat package", fix="pip install gsplat, or use --backend tile"
+        ) from e
     if not values.is_cuda:
         raise ConfigError("the gsplat backend needs the model on a CUDA device", fix="use --device cuda")
     ts = 16
@@ -48,6 +49,7 @@ def rasterize_gsplat(
     offsets = gsplat.isect_offset_encode(isect_ids, 1, tw, th)
     opac = torch.where(vis, proj.opacities, torch.zeros_like(proj.opacities))[None]
     bg = None if background is None else background[None]
-    img, alpha = gsplat.rasterize_to_pixels(means2d, conics, values[None], opac, width, height, ts, offsets,
-                                            flatten_ids, backgrounds=bg)
+    img, alpha = gsplat.rasterize_to_pixels(
+        means2d, conics, values[None], opac, width, height, ts, offsets, flatten_ids, backgrounds=bg
+    )
     return img[0], alpha[0, ..., 0]

@@ -39,8 +39,11 @@ def load_model(path: str | Path) -> Gaussians:
             d = torch.load(p, map_location="cpu", weights_only=True)
             g = Gaussians.from_state_dict(d)
         except Exception as e:
-            raise DataError(f"not a soundmask model ({type(e).__name__}: {e})", p, "pass a .ply or a .pt from "
-                            "`soundmask reconstruct`") from e
+            raise DataError(
+                f"not a soundmask model ({type(e).__name__}: {e})",
+                p,
+                "pass a .ply or a .pt from `soundmask reconstruct`",
+            ) from e
     for name, v in g.state_dict().items():
         if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
             raise DataError(f"the model has NaN or infinite values ({name})", p, "re-run `soundmask reconstruct`")

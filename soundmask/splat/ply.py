@@ -139,14 +139,21 @@ def read_ply(path: PathLike) -> Gaussians:
         names = ", ".join(e.name for e in header.elements) or "none"
         raise DataError(f"PLY file has no 'vertex' element (elements: {names})", p, _FIX_3DGS)
     if vertex.lists:
-        raise DataError(f"PLY 'vertex' element has list properties ({', '.join(n for n, _, _ in vertex.lists)}), "
-                        "which a Gaussian scene never has", p, _FIX_3DGS)
+        raise DataError(
+            f"PLY 'vertex' element has list properties ({', '.join(n for n, _, _ in vertex.lists)}), "
+            "which a Gaussian scene never has",
+            p,
+            _FIX_3DGS,
+        )
     present = {name for name, _ in vertex.props}
     missing = [r for r in _REQUIRED if r not in present]
     if missing:
         hint = " (it looks like a plain point cloud)" if not {"x", "y", "z"} & set(missing) else ""
-        raise DataError(f"PLY vertex element lacks {', '.join(missing)}{hint}", p,
-                        _FIX_3DGS + "; for a point cloud use Gaussians.from_points")
+        raise DataError(
+            f"PLY vertex element lacks {', '.join(missing)}{hint}",
+            p,
+            _FIX_3DGS + "; for a point cloud use Gaussians.from_points",
+        )
     k, n_feat, n_basis = _layout(present, p)
 
     columns = _read_vertices(p, header, vertex)
@@ -159,8 +166,11 @@ def read_ply(path: PathLike) -> Gaussians:
         if bad.any():
             which = [names[j] for j in np.flatnonzero(bad)]
             rows = int((~np.isfinite(out)).any(axis=1).sum())
-            raise DataError(f"PLY has NaN or infinite values in {', '.join(which[:8])} ({rows} vertices)", p,
-                            "re-export the scene, or drop the broken Gaussians before saving")
+            raise DataError(
+                f"PLY has NaN or infinite values in {', '.join(which[:8])} ({rows} vertices)",
+                p,
+                "re-export the scene, or drop the broken Gaussians before saving",
+            )
         return out
 
     n = vertex.count
@@ -196,13 +206,19 @@ def _read_header(p: Path) -> _Header:
         with p.open("rb") as f:
             magic = f.readline(8).rstrip(b"\r\n")
             if magic != b"ply":
-                raise DataError("not a PLY file (it does not start with 'ply')", p,
-                                "pass a .ply file written by a Gaussian splatting tool")
+                raise DataError(
+                    "not a PLY file (it does not start with 'ply')",
+                    p,
+                    "pass a .ply file written by a Gaussian splatting tool",
+                )
             for _ in range(_MAX_HEADER_LINES):
                 raw = f.readline(_MAX_HEADER_LINE)
                 if not raw.endswith(b"\n"):
-                    problem = "PLY header ends before 'end_header'" if len(raw) < _MAX_HEADER_LINE else (
-                        f"PLY header line longer than {_MAX_HEADER_LINE} bytes")
+                    problem = (
+                        "PLY header ends before 'end_header'"
+                        if len(raw) < _MAX_HEADER_LINE
+                        else (f"PLY header line longer than {_MAX_HEADER_LINE} bytes")
+                    )
                     raise DataError(problem, p, "the file is truncated or corrupt; re-export it")
                 line = raw.decode("latin-1").strip()
                 words = line.split()
@@ -212,13 +228,16 @@ def _read_header(p: Path) -> _Header:
                 if key == "end_header":
                     break
                 if key == "comment":
-                    comments.append(line[len("comment"):].strip())
+                    comments.append(line[len("comment") :].strip())
                 elif key == "obj_info":
                     continue
                 elif key == "format":
                     if len(words) < 2 or words[1] not in _FORMATS:
-                        raise DataError(f"unknown PLY format line {line!r}", p,
-                                        "use ascii, binary_little_endian or binary_big_endian")
+                        raise DataError(
+                            f"unknown PLY format line {line!r}",
+                            p,
+                            "use ascii, binary_little_endian or binary_big_endian",
+                        )
                     fmt = words[1]
                 elif key == "element":
                     if len(words) != 3 or not words[2].isdigit():
@@ -248,8 +267,11 @@ def _parse_property(words: list[str], line: str, elements: list[_Element], p: Pa
     elif len(words) == 3 and words[1] in _PLY_TYPES:
         el.props.append((words[2], _PLY_TYPES[words[1]]))
     else:
-        raise DataError(f"malformed or unknown-type PLY property {line!r}", p,
-                        f"property types must be one of {', '.join(sorted(set(_PLY_TYPES)))}")
+        raise DataError(
+            f"malformed or unknown-type PLY property {line!r}",
+            p,
+            f"property types must be one of {', '.join(sorted(set(_PLY_TYPES)))}",
+        )
 
 
 def _layout(present: set[str], p: Path) -> tuple[int, int, int]:
@@ -259,18 +281,27 @@ def _layout(present: set[str], p: Path) -> tuple[int, int, int]:
         raise DataError(f"PLY f_rest_* properties are not numbered 0..{len(rest) - 1}", p, _FIX_3DGS)
     k = 1 + len(rest) // 3
     if len(rest) % 3 or k not in (1, 4, 9, 16):
-        raise DataError(f"PLY has {len(rest)} f_rest_* properties; expected 0, 9, 24 or 45 (SH degree 0-3)", p,
-                        "export with spherical harmonics of degree 3 or less")
+        raise DataError(
+            f"PLY has {len(rest)} f_rest_* properties; expected 0, 9, 24 or 45 (SH degree 0-3)",
+            p,
+            "export with spherical harmonics of degree 3 or less",
+        )
     feats = _indices(present, r"feat_(\d+)")
     if feats != list(range(len(feats))):
-        raise DataError(f"PLY feat_* properties are not numbered 0..{len(feats) - 1}", p,
-                        "rewrite the file with soundmask.splat.ply.write_ply")
+        raise DataError(
+            f"PLY feat_* properties are not numbered 0..{len(feats) - 1}",
+            p,
+            "rewrite the file with soundmask.splat.ply.write_ply",
+        )
     bases = sorted({int(m.group(1)) for s in present if (m := re.fullmatch(r"motion_(\d+)_[012]", s))})
     n_basis = len(bases)
     want = {f"motion_{b}_{c}" for b in range(n_basis) for c in range(3)}
     if bases != list(range(n_basis)) or not want <= present:
-        raise DataError("PLY motion_<basis>_<axis> properties are incomplete", p,
-                        "rewrite the file with soundmask.splat.ply.write_ply")
+        raise DataError(
+            "PLY motion_<basis>_<axis> properties are incomplete",
+            p,
+            "rewrite the file with soundmask.splat.ply.write_ply",
+        )
     return k, len(feats), n_basis
 
 
@@ -291,16 +322,22 @@ def _read_vertices(p: Path, h: _Header, vertex: _Element) -> np.ndarray:
     offset = 0
     for el in before:
         if el.lists:
-            raise DataError(f"binary PLY has list element {el.name!r} before 'vertex', which soundmask cannot skip",
-                            p, "write the vertex element first")
+            raise DataError(
+                f"binary PLY has list element {el.name!r} before 'vertex', which soundmask cannot skip",
+                p,
+                "write the vertex element first",
+            )
         offset += el.count * np.dtype([(f"p{i}", order + c) for i, (_, c) in enumerate(el.props)]).itemsize
     dtype = np.dtype([(n, order + c) for n, c in vertex.props])
     start = h.data_start + offset
     need = vertex.count * dtype.itemsize
     have = p.stat().st_size - start
     if have < need:
-        raise DataError(f"truncated PLY: {vertex.count} vertices need {need} bytes, the file holds {max(have, 0)}",
-                        p, "re-export or re-download the file")
+        raise DataError(
+            f"truncated PLY: {vertex.count} vertices need {need} bytes, the file holds {max(have, 0)}",
+            p,
+            "re-export or re-download the file",
+        )
     return np.fromfile(p, dtype=dtype, count=vertex.count, offset=start)
 
 
@@ -319,8 +356,12 @@ def _read_ascii(p: Path, h: _Header, vertex: _Element) -> np.ndarray:
         raise DataError(f"ascii PLY vertex data is not numeric ({e})", p, "re-export the file") from e
     nprop = len(vertex.props)
     if len(rows) < vertex.count or values.size != vertex.count * nprop:
-        raise DataError(f"truncated or malformed ascii PLY: {vertex.count} vertices x {nprop} properties need "
-                        f"{vertex.count * nprop} values, found {values.size}", p, "re-export the file")
+        raise DataError(
+            f"truncated or malformed ascii PLY: {vertex.count} vertices x {nprop} properties need "
+            f"{vertex.count * nprop} values, found {values.size}",
+            p,
+            "re-export the file",
+        )
     table = values.reshape(vertex.count, nprop)
     out = np.empty(vertex.count, np.dtype([(n, "f8") for n, _ in vertex.props]))
     for j, (name, _) in enumerate(vertex.props):
@@ -331,11 +372,12 @@ def _read_ascii(p: Path, h: _Header, vertex: _Element) -> np.ndarray:
 def _time_range(comments: list[str], p: Path) -> tuple[float, float]:
     for c in comments:
         if c.startswith(_TIME_COMMENT):
-            parts = c[len(_TIME_COMMENT):].split()
+            parts = c[len(_TIME_COMMENT) :].split()
             try:
                 t0, t1 = (float(v) for v in parts)
             except ValueError as e:
-                raise DataError(f"malformed PLY comment {c!r}", p,
-                                f"write it as 'comment {_TIME_COMMENT} <t0> <t1>' or remove it") from e
+                raise DataError(
+                    f"malformed PLY comment {c!r}", p, f"write it as 'comment {_TIME_COMMENT} <t0> <t1>' or remove it"
+                ) from e
             return (t0, t1)
     return (0.0, 1.0)

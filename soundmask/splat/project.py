@@ -89,9 +89,13 @@ def project(
         ok = ok & (pmax > 0)
         ext = torch.sqrt(pmax.clamp_min(0)[:, None] * torch.stack([a, c], -1).detach().clamp_min(0)) * 1.0001 + 1e-3
         m = means2d.detach()
-        overlap = (m[:, 0] + ext[:, 0] > 0) & (m[:, 0] - ext[:, 0] < width) & (m[:, 1] + ext[:, 1] > 0) & (
-            m[:, 1] - ext[:, 1] < height
+        overlap = (
+            (m[:, 0] + ext[:, 0] > 0)
+            & (m[:, 0] - ext[:, 0] < width)
+            & (m[:, 1] + ext[:, 1] > 0)
+            & (m[:, 1] - ext[:, 1] < height)
         )
         visible = ok & overlap & torch.isfinite(m).all(-1)
-    return Projected(means2d, conics, torch.where(in_front, z, torch.full_like(z, math.inf)), ext, visible, cov2d,
-                     opacities)
+    return Projected(
+        means2d, conics, torch.where(in_front, z, torch.full_like(z, math.inf)), ext, visible, cov2d, opacities
+    )

@@ -17,13 +17,18 @@ __all__ = ["rasterize_dense"]
 
 
 def rasterize_dense(
-    proj: Projected, values: torch.Tensor, width: int, height: int, background: torch.Tensor | None = None,
+    proj: Projected,
+    values: torch.Tensor,
+    width: int,
+    height: int,
+    background: torch.Tensor | None = None,
     **_: object,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite ``values`` (N, C) of the projected Gaussians; returns image (H, W, C) and alpha (H, W)."""
     C = values.shape[1]
-    v, u = torch.meshgrid(torch.arange(height, dtype=values.dtype), torch.arange(width, dtype=values.dtype),
-                          indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(height, dtype=values.dtype), torch.arange(width, dtype=values.dtype), indexing="ij"
+    )
     px, py = u + 0.5, v + 0.5
     image = torch.zeros(height, width, C, dtype=values.dtype)
     T = torch.ones(height, width, dtype=values.dtype)

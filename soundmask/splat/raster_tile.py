@@ -46,15 +46,22 @@ def tile_pairs(proj: Projected, width: int, height: int, tile_size: int) -> tupl
         ty = y0[g] + torch.div(k, wx[g], rounding_mode="floor")
         # keep only the tiles the footprint ellipse really touches (exact: the minimum of the quadratic form
         # over the tile's rectangle of pixel centres, searched on its four edges when the centre is outside)
-        keep = _touches(m[g], proj.conics.detach()[vis][g], proj.opacities.detach()[vis][g],
-                        tx * tile_size + 0.5, ty * tile_size + 0.5, tile_size - 1.0)
+        keep = _touches(
+            m[g],
+            proj.conics.detach()[vis][g],
+            proj.opacities.detach()[vis][g],
+            tx * tile_size + 0.5,
+            ty * tile_size + 0.5,
+            tile_size - 1.0,
+        )
         g, tile = g[keep], (ty * nx + tx)[keep]
         order = torch.argsort(tile, stable=True)
     return vis[g[order]], tile[order], nx, ny
 
 
-def _touches(mu: torch.Tensor, con: torch.Tensor, op: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor,
-             size: float) -> torch.Tensor:
+def _touches(
+    mu: torch.Tensor, con: torch.Tensor, op: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, size: float
+) -> torch.Tensor:
     """Whether the ellipse ``dᵀ Q d ≤ 2 ln(255 o)`` (Q from ``con`` = (a, b, c)) meets the square
     [x0, x0 + size] × [y0, y0 + size] (a small margin keeps rounding on the safe side)."""
     a, b, c = con.unbind(-1)
@@ -156,7 +163,12 @@ class _Composite(torch.autograd.Function):
             torch.zeros_like(conics).index_add_(0, gi, d_con),
             torch.zeros(n, dtype=opacities.dtype).index_add_(0, gi, d_op),
             torch.zeros_like(values).index_add_(0, gi, grad_vals),
-            None, None, None, None, None, None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
         )
 
 
@@ -176,14 +188,16 @@ def rasterize_tiles(
         first = torch.ones_like(tile, dtype=torch.bool)
         first[1:] = tile[1:] != tile[:-1]
         run_start = torch.cummax(torch.where(first, torch.arange(tile.shape[0]), torch.zeros_like(tile)), 0).values
-        out = _Composite.apply(proj.means2d, proj.conics, proj.opacities, values, gi, tile, run_start, nx, n_tiles,
-                               tile_size)
+        out = _Composite.apply(
+            proj.means2d, proj.conics, proj.opacities, values, gi, tile, run_start, nx, n_tiles, tile_size
+        )
     else:
         out = torch.zeros(n_tiles, npix, C + 1, dtype=values.dtype) + 0 * values.sum()
     image, acc = out[..., :C], out[..., C]
     if background is not None:
         image = image + (1 - acc)[..., None] * background.to(values)
-    image = image.reshape(ny, nx, tile_size, tile_size, C).permute(0, 2, 1, 3, 4).reshape(ny * tile_size,
-                                                                                          nx * tile_size, C)
+    image = (
+        image.reshape(ny, nx, tile_size, tile_size, C).permute(0, 2, 1, 3, 4).reshape(ny * tile_size, nx * tile_size, C)
+    )
     acc = acc.reshape(ny, nx, tile_size, tile_size).permute(0, 2, 1, 3).reshape(ny * tile_size, nx * tile_size)
     return image[:height, :width], acc[:height, :width]

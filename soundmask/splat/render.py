@@ -69,8 +69,9 @@ def choose_backend(name: str = "auto") -> str:
     return name
 
 
-def camera_tensors(camera: Camera, device: torch.device | str = "cpu"
-                   ) -> tuple[torch.Tensor, tuple[float, float, float, float, int, int]]:
+def camera_tensors(
+    camera: Camera, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, tuple[float, float, float, float, int, int]]:
     """World→camera (4, 4) float32 tensor and (fx, fy, cx, cy, width, height) of ``camera``."""
     k = camera.intrinsics
     w2c = torch.as_tensor(np.asarray(camera.world_to_camera, dtype=np.float32), device=device)

@@ -49,10 +49,14 @@ class ReconstructConfig:
     scale: float = option(1.0, "render at this fraction of the frame size (0.5 = half resolution)")
     sh_degree: int = option(0, "spherical-harmonic degree of the colours (0 = view-independent, up to 3)")
     init: Literal["auto", "depth", "colmap", "random"] = option(
-        "auto", "initial points: auto = depth when the scene has it, else COLMAP points, else random")
+        "auto", "initial points: auto = depth when the scene has it, else COLMAP points, else random"
+    )
     init_points: int = option(8000, "number of initial Gaussians")
-    init_fill: bool = option(True, "COLMAP init with fewer points than init-points: add jittered copies of them "
-                             "(spread by their local spacing) up to init-points")
+    init_fill: bool = option(
+        True,
+        "COLMAP init with fewer points than init-points: add jittered copies of them "
+        "(spread by their local spacing) up to init-points",
+    )
     ssim_weight: float = option(0.2, "λ of the loss (1 − λ)·L1 + λ·(1 − SSIM)")
     lr_means: float = option(1.6e-4, "position learning rate, × the scene extent (decays 100× over training)")
     lr_colors: float = option(0.0025, "colour (SH DC) learning rate (higher orders use 1/20 of it)")
@@ -68,8 +72,9 @@ class ReconstructConfig:
     motion_terms: int = option(-1, "4D motion basis size per Gaussian: -1 = auto (6 when an object moves), 0 = static")
     lr_motion: float = option(1.6e-4, "motion-coefficient learning rate, × the scene extent")
     motion_penalty: float = option(1e-3, "L1 weight on motion coefficients (keeps the static background still)")
-    test_every: int = option(TEST_EVERY, "every n-th frame (list position) is a test view, never fitted "
-                             "(EchoSegnet: 8)")
+    test_every: int = option(
+        TEST_EVERY, "every n-th frame (list position) is a test view, never fitted (EchoSegnet: 8)"
+    )
     backend: Backend = option("auto", "rasterizer: auto | tile (CPU) | dense (slow reference) | gsplat (CUDA)")
     tile_size: int = option(4, "tile size of the CPU rasterizer in pixels")
     background: tuple[float, float, float] = option((0.0, 0.0, 0.0), "background colour")
@@ -141,8 +146,11 @@ def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every
     else:
         layout = detect_layout(path_or_scene)
         if layout not in ("scene", "3davs"):
-            raise DataError(f"expected a posed scene (scene.json or 3DAVS input/ + sparse/0/), found {layout}",
-                            path_or_scene, "pass one scene folder (e.g. from `soundmask synth --preset scene3d`)")
+            raise DataError(
+                f"expected a posed scene (scene.json or 3DAVS input/ + sparse/0/), found {layout}",
+                path_or_scene,
+                "pass one scene folder (e.g. from `soundmask synth --preset scene3d`)",
+            )
         scene = read_scene(path_or_scene) if layout == "scene" else read_3davs_scene(path_or_scene)
     if not scene.frames:
         raise DataError("the scene has no frames", scene.root, "check input/ and the camera list")
@@ -164,8 +172,11 @@ def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every
     test = [i for i in range(V) if i % test_every == 0]
     train = [i for i in range(V) if i % test_every != 0]
     if not train:
-        raise DataError(f"the scene has {V} frame(s): no training view is left after holding out every "
-                        f"{test_every}th", scene.root, "use a scene with more frames or a larger --test-every")
+        raise DataError(
+            f"the scene has {V} frame(s): no training view is left after holding out every {test_every}th",
+            scene.root,
+            "use a scene with more frames or a larger --test-every",
+        )
     init = None
     if layout == "3davs" or (scene.root is not None and (scene.root / "sparse" / "0").is_dir() and not has_depth):
         from soundmask.data.colmap import read_model
@@ -175,8 +186,17 @@ def load_views(path_or_scene: str | Path | Scene, scale: float = 1.0, test_every
         except DataError:
             init = None
     dynamic = any(o.moving for o in scene.objects)
-    return SceneViews(images, cams, [float(f.time) for f in scene.frames], train, test,
-                      np.stack(depth) if depth else None, scene, init, dynamic)
+    return SceneViews(
+        images,
+        cams,
+        [float(f.time) for f in scene.frames],
+        train,
+        test,
+        np.stack(depth) if depth else None,
+        scene,
+        init,
+        dynamic,
+    )
 
 
 def _extent(cameras: list[Camera]) -> float:
@@ -188,8 +208,11 @@ def initial_gaussians(views: SceneViews, cfg: ReconstructConfig, rng: np.random.
     """The starting Gaussians and how they were made (``depth`` / ``colmap`` / ``random``)."""
     how = cfg.init
     if how == "auto":
-        how = "depth" if views.depth is not None else ("colmap" if views.init_points is not None and
-                                                        len(views.init_points[0]) else "random")
+        how = (
+            "depth"
+            if views.depth is not None
+            else ("colmap" if views.init_points is not None and len(views.init_points[0]) else "random")
+        )
     if how == "depth":
         if views.depth is None:
             raise ConfigError("--init depth needs a scene with depth/ maps", fix="use --init auto")
@@ -211,13 +234,13 @@ def initial_gaussians(views: SceneViews, cfg: ReconstructConfig, rng: np.random.
     t0, t1 = (min(views.times), max(views.times)) if views.times else (0.0, 1.0)
     if scales is not None:  # never larger than the 3-nearest-neighbour spacing
         scales = np.minimum(scales, knn_scale(pts))
-    g = Gaussians.from_points(pts, cols, sh_degree=cfg.sh_degree, opacity=0.5, motion_terms=motion, scale=scales,
-                              time_range=(t0, t1))
+    g = Gaussians.from_points(
+        pts, cols, sh_degree=cfg.sh_degree, opacity=0.5, motion_terms=motion, scale=scales, time_range=(t0, t1)
+    )
     return g, how
 
 
-def _fill_points(pts: np.ndarray, cols: np.ndarray, n: int, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _fill_points(pts: np.ndarray, cols: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``pts`` plus ``n - len(pts)`` jittered copies: each a random point moved by a normal offset of σ = half its
     distance to its 3rd nearest neighbour (sparse SfM points of a low-resolution video seed too few Gaussians
     for a short CPU optimisation to densify the surfaces between them)."""
@@ -257,8 +280,11 @@ def _points_from_depth(views: SceneViews, n: int) -> tuple[np.ndarray, np.ndarra
         keep = np.random.default_rng(0).choice(len(P), n, replace=False)
         P, C, S = P[keep], C[keep], S[keep]
     if not len(P):
-        raise DataError("depth maps have no valid pixel", views.scene.root if views.scene else None,
-                        "check depth/ or use --init random")
+        raise DataError(
+            "depth maps have no valid pixel",
+            views.scene.root if views.scene else None,
+            "check depth/ or use --init random",
+        )
     return P, C.astype(np.float32), S
 
 
@@ -286,8 +312,14 @@ class _Optim:
 
     def _lrs(self) -> dict[str, float]:
         c = self.cfg
-        return {"means": c.lr_means * self.extent, "log_scales": c.lr_scales, "quats": c.lr_rotations,
-                "opacity_logits": c.lr_opacity, "sh": c.lr_colors, "motion": c.lr_motion * self.extent}
+        return {
+            "means": c.lr_means * self.extent,
+            "log_scales": c.lr_scales,
+            "quats": c.lr_rotations,
+            "opacity_logits": c.lr_opacity,
+            "sh": c.lr_colors,
+            "motion": c.lr_motion * self.extent,
+        }
 
     def _build(self, old_state: dict | None, keep: torch.Tensor | None) -> None:
         groups = []
@@ -331,8 +363,15 @@ class _Optim:
         self._build(old, keep)
 
 
-def _densify(g: Gaussians, grad_acc: torch.Tensor, count: torch.Tensor, cfg: ReconstructConfig, extent: float,
-             rng: torch.Generator, prune_only: bool = False) -> tuple[Gaussians, torch.Tensor]:
+def _densify(
+    g: Gaussians,
+    grad_acc: torch.Tensor,
+    count: torch.Tensor,
+    cfg: ReconstructConfig,
+    extent: float,
+    rng: torch.Generator,
+    prune_only: bool = False,
+) -> tuple[Gaussians, torch.Tensor]:
     """One round of 3DGS adaptive density control: clone/split by screen-space gradient, prune by opacity.
 
     Returns the new model and the indices of the old Gaussians it keeps first (for the optimiser state)."""
@@ -387,8 +426,15 @@ def evaluate_views(g: Gaussians, views: SceneViews, which: list[int], cfg: Recon
     vals = []
     with torch.no_grad():
         for i in which:
-            r = render(g, views.cameras[i], time=views.times[i], features=False, background=cfg.background,
-                       backend=cfg.backend, tile_size=cfg.tile_size)
+            r = render(
+                g,
+                views.cameras[i],
+                time=views.times[i],
+                features=False,
+                background=cfg.background,
+                backend=cfg.backend,
+                tile_size=cfg.tile_size,
+            )
             vals.append(psnr(r.color.clamp(0, 1).cpu(), views.images[i]))
     return float(np.mean(vals))
 
@@ -426,8 +472,16 @@ def fit(
         frac = (step - 1) / max(cfg.iterations - 1, 1)
         opt.set_means_lr(cfg.lr_means * extent * (0.01**frac))
         g = opt.g
-        r = render(g, views.cameras[i], time=views.times[i], features=False, background=bg, backend=cfg.backend,
-                   tile_size=cfg.tile_size, retain_grad=True)
+        r = render(
+            g,
+            views.cameras[i],
+            time=views.times[i],
+            features=False,
+            background=bg,
+            backend=cfg.backend,
+            tile_size=cfg.tile_size,
+            retain_grad=True,
+        )
         loss = l1_ssim_loss(r.color, images[i], cfg.ssim_weight)
         if g.motion is not None and cfg.motion_penalty > 0:
             loss = loss + cfg.motion_penalty * g.motion.abs().mean()
@@ -446,8 +500,12 @@ def fit(
             grad_acc = torch.zeros(len(g2), device=dev)
             count = torch.zeros(len(g2), device=dev)
         if step % 25 == 0 or step == cfg.iterations:
-            info = {"step": step, "loss": float(loss.detach()), "gaussians": len(opt.g),
-                    "seconds": _time.perf_counter() - t_start}
+            info = {
+                "step": step,
+                "loss": float(loss.detach()),
+                "gaussians": len(opt.g),
+                "seconds": _time.perf_counter() - t_start,
+            }
             history.append(info)
             if progress is not None:
                 progress(step, cfg.iterations, info)

@@ -71,8 +71,9 @@ def geometric_tdoa(source: Any, mic_left: Any, mic_right: Any, c: float = SPEED_
     return float(tau) if np.ndim(tau) == 0 else tau
 
 
-def room_parameters(room_size: Sequence[float] | np.ndarray, rt60: float, c: float = SPEED_OF_SOUND,
-                    max_order: int | None = None) -> tuple[float, int]:
+def room_parameters(
+    room_size: Sequence[float] | np.ndarray, rt60: float, c: float = SPEED_OF_SOUND, max_order: int | None = None
+) -> tuple[float, int]:
     """(energy absorption, image-source order) for ``rt60`` via Sabine (pyroomacoustics ``inverse_sabine``).
 
     ``rt60 <= 0`` → anechoic ``(1.0, 0)``. A reverberation time too short for the room (Sabine absorption > 1)
@@ -94,8 +95,11 @@ def _check_inside(points: np.ndarray, size: np.ndarray, what: str) -> None:
     p = np.asarray(points).reshape(-1, 3)
     if np.any(p <= 0.0) or np.any(p >= size):
         bad = p[np.any((p <= 0) | (p >= size), axis=1)][0]
-        raise ConfigError(f"{what} at {np.round(bad, 3).tolist()} (room coordinates) is outside the room "
-                          f"{np.round(size, 3).tolist()}", fix="move it inside the room or enlarge the room")
+        raise ConfigError(
+            f"{what} at {np.round(bad, 3).tolist()} (room coordinates) is outside the room "
+            f"{np.round(size, 3).tolist()}",
+            fix="move it inside the room or enlarge the room",
+        )
 
 
 def _as_signals(sources: Sequence[SourceSpec]) -> tuple[list[np.ndarray], list[np.ndarray], int]:
@@ -117,8 +121,9 @@ def _as_signals(sources: Sequence[SourceSpec]) -> tuple[list[np.ndarray], list[n
 
 
 # ---------------------------------------------------------------------------------------- room (static)
-def _rirs(src_pos: Sequence[np.ndarray], mics: np.ndarray, size: np.ndarray, e_abs: float, order: int, sr: int,
-          c: float) -> list[list[np.ndarray]]:
+def _rirs(
+    src_pos: Sequence[np.ndarray], mics: np.ndarray, size: np.ndarray, e_abs: float, order: int, sr: int, c: float
+) -> list[list[np.ndarray]]:
     """``rir[m][s]`` with pyroomacoustics' global fractional-delay offset removed (sample 0 = emission)."""
     import pyroomacoustics as pra
 
@@ -230,8 +235,17 @@ def simulate_moving(
         raise ConfigError("`times` must be strictly increasing")
     moving = [p for p in (ml, mr, *pos) if p.ndim == 2 and p.shape[0] > 1]
     if not moving:
-        return simulate_static([(p.reshape(-1, 3)[0], x) for p, x in zip(pos, sig, strict=True)], ml.reshape(-1, 3)[0],
-                               mr.reshape(-1, 3)[0], size, rt60, sr, c=c, room_origin=origin, max_order=max_order)
+        return simulate_static(
+            [(p.reshape(-1, 3)[0], x) for p, x in zip(pos, sig, strict=True)],
+            ml.reshape(-1, 3)[0],
+            mr.reshape(-1, 3)[0],
+            size,
+            rt60,
+            sr,
+            c=c,
+            room_origin=origin,
+            max_order=max_order,
+        )
     if tarr is None:
         raise ConfigError("moving positions need `times` (seconds, one per position)")
 
@@ -296,7 +310,7 @@ def simulate_moving(
                 start = max(0, lo - len(h) + 1)
                 if not np.any(x[start:hi]):
                     continue  # silent source in this piece (and in the reverberation reaching it)
-                seg_y = _conv(x[start:hi], h, hi - start)[lo - start:]
+                seg_y = _conv(x[start:hi], h, hi - start)[lo - start :]
                 out[m, lo:hi] += w * seg_y
     return out.astype(np.float32)
 
@@ -357,11 +371,11 @@ def _sinc_interp(x: np.ndarray, pos: np.ndarray, chunk: int = 1 << 14) -> np.nda
     xp = np.concatenate([np.zeros(half + 1), x, np.zeros(half + 1)]).astype(np.float32)
     taps = np.arange(-half + 1, half + 1)
     for a in range(0, len(pos), chunk):
-        p = pos[a: a + chunk]
+        p = pos[a : a + chunk]
         base = np.floor(p)
         j = np.rint((p - base) * _TABLE_STEPS).astype(np.int64)
         idx = np.clip(base.astype(np.int64)[:, None] + (taps + half + 1)[None, :], 0, len(xp) - 1)
-        out[a: a + chunk] = np.einsum("ij,ij->i", table[j], xp[idx], dtype=np.float64)
+        out[a : a + chunk] = np.einsum("ij,ij->i", table[j], xp[idx], dtype=np.float64)
     return out
 
 

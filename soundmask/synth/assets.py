@@ -207,9 +207,7 @@ def _parse_catalog(zip_path: Path) -> list[FurnitureEntry]:
     license_ = props.get("license", "").strip()
     catalog = props.get("name", zip_path.stem).strip()
     entries = []
-    indices = sorted(
-        {int(m.group(1)) for k in props if (m := re.fullmatch(r"model#(\d+)", k))}
-    )
+    indices = sorted({int(m.group(1)) for k in props if (m := re.fullmatch(r"model#(\d+)", k))})
     for n in indices:
 
         def g(key: str, n: int = n) -> str:
@@ -262,9 +260,7 @@ def _list_cached(directory: str) -> tuple[FurnitureEntry, ...]:
 def list_furniture(directory: str | Path | None = None) -> list[FurnitureEntry]:
     """Every model of every catalog in ``directory`` (default :func:`furniture_dir`); ``[]`` when the
     package is not installed. Parsed once per directory (cached)."""
-    return list(
-        _list_cached(str(directory if directory is not None else furniture_dir()))
-    )
+    return list(_list_cached(str(directory if directory is not None else furniture_dir())))
 
 
 def _haystack(e: FurnitureEntry) -> str:
@@ -287,24 +283,19 @@ def find_furniture(
     out = []
     for e in list_furniture() if entries is None else entries:
         text = " | ".join(
-            {"name": e.name, "tags": ", ".join(e.tags), "category": e.category}[f]
-            for f in fields
+            {"name": e.name, "tags": ", ".join(e.tags), "category": e.category}[f] for f in fields
         ).lower()
         if any(p.search(text) for p in pats) and not any(p.search(text) for p in xpats):
             out.append(e)
     return out
 
 
-def furniture_for(
-    category: str, entries: Sequence[FurnitureEntry] | None = None
-) -> list[FurnitureEntry]:
+def furniture_for(category: str, entries: Sequence[FurnitureEntry] | None = None) -> list[FurnitureEntry]:
     """The models curated for one of :data:`SOUND_CATEGORIES` (``[]`` if none or not installed)."""
     try:
         inc, exc = SOUND_CATEGORIES[category]
     except KeyError:
-        raise KeyError(
-            f"unknown category {category!r}; known: {sorted(SOUND_CATEGORIES)}"
-        ) from None
+        raise KeyError(f"unknown category {category!r}; known: {sorted(SOUND_CATEGORIES)}") from None
     if isinstance(exc, str):  # tolerate a bare string
         exc = (exc,)
     out = []
@@ -341,18 +332,12 @@ class _DictResolver:
 
     __getitem__ = get
 
-    def write(
-        self, name: str, data: bytes
-    ) -> None:  # pragma: no cover - resolver protocol
+    def write(self, name: str, data: bytes) -> None:  # pragma: no cover - resolver protocol
         raise OSError("read-only")
 
-    def namespaced(
-        self, namespace: str
-    ) -> _DictResolver:  # pragma: no cover - resolver protocol
+    def namespaced(self, namespace: str) -> _DictResolver:  # pragma: no cover - resolver protocol
         pre = namespace.rstrip("/") + "/"
-        return _DictResolver(
-            {k[len(pre) :]: v for k, v in self.files.items() if k.startswith(pre)}
-        )
+        return _DictResolver({k[len(pre) :]: v for k, v in self.files.items() if k.startswith(pre)})
 
 
 def _read_model_files(entry: FurnitureEntry) -> tuple[str, dict[str, bytes]]:
@@ -361,9 +346,7 @@ def _read_model_files(entry: FurnitureEntry) -> tuple[str, dict[str, bytes]]:
     with zipfile.ZipFile(entry.zip_path) as zf:
         if prefix:
             files = {
-                n[len(prefix) :]: zf.read(n)
-                for n in zf.namelist()
-                if n.startswith(prefix) and not n.endswith("/")
+                n[len(prefix) :]: zf.read(n) for n in zf.namelist() if n.startswith(prefix) and not n.endswith("/")
             }
         else:
             files = {entry.model_path: zf.read(entry.model_path)}
@@ -460,9 +443,7 @@ def load_furniture(
         T = np.asarray(transform, dtype=np.float64)
         v = np.asarray(g.vertices, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]
         try:
-            n = np.asarray(g.vertex_normals, dtype=np.float64) @ np.linalg.inv(
-                T[:3, :3]
-            )
+            n = np.asarray(g.vertex_normals, dtype=np.float64) @ np.linalg.inv(T[:3, :3])
         except (AttributeError, IndexError, ValueError, np.linalg.LinAlgError):
             n = None
         color, image, uv = _material_color_and_image(g.visual)
@@ -518,11 +499,7 @@ def load_furniture(
                 )
             )
         else:
-            cols_ = (
-                color
-                if color.ndim == 2 and len(color) == nv
-                else np.broadcast_to(color.reshape(-1)[:3], (nv, 3))
-            )
+            cols_ = color if color.ndim == 2 and len(color) == nv else np.broadcast_to(color.reshape(-1)[:3], (nv, 3))
             m = Mesh(v, f, colors=np.array(cols_), normals=n)
             if atlas is not None:
                 # give it (unused) uv fields so that it concatenates with the atlas parts
@@ -542,9 +519,7 @@ def load_furniture(
         normals = [m.normals for m in meshes]
         mesh = Mesh(
             np.concatenate([m.vertices for m in meshes]),
-            np.concatenate(
-                [m.faces + o for m, o in zip(meshes, offs[:-1], strict=True)]
-            ),
+            np.concatenate([m.faces + o for m, o in zip(meshes, offs[:-1], strict=True)]),
             colors=np.concatenate([m.colors for m in meshes if m.colors is not None]),  # all set by Mesh
             normals=np.concatenate([x for x in normals if x is not None])
             if all(x is not None for x in normals)

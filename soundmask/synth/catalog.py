@@ -115,8 +115,9 @@ def _furniture_mesh(entry: FurnitureEntry) -> Mesh:
 def _furniture_entries(key: str) -> tuple[FurnitureEntry, ...]:
     """Free-standing models only: wall- and ceiling-mounted ones (elevated in the catalog) would look wrong
     standing on the floor."""
-    return tuple(e for e in furniture_for(key)
-                 if e.elevation < 0.3 and not re.search(r"\b(ceiling|wall)\b", e.name.lower()))
+    return tuple(
+        e for e in furniture_for(key) if e.elevation < 0.3 and not re.search(r"\b(ceiling|wall)\b", e.name.lower())
+    )
 
 
 def _furniture_ok() -> bool:
@@ -151,8 +152,8 @@ def make_object_model(category: str, rng: np.random.Generator, meshes: MeshSourc
         mesh = normalized(_furniture_mesh(e), size, cat.along)
         if category == "person" and "female" in e.name.lower():
             avss = "woman"
-        return ObjectModel(category, mesh, f"sh3d:{e.id}", e.license, e.attribution(), avss,
-                           {"model_name": e.name})
+        return ObjectModel(category, mesh, f"sh3d:{e.id}", e.license, e.attribution(), avss, {"model_name": e.name})
     mesh = normalized(props.build(cat.shape, np.random.default_rng(shape_seed)), size, cat.along)
-    return ObjectModel(category, mesh, f"procedural:{cat.shape}", "Apache-2.0 (procedural, soundmask)", "soundmask",
-                       avss)
+    return ObjectModel(
+        category, mesh, f"procedural:{cat.shape}", "Apache-2.0 (procedural, soundmask)", "soundmask", avss
+    )

@@ -64,25 +64,30 @@ PRESETS: dict[str, Preset] = {
 class SynthConfig:
     """What to generate; ``None`` fields take the preset's default. Every field is a ``soundmask synth`` option."""
 
-    preset: PresetName = option("scene3d",
-                                "s4 | ms3 | avss (2D clips, AVSBench layouts) | scene3d | scene4d (posed scenes)")
+    preset: PresetName = option(
+        "scene3d", "s4 | ms3 | avss (2D clips, AVSBench layouts) | scene3d | scene4d (posed scenes)"
+    )
     width: int | None = option(None, "image width in pixels (preset default: 224 for 2D, 256 for scenes)")
     height: int | None = option(None, "image height in pixels (default: the width)")
-    frames: int | None = option(None,
-                                "frames per scene (preset default: 5 for 2D, which AVSBench needs, 60 for scenes)")
+    frames: int | None = option(
+        None, "frames per scene (preset default: 5 for 2D, which AVSBench needs, 60 for scenes)"
+    )
     fps: float = option(1.0, "frames per second; each frame owns 1/fps s of audio")
     sample_rate: int | None = option(None, "audio sample rate in Hz (preset default: 16000 for 2D, 44100 for scenes)")
     min_objects: int | None = option(None, "fewest objects in a scene (preset default: 2 for s4, 3 otherwise)")
     max_objects: int | None = option(None, "most objects in a scene (preset default: 5 for s4, 6 otherwise)")
     rt60_max: float = option(0.6, "reverberation time is drawn from [0, rt60-max] s; 0 = anechoic")
     meshes: MeshSource = option("auto", "auto (Sweet Home 3D models when installed) | furniture | procedural")
-    categories: str = option("", "comma-separated categories to draw from (default: all): "
-                             + ", ".join(category_names()))
+    categories: str = option(
+        "", "comma-separated categories to draw from (default: all): " + ", ".join(category_names())
+    )
     fov: float = option(60.0, "mean horizontal field of view in degrees (±10)")
     framing: Framing = option(
-        "sounding", "static presets: the camera frames the sounding objects (AVSBench-like; distractors may be cut "
+        "sounding",
+        "static presets: the camera frames the sounding objects (AVSBench-like; distractors may be cut "
         "off), all objects, or a random subset drawn without looking at which sound (training data where the "
-        "framing does not give the sounding object away)")
+        "framing does not give the sounding object away)",
+    )
     split: Literal["auto", "train", "val", "test"] = option("auto", "auto = by seed (80/10/10), or force one split")
 
     def preset_spec(self) -> Preset:
@@ -108,8 +113,11 @@ class SynthConfig:
         if not (8 <= c.width <= 4096 and 8 <= c.height <= 4096):
             raise ConfigError(f"image size {c.width}x{c.height} is out of range", fix="use 8..4096 pixels")
         if p.layout != "scene" and c.frames != AVSBENCH_NUM_FRAMES:
-            raise ConfigError(f"preset {p.name} writes AVSBench clips, which have exactly {AVSBENCH_NUM_FRAMES} frames "
-                              f"(got {c.frames})", fix=f"drop --frames or use --frames {AVSBENCH_NUM_FRAMES}")
+            raise ConfigError(
+                f"preset {p.name} writes AVSBench clips, which have exactly {AVSBENCH_NUM_FRAMES} frames "
+                f"(got {c.frames})",
+                fix=f"drop --frames or use --frames {AVSBENCH_NUM_FRAMES}",
+            )
         if c.frames < 1 or c.fps <= 0 or c.sample_rate < 8000:
             raise ConfigError("need frames >= 1, fps > 0 and sample-rate >= 8000")
         if c.min_objects < 1 or c.max_objects < c.min_objects or c.max_objects > 12:
@@ -139,5 +147,3 @@ def split_of(seed: int) -> str:
     """The split of a scene, from its seed alone: 80 % train, 10 % val, 10 % test."""
     u = int.from_bytes(hashlib.sha256(f"soundmask-split:{int(seed)}".encode()).digest()[:8], "big") / 2.0**64
     return "train" if u < 0.8 else ("val" if u < 0.9 else "test")
-
-

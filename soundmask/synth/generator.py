@@ -60,6 +60,7 @@ __all__ = [
     "split_of",
 ]
 
+
 @dataclass
 class SynthScene:
     """One generated scene in memory: the :class:`Scene` record and its pixels and audio."""
@@ -102,10 +103,21 @@ class SynthScene:
         meta = {"start_time": 0, "seed": self.seed, "label": "v1s" if len(sounding) == 1 else "v1m", "vid": self.name}
         if self.preset == "avss":
             cat = "|".join(sorted({str(o.extra.get("avss_class")) for o in sounding}))
-        return Clip(self.name, self.rgb, self.stereo, self.scene.sample_rate, masks=self.sound_masks,
-                    mask_valid=np.ones(len(self.rgb), bool), labels=self.labels, category=cat, split=self.split,
-                    frame_times=self.frame_times, meta=meta, instances=self.instances,
-                    instance_categories={o.id: o.category for o in self.scene.objects})
+        return Clip(
+            self.name,
+            self.rgb,
+            self.stereo,
+            self.scene.sample_rate,
+            masks=self.sound_masks,
+            mask_valid=np.ones(len(self.rgb), bool),
+            labels=self.labels,
+            category=cat,
+            split=self.split,
+            frame_times=self.frame_times,
+            meta=meta,
+            instances=self.instances,
+            instance_categories={o.id: o.category for o in self.scene.objects},
+        )
 
 
 # ---------------------------------------------------------------------------------------------- caches
@@ -188,9 +200,16 @@ def frame_instances(room_instances: list[Instance], placed: list[Placement], fra
 View = tuple[np.ndarray, np.ndarray, np.ndarray]  # rgb uint8 (H, W, 3), ids uint16 (H, W), depth float32 (H, W)
 
 
-def _render_views(renderer: Renderer, room_instances: list[Instance], placed: list[Placement], cams: list[Camera],
-                  lighting: Lighting, frames: Iterable[int], views: dict[int, View],
-                  say: Callable[[str], None] | None = None) -> None:
+def _render_views(
+    renderer: Renderer,
+    room_instances: list[Instance],
+    placed: list[Placement],
+    cams: list[Camera],
+    lighting: Lighting,
+    frames: Iterable[int],
+    views: dict[int, View],
+    say: Callable[[str], None] | None = None,
+) -> None:
     """Render the frames of ``frames`` that ``views`` (frame index → view) does not hold yet, into it."""
     todo = [i for i in frames if i not in views]
     for k, i in enumerate(todo):
@@ -201,8 +220,9 @@ def _render_views(renderer: Renderer, room_instances: list[Instance], placed: li
 
 
 # ------------------------------------------------------------------------------------------- generation
-def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], None] | None = None,
-                   max_attempts: int = 40) -> SynthScene:
+def generate_scene(
+    config: SynthConfig, seed: int, *, progress: Callable[[str], None] | None = None, max_attempts: int = 40
+) -> SynthScene:
     """Generate the scene of ``seed`` for ``config`` (see the module docstring)."""
     cfg = config.resolved()
     p = cfg.preset_spec()
@@ -236,8 +256,9 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
         hfov = math.radians(float(r_layout.uniform(cfg.fov - 10, cfg.fov + 10)))
         az = float(r_layout.uniform(0, 2 * np.pi))
         spread = (0.25 + 0.2 * n) if static else (0.3 + 0.2 * n)
-        placed = place_objects(models, r_layout, spread=spread, facing=az if static else None, moving=moving,
-                               num_frames=T)
+        placed = place_objects(
+            models, r_layout, spread=spread, facing=az if static else None, moving=moving, num_frames=T
+        )
         if static:
             framed = _framed_ids(cfg.framing, n, sounding_idx, r_layout)
             c2w, _ = static_camera(placed, r_layout, hfov, azimuth=az, frame=framed)
@@ -268,8 +289,9 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
         relax = min(1.0, max(0.0, (attempt - 15) / (max_attempts - 16)))
         need_px = max(1, round(min_px * (1.0 - relax)))
         need_frac = (1.0 if static else 0.4) * (1.0 - relax)
-        visible_ok = all((pcounts[i] >= need_px).mean() >= need_frac and (pcounts[i] >= need_px).any()
-                         for i in sounding_idx)
+        visible_ok = all(
+            (pcounts[i] >= need_px).mean() >= need_frac and (pcounts[i] >= need_px).any() for i in sounding_idx
+        )
         if visible_ok:
             shown = [0] * T if static else list(range(T))
             _render_views(renderer, room.instances, placed, cams, lighting, shown, views, say)  # probe views reused
@@ -308,8 +330,16 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
         }
         objects.append(SoundObject(q.object_id, q.model.category, is_sounding, q.model.source, positions, extra))
     step = 1.0 / fps
-    raw = make_timeline(objects, duration, r_sound, min_on=max(p.min_on, step), min_gap=max(p.min_gap, step),
-                        p_silent=0.0, max_on=max(p.max_on, step), max_gap=max(p.max_gap, step))
+    raw = make_timeline(
+        objects,
+        duration,
+        r_sound,
+        min_on=max(p.min_on, step),
+        min_gap=max(p.min_gap, step),
+        p_silent=0.0,
+        max_on=max(p.max_on, step),
+        max_gap=max(p.max_gap, step),
+    )
     events = _snap(raw, step, duration)
     lib = _library()
     tracks, events = render_tracks(lib, [o for o in objects if o.sounding], events, duration, sr, r_sound)
@@ -353,20 +383,42 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
     frames = []
     name = f"{p.name}_{int(seed):06d}"
     split = split_of(seed) if cfg.split == "auto" else cfg.split
-    scene = Scene(frames=[], objects=objects, sound_events=events, fps=fps, sample_rate=sr,
-                  speed_of_sound=acoustics.SPEED_OF_SOUND, name=name)
+    scene = Scene(
+        frames=[],
+        objects=objects,
+        sound_events=events,
+        fps=fps,
+        sample_rate=sr,
+        speed_of_sound=acoustics.SPEED_OF_SOUND,
+        name=name,
+    )
     for i, c in enumerate(cams):
         t = i / fps
-        frames.append(SceneFrame(i, t, f"input/{i:05d}.png", c, ml[i], mr[i],
-                                 {"sounding": scene.sounding_ids(t, t + step)}))
+        frames.append(
+            SceneFrame(i, t, f"input/{i:05d}.png", c, ml[i], mr[i], {"sounding": scene.sounding_ids(t, t + step)})
+        )
     scene.frames = frames
     e_abs, image_order = acoustics.room_parameters(room_size, rt60) if rt60 > 0 else (1.0, 0)
-    scene.room = {"size": np.round(room_size, 6).tolist(), "rt60": round(rt60, 6), "absorption": round(e_abs, 6),
-                  "image_order": image_order, **room.info}
-    scene.extra = {"generator": {"preset": p.name, "seed": int(seed), "split": split, "lighting": light_info,
-                                 "fov_deg": round(math.degrees(hfov), 4), "audio_gain": round(scale, 6),
-                                 "meshes": cfg.meshes, "framing": cfg.framing,
-                                 "layout_attempts": attempt + 1}}
+    scene.room = {
+        "size": np.round(room_size, 6).tolist(),
+        "rt60": round(rt60, 6),
+        "absorption": round(e_abs, 6),
+        "image_order": image_order,
+        **room.info,
+    }
+    scene.extra = {
+        "generator": {
+            "preset": p.name,
+            "seed": int(seed),
+            "split": split,
+            "lighting": light_info,
+            "fov_deg": round(math.degrees(hfov), 4),
+            "audio_gain": round(scale, 6),
+            "meshes": cfg.meshes,
+            "framing": cfg.framing,
+            "layout_attempts": attempt + 1,
+        }
+    }
     sound_masks = np.zeros(ids.shape, bool)
     labels = np.zeros(ids.shape, np.uint8) if p.layout == "avss" else None
     for i, f in enumerate(frames):
@@ -376,13 +428,31 @@ def generate_scene(config: SynthConfig, seed: int, *, progress: Callable[[str], 
             if labels is not None:
                 labels[i][m] = scene.object(oid).extra["avss_id"]
     timings["ground_truth"] = time.perf_counter() - t0 - timings["acoustics"]
-    return SynthScene(scene, rgb, ids, depth, sound_masks, stereo, mono, labels, int(seed), p.name, split, timings,
-                      room.instances, placed)
+    return SynthScene(
+        scene,
+        rgb,
+        ids,
+        depth,
+        sound_masks,
+        stereo,
+        mono,
+        labels,
+        int(seed),
+        p.name,
+        split,
+        timings,
+        room.instances,
+        placed,
+    )
 
 
 # --------------------------------------------------------------------------------------------- datasets
-def _scene_stream(cfg: SynthConfig, seeds: list[int], on_scene: Callable[[SynthScene], None] | None,
-                  progress: Callable[[str], None] | None) -> Iterator[SynthScene]:
+def _scene_stream(
+    cfg: SynthConfig,
+    seeds: list[int],
+    on_scene: Callable[[SynthScene], None] | None,
+    progress: Callable[[str], None] | None,
+) -> Iterator[SynthScene]:
     for s in seeds:
         sc = generate_scene(cfg, s, progress=progress)
         yield sc

@@ -140,8 +140,19 @@ def place_objects(
             t = np.arange(num_frames, dtype=np.float64)
             s = 0.5 * path_len * np.sin(2 * np.pi * t / period + phase)
             path = c[None, :] + s[:, None] * d[None, :]
-        placed.append(Placement(k + 1, m, np.array([c[0], c[1], 0.0]), yaw, z0, stand_mesh, radius, path,
-                                {"on_stand": on_stand, "path_length": path_len}))
+        placed.append(
+            Placement(
+                k + 1,
+                m,
+                np.array([c[0], c[1], 0.0]),
+                yaw,
+                z0,
+                stand_mesh,
+                radius,
+                path,
+                {"on_stand": on_stand, "path_length": path_len},
+            )
+        )
     return placed
 
 
@@ -171,8 +182,13 @@ def _cluster(placed: list[Placement]) -> tuple[np.ndarray, float]:
     return c, r
 
 
-def static_camera(placed: list[Placement], rng: np.random.Generator, hfov: float,
-                  azimuth: float | None = None, frame: set[int] | None = None) -> tuple[np.ndarray, float]:
+def static_camera(
+    placed: list[Placement],
+    rng: np.random.Generator,
+    hfov: float,
+    azimuth: float | None = None,
+    frame: set[int] | None = None,
+) -> tuple[np.ndarray, float]:
     """A fixed camera that frames a group tightly: (camera-to-world 4×4, azimuth it looks from).
 
     ``frame``: ids of the objects that must be in view (default: all; the others may be cut off). The distance
@@ -216,14 +232,16 @@ def orbit_path(placed: list[Placement], rng: np.random.Generator, num_frames: in
         rho = rho0 * (1 + 0.08 * math.sin(2 * np.pi * s + wob[0]))
         h = h0 + 0.2 * math.sin(4 * np.pi * s + wob[1])
         eye = np.array([c[0] + rho * math.cos(a), c[1] + rho * math.sin(a), h])
-        target = np.array([c[0] + 0.15 * math.sin(2 * np.pi * s + wob[2]),
-                           c[1] + 0.15 * math.cos(2 * np.pi * s + wob[3]), zt])
+        target = np.array(
+            [c[0] + 0.15 * math.sin(2 * np.pi * s + wob[2]), c[1] + 0.15 * math.cos(2 * np.pi * s + wob[3]), zt]
+        )
         out[i] = look_at(eye, target)
     return out
 
 
-def room_around(placed: list[Placement], cameras: np.ndarray, rng: np.random.Generator,
-                height: tuple[float, float] = (2.6, 3.2)) -> tuple[np.ndarray, np.ndarray]:
+def room_around(
+    placed: list[Placement], cameras: np.ndarray, rng: np.random.Generator, height: tuple[float, float] = (2.6, 3.2)
+) -> tuple[np.ndarray, np.ndarray]:
     """A shoebox room around the objects and every camera position, with random free space on each side.
     Returns (room size (3,), offset (3,)) — add ``offset`` to every world position to move into room coordinates
     (room box = ``[0, size]``)."""
@@ -250,16 +268,28 @@ def random_lighting(rng: np.random.Generator, room_size: np.ndarray) -> tuple[Li
     n = int(rng.integers(1, 4))
     for _ in range(n):
         if rng.random() < 0.3:
-            pos = (float(rng.uniform(0.5, room_size[0] - 0.5)), float(rng.uniform(0.5, room_size[1] - 0.5)),
-                   float(room_size[2] - 0.2))
-            lights.append(Light("point", position=pos, color=_tint(rng), intensity=float(rng.uniform(0.4, 0.8)),
-                                falloff=float(rng.uniform(2.5, 4.5))))
+            pos = (
+                float(rng.uniform(0.5, room_size[0] - 0.5)),
+                float(rng.uniform(0.5, room_size[1] - 0.5)),
+                float(room_size[2] - 0.2),
+            )
+            lights.append(
+                Light(
+                    "point",
+                    position=pos,
+                    color=_tint(rng),
+                    intensity=float(rng.uniform(0.4, 0.8)),
+                    falloff=float(rng.uniform(2.5, 4.5)),
+                )
+            )
         else:
             a, e = float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.35, 1.3))
             d = (math.cos(a) * math.cos(e), math.sin(a) * math.cos(e), math.sin(e))
             lights.append(Light("directional", direction=d, color=_tint(rng), intensity=float(rng.uniform(0.25, 0.6))))
-    info = {"ambient": round(ambient, 4),
-            "lights": [{"kind": L.kind, "intensity": round(L.intensity, 4)} for L in lights]}
+    info = {
+        "ambient": round(ambient, 4),
+        "lights": [{"kind": L.kind, "intensity": round(L.intensity, 4)} for L in lights],
+    }
     return Lighting(ambient=ambient, lights=tuple(lights)), info
 
 

@@ -70,9 +70,7 @@ def as_color(color: ColorLike) -> np.ndarray:
         try:
             return np.array(_NAMED_COLORS[color.lower()], dtype=np.uint8)
         except KeyError:
-            raise ValueError(
-                f"unknown colour {color!r}; known: {sorted(_NAMED_COLORS)}"
-            ) from None
+            raise ValueError(f"unknown colour {color!r}; known: {sorted(_NAMED_COLORS)}") from None
     c = np.asarray(color)
     if c.shape not in ((3,), (4,)):
         raise ValueError(f"a colour is 3 or 4 numbers, got shape {c.shape}")
@@ -107,9 +105,7 @@ class Mesh:
         v = np.ascontiguousarray(self.vertices, dtype=np.float32).reshape(-1, 3)
         f = np.ascontiguousarray(self.faces, dtype=np.int32).reshape(-1, 3)
         if len(f) and (f.min() < 0 or f.max() >= len(v)):
-            raise ValueError(
-                f"Mesh {self.name!r}: face indices out of range [0, {len(v)})"
-            )
+            raise ValueError(f"Mesh {self.name!r}: face indices out of range [0, {len(v)})")
         self.vertices, self.faces = v, f
         n = len(v)
         if self.colors is None:
@@ -124,42 +120,30 @@ class Mesh:
                 c = np.round(np.clip(c, 0.0, 1.0) * 255.0)
             self.colors = np.ascontiguousarray(c, dtype=np.uint8)
             if self.colors.shape != (n, 3):
-                raise ValueError(
-                    f"Mesh {self.name!r}: colors must be ({n}, 3), got {self.colors.shape}"
-                )
+                raise ValueError(f"Mesh {self.name!r}: colors must be ({n}, 3), got {self.colors.shape}")
         if self.normals is not None:
             nn = np.ascontiguousarray(self.normals, dtype=np.float32).reshape(-1, 3)
             if nn.shape != (n, 3):
-                raise ValueError(
-                    f"Mesh {self.name!r}: normals must be ({n}, 3), got {nn.shape}"
-                )
+                raise ValueError(f"Mesh {self.name!r}: normals must be ({n}, 3), got {nn.shape}")
             self.normals = nn
         if (self.uvs is None) != (self.texture is None):
             raise ValueError(f"Mesh {self.name!r}: uvs and texture go together")
         if self.uvs is not None:
             uv = np.ascontiguousarray(self.uvs, dtype=np.float32).reshape(-1, 2)
             if uv.shape != (n, 2):
-                raise ValueError(
-                    f"Mesh {self.name!r}: uvs must be ({n}, 2), got {uv.shape}"
-                )
+                raise ValueError(f"Mesh {self.name!r}: uvs must be ({n}, 2), got {uv.shape}")
             self.uvs = uv
             tex = np.asarray(self.texture)
             if tex.ndim == 2:
                 tex = np.repeat(tex[..., None], 3, axis=-1)
             if tex.ndim != 3 or tex.shape[-1] not in (3, 4) or tex.dtype != np.uint8:
-                raise ValueError(
-                    f"Mesh {self.name!r}: texture must be uint8 (H, W, 3|4), got {tex.dtype} {tex.shape}"
-                )
+                raise ValueError(f"Mesh {self.name!r}: texture must be uint8 (H, W, 3|4), got {tex.dtype} {tex.shape}")
             self.texture = np.ascontiguousarray(tex[..., :3])
             if self.uv_rects is None:
-                self.uv_rects = np.tile(
-                    np.array([0, 0, 1, 1], dtype=np.float32), (n, 1)
-                )
+                self.uv_rects = np.tile(np.array([0, 0, 1, 1], dtype=np.float32), (n, 1))
             r = np.ascontiguousarray(self.uv_rects, dtype=np.float32).reshape(-1, 4)
             if r.shape != (n, 4):
-                raise ValueError(
-                    f"Mesh {self.name!r}: uv_rects must be ({n}, 4), got {r.shape}"
-                )
+                raise ValueError(f"Mesh {self.name!r}: uv_rects must be ({n}, 4), got {r.shape}")
             self.uv_rects = r
         elif self.uv_rects is not None:
             raise ValueError(f"Mesh {self.name!r}: uv_rects needs uvs and a texture")
@@ -211,9 +195,7 @@ class Mesh:
             ln = np.linalg.norm(n, axis=1, keepdims=True)
             normals = np.divide(n, ln, out=np.zeros_like(n), where=ln > 0)
         faces = self.faces
-        return replace(
-            self, vertices=v, faces=faces, normals=normals, meta=dict(self.meta)
-        )
+        return replace(self, vertices=v, faces=faces, normals=normals, meta=dict(self.meta))
 
     def recolored(self, color: ColorLike) -> Mesh:
         """A copy with every vertex coloured ``color`` (textures, if any, are kept and modulated)."""
@@ -227,9 +209,7 @@ class Mesh:
         """A ``trimesh.Trimesh`` with the same geometry (needs trimesh; colours as vertex colours)."""
         import trimesh
 
-        return trimesh.Trimesh(
-            self.vertices, self.faces, vertex_colors=self.colors, process=False
-        )
+        return trimesh.Trimesh(self.vertices, self.faces, vertex_colors=self.colors, process=False)
 
 
 @dataclass(eq=False)
@@ -249,9 +229,7 @@ class Instance:
             raise ValueError(f"Instance.model must be 4x4, got {m.shape}")
         self.model = m
         if int(self.object_id) != self.object_id or self.object_id < 0:
-            raise ValueError(
-                f"Instance.object_id must be an int >= 0, got {self.object_id!r}"
-            )
+            raise ValueError(f"Instance.object_id must be an int >= 0, got {self.object_id!r}")
         self.object_id = int(self.object_id)
 
     def world_mesh(self) -> Mesh:
@@ -340,13 +318,9 @@ def _revolve(
     th = np.linspace(0.0, 2.0 * np.pi, sections + 1)
     c, s = np.cos(th), np.sin(th)
     r, z = profile[:, 0:1], profile[:, 1:2]
-    verts = np.stack(
-        [r * c, r * s, np.broadcast_to(z, (len(profile), sections + 1))], -1
-    )
+    verts = np.stack([r * c, r * s, np.broadcast_to(z, (len(profile), sections + 1))], -1)
     nr, nz = profile_normals[:, 0:1], profile_normals[:, 1:2]
-    norms = np.stack(
-        [nr * c, nr * s, np.broadcast_to(nz, (len(profile), sections + 1))], -1
-    )
+    norms = np.stack([nr * c, nr * s, np.broadcast_to(nz, (len(profile), sections + 1))], -1)
     ring = sections + 1
     faces = []
     for i in range(len(profile) - 1):
@@ -357,9 +331,7 @@ def _revolve(
     return verts.reshape(-1, 3), norms.reshape(-1, 3), np.concatenate(faces)
 
 
-def _disc(
-    radius: float, z: float, up: bool, sections: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _disc(radius: float, z: float, up: bool, sections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     th = np.linspace(0.0, 2.0 * np.pi, sections, endpoint=False)
     rim = np.stack([radius * np.cos(th), radius * np.sin(th), np.full(sections, z)], 1)
     verts = np.concatenate([[[0.0, 0.0, z]], rim])
@@ -377,9 +349,7 @@ def _disc(
 def _nondegenerate(v: np.ndarray, f: np.ndarray, scale: float) -> np.ndarray:
     """Drop the zero-area triangles (at poles and apexes)."""
     tri = v[f]
-    area = np.linalg.norm(
-        np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1
-    )
+    area = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
     return f[area > 1e-12 * scale * scale]
 
 
@@ -409,9 +379,7 @@ def cylinder(
         np.array([[1.0, 0.0], [1.0, 0.0]]),
         sections,
     )
-    v, n, f = _merge(
-        [side, _disc(radius, h, True, sections), _disc(radius, -h, False, sections)]
-    )
+    v, n, f = _merge([side, _disc(radius, h, True, sections), _disc(radius, -h, False, sections)])
     return _solid(v, f, n, color, name)
 
 
@@ -472,32 +440,18 @@ def concatenate(meshes: Sequence[Mesh], name: str = "") -> Mesh:
         return Mesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int32), name=name)
     textured = [m for m in meshes if m.textured]
     if len(textured) > 1:
-        raise ValueError(
-            "concatenate: at most one textured mesh (build an atlas first)"
-        )
+        raise ValueError("concatenate: at most one textured mesh (build an atlas first)")
     offs = np.cumsum([0] + [m.num_vertices for m in meshes])
     v = np.concatenate([m.vertices for m in meshes])
     f = np.concatenate([m.faces + o for m, o in zip(meshes, offs[:-1], strict=True)])
     c = np.concatenate([m.colors for m in meshes])
-    n = (
-        np.concatenate([m.normals for m in meshes])
-        if all(m.normals is not None for m in meshes)
-        else None
-    )
+    n = np.concatenate([m.normals for m in meshes]) if all(m.normals is not None for m in meshes) else None
     uvs = tex = rects = None
     if textured:
         tex = textured[0].texture
-        uvs = np.concatenate(
-            [
-                m.uvs if m.textured else np.zeros((m.num_vertices, 2), np.float32)
-                for m in meshes
-            ]
-        )
+        uvs = np.concatenate([m.uvs if m.textured else np.zeros((m.num_vertices, 2), np.float32) for m in meshes])
         rects = np.concatenate(
-            [
-                m.uv_rects if m.textured else np.zeros((m.num_vertices, 4), np.float32)
-                for m in meshes
-            ]
+            [m.uv_rects if m.textured else np.zeros((m.num_vertices, 4), np.float32) for m in meshes]
         )
     return Mesh(
         v,
@@ -511,9 +465,7 @@ def concatenate(meshes: Sequence[Mesh], name: str = "") -> Mesh:
     )
 
 
-def composite(
-    parts: Sequence[tuple[Mesh, np.ndarray | Sequence[float]]], name: str = "composite"
-) -> Mesh:
+def composite(parts: Sequence[tuple[Mesh, np.ndarray | Sequence[float]]], name: str = "composite") -> Mesh:
     """Merge primitives, each placed by a 4×4 matrix or a translation (x, y, z)."""
     placed = []
     for mesh, where in parts:
@@ -533,9 +485,7 @@ def normalized(
     """Uniformly rescale ``mesh`` so that its bounding box measures ``size`` metres ``along``
     the longest side, the height (z), the width (x) or the depth (y); then stand it on the floor."""
     ext = mesh.extents
-    cur = {"longest": ext.max(), "width": ext[0], "depth": ext[1], "height": ext[2]}[
-        along
-    ]
+    cur = {"longest": ext.max(), "width": ext[0], "depth": ext[1], "height": ext[2]}[along]
     if not cur > 0:
         raise ValueError(f"normalized: mesh {mesh.name!r} has zero {along}")
     return on_floor(mesh.transformed(scaling(size / cur)))

@@ -330,8 +330,17 @@ def vacuum_cleaner(rng: np.random.Generator) -> Mesh:
     )
 
 
-def _quadruped(rng: np.random.Generator, length: float, height: float, head: float, tail: float, name: str,
-               colors: tuple[tuple[int, int, int], ...] = FUR, ears: bool = False, neck: float = 0.0) -> Mesh:
+def _quadruped(
+    rng: np.random.Generator,
+    length: float,
+    height: float,
+    head: float,
+    tail: float,
+    name: str,
+    colors: tuple[tuple[int, int, int], ...] = FUR,
+    ears: bool = False,
+    neck: float = 0.0,
+) -> Mesh:
     col = _tint(rng, _pick(rng, *colors), 15)
     leg_h = height * 0.5
     body_r = height * 0.2
@@ -341,23 +350,30 @@ def _quadruped(rng: np.random.Generator, length: float, height: float, head: flo
     ]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append((cylinder(body_r * 0.28, leg_h, 10, col),
-                          (sx * body_r * 0.55, sy * (length / 2 - body_r), leg_h / 2)))
+            parts.append(
+                (cylinder(body_r * 0.28, leg_h, 10, col), (sx * body_r * 0.55, sy * (length / 2 - body_r), leg_h / 2))
+            )
     hz = z_body + body_r + neck
     hy = -length / 2 - head * 0.2
     if neck > 0:
-        parts.append((cylinder(body_r * 0.45, neck + body_r, 12, col),
-                      _at((0, hy + head * 0.2, z_body + (neck + body_r) / 2), _rx(-0.3))))
+        parts.append(
+            (
+                cylinder(body_r * 0.45, neck + body_r, 12, col),
+                _at((0, hy + head * 0.2, z_body + (neck + body_r) / 2), _rx(-0.3)),
+            )
+        )
     parts.append((sphere(head / 2, 16, 8, col), (0, hy, hz)))
-    parts.append((_scaled(sphere(0.5, 12, 6, col), head * 0.5, head * 0.7, head * 0.45),
-                  (0, hy - head * 0.45, hz - head * 0.12)))
+    parts.append(
+        (_scaled(sphere(0.5, 12, 6, col), head * 0.5, head * 0.7, head * 0.45), (0, hy - head * 0.45, hz - head * 0.12))
+    )
     parts.append((sphere(head * 0.07, 8, 4, (15, 15, 15)), (0, hy - head * 0.8, hz - head * 0.08)))
     if ears:
         for sx in (-1, 1):
             parts.append((cone(head * 0.15, head * 0.35, 8, col), (sx * head * 0.25, hy, hz + head * 0.55)))
     if tail > 0:
-        parts.append((cylinder(body_r * 0.12, tail, 8, col),
-                      _at((0, length / 2 + tail * 0.3, z_body + tail * 0.3), _rx(0.9))))
+        parts.append(
+            (cylinder(body_r * 0.12, tail, 8, col), _at((0, length / 2 + tail * 0.3, z_body + tail * 0.3), _rx(0.9)))
+        )
     return composite(parts, name=name)
 
 
@@ -370,8 +386,9 @@ def cat(rng: np.random.Generator) -> Mesh:
 
 
 def horse(rng: np.random.Generator) -> Mesh:
-    return _quadruped(rng, 1.4, 1.6, 0.3, 0.5, "horse",
-                      colors=((110, 70, 40), (60, 40, 25), (200, 190, 170), (40, 35, 30)), neck=0.35)
+    return _quadruped(
+        rng, 1.4, 1.6, 0.3, 0.5, "horse", colors=((110, 70, 40), (60, 40, 25), (200, 190, 170), (40, 35, 30)), neck=0.35
+    )
 
 
 def bird(rng: np.random.Generator) -> Mesh:
@@ -432,11 +449,13 @@ def stand(rng: np.random.Generator, top: tuple[float, float] = (0.45, 0.45), hei
     col = _tint(rng, _pick(rng, *WOOD, (235, 235, 235), (40, 40, 40)), 12)
     w, d = top
     parts: list[tuple[Mesh, np.ndarray | tuple[float, float, float]]] = [
-        (box((w, d, 0.04), col), (0, 0, height - 0.02))]
+        (box((w, d, 0.04), col), (0, 0, height - 0.02))
+    ]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append((box((0.04, 0.04, height - 0.04), col),
-                          (sx * (w / 2 - 0.03), sy * (d / 2 - 0.03), (height - 0.04) / 2)))
+            parts.append(
+                (box((0.04, 0.04, height - 0.04), col), (sx * (w / 2 - 0.03), sy * (d / 2 - 0.03), (height - 0.04) / 2))
+            )
     return composite(parts, name="stand")
 
 

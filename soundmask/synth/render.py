@@ -207,9 +207,7 @@ def create_context(device_index: int = 0) -> Any:
         raise RuntimeError("soundmask.synth.render needs `pip install moderngl`") from e
     try:
         # moderngl's stub wrongly types each **settings value as a dict
-        return moderngl.create_standalone_context(
-            backend="egl", require=330, device_index=device_index  # type: ignore[arg-type]
-        )
+        return moderngl.create_standalone_context(backend="egl", require=330, device_index=device_index)  # type: ignore[arg-type]
     except Exception as e:  # pragma: no cover - depends on the machine
         env = {
             k: os.environ[k]
@@ -258,9 +256,7 @@ def projection_from_intrinsics(
 
 def _gl_mat(m: np.ndarray) -> bytes:
     """Column-major float32 bytes of a numpy (row-major) matrix."""
-    return np.ascontiguousarray(
-        np.asarray(m, dtype=np.float64).T, dtype=np.float32
-    ).tobytes()
+    return np.ascontiguousarray(np.asarray(m, dtype=np.float64).T, dtype=np.float32).tobytes()
 
 
 @dataclass
@@ -299,9 +295,7 @@ class Renderer:
         self.ctx = create_context() if context is None else context
         self._released = False
         ctx = self.ctx
-        self.prog = ctx.program(
-            vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER
-        )
+        self.prog = ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
         size = (self.width, self.height)
         self._color = ctx.texture(size, 4, dtype="f1")
         self._ids = ctx.texture(size, 1, dtype="i4")
@@ -387,13 +381,9 @@ class Renderer:
             return g
         ctx = self.ctx
         n = mesh.num_vertices
-        normals = (
-            mesh.normals if mesh.normals is not None else np.zeros((n, 3), np.float32)
-        )
+        normals = mesh.normals if mesh.normals is not None else np.zeros((n, 3), np.float32)
         uvs = mesh.uvs if mesh.uvs is not None else np.zeros((n, 2), np.float32)
-        rects = (
-            mesh.uv_rects if mesh.uv_rects is not None else np.zeros((n, 4), np.float32)
-        )
+        rects = mesh.uv_rects if mesh.uv_rects is not None else np.zeros((n, 4), np.float32)
         arrays: list[tuple[np.ndarray, str, str]] = [
             (np.ascontiguousarray(mesh.vertices, np.float32), "3f", "in_pos"),
             (np.ascontiguousarray(mesh.colors, np.uint8), "3f1", "in_color"),
@@ -403,20 +393,12 @@ class Renderer:
         ]
         buffers = [ctx.buffer(a.tobytes()) for a, _, _ in arrays]
         ibo = ctx.buffer(np.ascontiguousarray(mesh.faces, np.int32).tobytes())
-        content = [
-            (b, fmt, name) for b, (_, fmt, name) in zip(buffers, arrays, strict=True)
-        ]
-        vao = ctx.vertex_array(
-            self.prog, content, index_buffer=ibo, index_element_size=4
-        )
+        content = [(b, fmt, name) for b, (_, fmt, name) in zip(buffers, arrays, strict=True)]
+        vao = ctx.vertex_array(self.prog, content, index_buffer=ibo, index_element_size=4)
         tex = None
         if mesh.texture is not None:
-            img = np.ascontiguousarray(
-                mesh.texture[::-1]
-            )  # v up: GL's first row is v = 0
-            tex = ctx.texture(
-                (img.shape[1], img.shape[0]), 3, img.tobytes(), alignment=1
-            )
+            img = np.ascontiguousarray(mesh.texture[::-1])  # v up: GL's first row is v = 0
+            tex = ctx.texture((img.shape[1], img.shape[0]), 3, img.tobytes(), alignment=1)
             tex.build_mipmaps()
             tex.filter = (ctx.LINEAR_MIPMAP_LINEAR, ctx.LINEAR)
             tex.repeat_x = tex.repeat_y = True
@@ -470,23 +452,15 @@ class Renderer:
             lighting = Lighting()
         elif not isinstance(lighting, Lighting):
             lighting = Lighting(lights=tuple(lighting))
-        with (
-            self.ctx
-        ):  # make our context current (several renderers may coexist in one thread)
+        with self.ctx:  # make our context current (several renderers may coexist in one thread)
             return self._render(instances, camera, lighting)
 
-    def _render(
-        self, instances: Iterable[Instance], camera: Camera, lighting: Lighting
-    ) -> RenderResult:
+    def _render(self, instances: Iterable[Instance], camera: Camera, lighting: Lighting) -> RenderResult:
         K = camera.intrinsics
         ctx, prog = self.ctx, self.prog
         w2c = camera.world_to_camera
         prog["u_proj"].write(
-            _gl_mat(
-                projection_from_intrinsics(
-                    K.fx, K.fy, K.cx, K.cy, K.width, K.height, self.near, self.far
-                )
-            )
+            _gl_mat(projection_from_intrinsics(K.fx, K.fy, K.cx, K.cy, K.width, K.height, self.near, self.far))
         )
         self._set_lights(lighting, w2c)
         self.fbo.use()

@@ -147,8 +147,14 @@ def build_room(size: np.ndarray, rng: np.random.Generator, posters: int | None =
     for k, (a, b) in enumerate(walls):
         d = np.array([b[0] - a[0], b[1] - a[1]]) / np.hypot(b[0] - a[0], b[1] - a[1])
         inward = np.array([-d[1], d[0]]) * 0.012
-        c = np.array([[a[0] + inward[0], a[1] + inward[1], 0], [b[0] + inward[0], b[1] + inward[1], 0],
-                      [b[0] + inward[0], b[1] + inward[1], 0.08], [a[0] + inward[0], a[1] + inward[1], 0.08]])
+        c = np.array(
+            [
+                [a[0] + inward[0], a[1] + inward[1], 0],
+                [b[0] + inward[0], b[1] + inward[1], 0],
+                [b[0] + inward[0], b[1] + inward[1], 0.08],
+                [a[0] + inward[0], a[1] + inward[1], 0.08],
+            ]
+        )
         meshes.append(_quad(c, c[:, :2], None, skirt, f"skirting{k}"))
     photos = photo_names()
     n_post = int(rng.integers(0, 4)) if posters is None else int(posters)

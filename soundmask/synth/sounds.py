@@ -88,10 +88,19 @@ def _cat(
     return {"tux": tuple(tux), "gm": tuple(gm), "speech": speech, "proc": proc}
 
 
-def _call(f0: tuple[float, float], dur: tuple[float, float], gap: tuple[float, float], contour: str = "risefall",
-          harm: float = 0.6, noise: float = 0.1, formant: float | None = None) -> tuple[str, dict]:
-    return ("call", {"f0": f0, "dur": dur, "gap": gap, "contour": contour, "harm": harm, "noise": noise,
-                     "formant": formant})
+def _call(
+    f0: tuple[float, float],
+    dur: tuple[float, float],
+    gap: tuple[float, float],
+    contour: str = "risefall",
+    harm: float = 0.6,
+    noise: float = 0.1,
+    formant: float | None = None,
+) -> tuple[str, dict]:
+    return (
+        "call",
+        {"f0": f0, "dur": dur, "gap": gap, "contour": contour, "harm": harm, "noise": noise, "formant": formant},
+    )
 
 
 def _melody(lo: int, hi: int, timbre: str = "pluck") -> tuple[str, dict]:
@@ -108,8 +117,11 @@ CATEGORY_TABLE: dict[str, dict[str, Any]] = {
     # --- animals
     "dog": _cat(["dog"], proc=_call((350, 650), (0.08, 0.2), (0.15, 0.6), "down", 0.5, 0.5, 1200)),
     "cat": _cat(["blackcat"], proc=_call((450, 800), (0.4, 0.9), (0.5, 1.5), "risefall", 0.6, 0.05, 1500)),
-    "bird": _cat(["blackbird", "lark", "cuckoo", "crow", "seagull", "tucan", "quetzal"], [_gm(123, "effect", 60, 84)],
-                 proc=_call((2200, 5500), (0.04, 0.15), (0.03, 0.4), "trill", 0.15, 0.02)),
+    "bird": _cat(
+        ["blackbird", "lark", "cuckoo", "crow", "seagull", "tucan", "quetzal"],
+        [_gm(123, "effect", 60, 84)],
+        proc=_call((2200, 5500), (0.04, 0.15), (0.03, 0.4), "trill", 0.15, 0.02),
+    ),
     "owl": _cat(["owl"], proc=_call((300, 450), (0.3, 0.6), (0.3, 1.0), "flat", 0.3, 0.05)),
     "crow": _cat(["crow"], proc=_call((500, 900), (0.15, 0.35), (0.2, 0.6), "down", 0.7, 0.5, 1500)),
     "chicken": _cat(["hen", "rooster"], proc=_call((400, 900), (0.1, 0.25), (0.1, 0.5), "up", 0.7, 0.3, 1800)),
@@ -123,12 +135,14 @@ CATEGORY_TABLE: dict[str, dict[str, Any]] = {
     "zebra": _cat(["zebra"], proc=_call((300, 800), (0.3, 0.6), (0.2, 0.6), "risefall", 0.8, 0.3, 1200)),
     "cow": _cat(["cow", "cow_white", "bull"], proc=_call((95, 150), (0.8, 1.8), (0.8, 2.5), "risefall", 0.9, 0.1, 700)),
     "bison": _cat(["bison"], proc=_call((70, 110), (0.6, 1.5), (0.8, 2.5), "flat", 0.9, 0.4, 500)),
-    "sheep": _cat(["sheep", "sheep_lamb", "ram"],
-                  proc=_call((250, 450), (0.5, 1.0), (0.6, 2.0), "trill", 0.8, 0.2, 1100)),
+    "sheep": _cat(
+        ["sheep", "sheep_lamb", "ram"], proc=_call((250, 450), (0.5, 1.0), (0.6, 2.0), "trill", 0.8, 0.2, 1100)
+    ),
     "goat": _cat(["goat", "mountaingoat"], proc=_call((300, 550), (0.4, 0.8), (0.6, 2.0), "trill", 0.8, 0.2, 1200)),
     "pig": _cat(["pig"], proc=_call((120, 250), (0.15, 0.4), (0.1, 0.6), "flat", 0.5, 0.7, 700)),
-    "guinea_pig": _cat(["pig_golden", "pig_golden2"],
-                       proc=_call((1200, 2500), (0.08, 0.3), (0.1, 0.5), "up", 0.4, 0.1)),
+    "guinea_pig": _cat(
+        ["pig_golden", "pig_golden2"], proc=_call((1200, 2500), (0.08, 0.3), (0.1, 0.5), "up", 0.4, 0.1)
+    ),
     "frog": _cat(["frog"], proc=_call((150, 400), (0.08, 0.2), (0.05, 0.5), "trill", 0.8, 0.3, 900)),
     "lion": _cat(["lion"], proc=_call((80, 200), (0.8, 2.0), (1.0, 3.0), "risefall", 0.8, 0.6, 500)),
     "tiger": _cat(["tiger"], proc=_call((80, 220), (0.6, 1.6), (1.0, 3.0), "risefall", 0.8, 0.6, 600)),
@@ -148,15 +162,22 @@ CATEGORY_TABLE: dict[str, dict[str, Any]] = {
     "hippopotamus": _cat(["hippopotamus"], proc=_call((60, 150), (0.5, 1.2), (0.5, 1.5), "flat", 0.8, 0.6, 400)),
     "rubber_duck": _cat(["rubberduck"], proc=_call((900, 1600), (0.1, 0.3), (0.2, 0.6), "risefall", 0.6, 0.1)),
     "koala": _cat(["koala"], proc=_call((60, 150), (0.4, 1.0), (0.2, 0.8), "flat", 0.7, 0.7, 400)),
-    "bee": _cat(["bee", "hornet"], proc=("hum", {"f0": (180, 260), "harm": 12, "noise": (200, 4000, 0.2),
-                                                  "am": (6.0, 0.3), "vibrato": 0.03})),
-    "mosquito": _cat(["mosquito"], proc=("hum", {"f0": (450, 650), "harm": 10, "noise": (500, 6000, 0.05),
-                                                 "am": (3.0, 0.4), "vibrato": 0.04})),
-    "grasshopper": _cat(["grasshopper"], proc=("ticks", {"rate": (12, 25), "regular": True, "group": (1, 1),
-                                                         "freq": (4000, 8000), "decay": 0.004})),
+    "bee": _cat(
+        ["bee", "hornet"],
+        proc=("hum", {"f0": (180, 260), "harm": 12, "noise": (200, 4000, 0.2), "am": (6.0, 0.3), "vibrato": 0.03}),
+    ),
+    "mosquito": _cat(
+        ["mosquito"],
+        proc=("hum", {"f0": (450, 650), "harm": 10, "noise": (500, 6000, 0.05), "am": (3.0, 0.4), "vibrato": 0.04}),
+    ),
+    "grasshopper": _cat(
+        ["grasshopper"],
+        proc=("ticks", {"rate": (12, 25), "regular": True, "group": (1, 1), "freq": (4000, 8000), "decay": 0.004}),
+    ),
     # --- instruments
-    "piano": _cat(gm=[_gm(0, "melody", 45, 88), _gm(1, "melody", 45, 88), _gm(2, "chords", 45, 84)],
-                  proc=_melody(45, 88, "piano")),
+    "piano": _cat(
+        gm=[_gm(0, "melody", 45, 88), _gm(1, "melody", 45, 88), _gm(2, "chords", 45, 84)], proc=_melody(45, 88, "piano")
+    ),
     "guitar": _cat(gm=[_gm(24, "chords", 40, 76), _gm(25, "melody", 40, 76)], proc=_melody(40, 76, "pluck")),
     "electric_guitar": _cat(gm=[_gm(27, "melody", 40, 79), _gm(29, "chords", 40, 76)], proc=_melody(40, 79, "pluck")),
     "bass": _cat(gm=[_gm(32, "melody", 28, 55), _gm(33, "melody", 28, 55)], proc=_melody(28, 55, "pluck")),
@@ -185,107 +206,241 @@ CATEGORY_TABLE: dict[str, dict[str, Any]] = {
     "bell": _cat(gm=[_gm(14, "sparse", 60, 77)], proc=_melody(60, 77, "bell")),
     "banjo": _cat(gm=[_gm(105, "arpeggio", 48, 79)], proc=_melody(48, 79, "pluck")),
     "ukulele": _cat(gm=[_gm(24, "arpeggio", 60, 81)], proc=_melody(60, 81, "pluck")),
-    "drum": _cat(["drum_tomtom_floor", "drumkit"], [_DRUMS], proc=("ticks", {"rate": (2, 5), "regular": True,
-                                                                           "group": (1, 2), "freq": (60, 200),
-                                                                           "decay": 0.15, "noise": 0.3})),
-    "cymbal": _cat(["cymbal_crash"], [(128, 0, "cymbal", 49, 57)], proc=("noise", {"band": (3000, 12000),
-                                                                                    "burst": (0.8, 2.0),
-                                                                                    "gap": (0.2, 1.0),
-                                                                                    "decay": 0.6})),
+    "drum": _cat(
+        ["drum_tomtom_floor", "drumkit"],
+        [_DRUMS],
+        proc=(
+            "ticks",
+            {"rate": (2, 5), "regular": True, "group": (1, 2), "freq": (60, 200), "decay": 0.15, "noise": 0.3},
+        ),
+    ),
+    "cymbal": _cat(
+        ["cymbal_crash"],
+        [(128, 0, "cymbal", 49, 57)],
+        proc=("noise", {"band": (3000, 12000), "burst": (0.8, 2.0), "gap": (0.2, 1.0), "decay": 0.6}),
+    ),
     # --- household, appliances, electronics
     "person": _cat(["@speech_recordings"], speech="plain", proc=("babble", {})),
-    "tv": _cat(gm=[_gm(48, "chords", 48, 79), _gm(0, "melody", 48, 84)], speech="tv",
-               proc=("babble", {"band": (200, 5000)})),
-    "radio": _cat(gm=[_gm(0, "melody", 48, 84), _gm(24, "chords", 40, 76), _gm(56, "melody", 55, 82)],
-                  speech="radio", proc=("babble", {"band": (300, 3400)})),
-    "speaker": _cat(gm=[_gm(0, "melody", 48, 84), _gm(48, "chords", 48, 79), _DRUMS], speech="plain",
-                    proc=_melody(45, 84, "piano")),
-    "computer": _cat(proc=("ticks", {"rate": (5, 10), "regular": False, "group": (1, 1), "freq": (2000, 5000),
-                                     "decay": 0.01, "noise": 0.6})),
-    "keyboard": _cat(proc=("ticks", {"rate": (5, 10), "regular": False, "group": (1, 1), "freq": (2000, 5000),
-                                     "decay": 0.01, "noise": 0.6})),
-    "phone": _cat(gm=[_gm(124, "ring", 60, 72)], proc=("beep", {"freqs": ((440, 480), (400, 450), (1000, 1300)),
-                                                                "on": 0.4, "off": 0.2, "reps": 2, "pause": 1.5,
-                                                                "tremolo": 20.0})),
-    "alarm": _cat(proc=("beep", {"freqs": ((2000,), (2500,), (3000,)), "on": 0.1, "off": 0.1, "reps": 4,
-                                 "pause": 0.6, "tremolo": 0.0})),
-    "alarm_clock": _cat(proc=("beep", {"freqs": ((2000,), (2500,), (3000,)), "on": 0.1, "off": 0.1, "reps": 4,
-                                       "pause": 0.6, "tremolo": 0.0})),
-    "clock": _cat(proc=("ticks", {"rate": (1.0, 2.0), "regular": True, "group": (1, 1), "freq": (2500, 4500),
-                                  "decay": 0.006, "noise": 0.2})),
-    "doorbell": _cat(gm=[_gm(14, "sparse", 64, 76)], proc=("beep", {"freqs": ((659, 523), (784, 659)), "on": 0.5,
-                                                                    "off": 0.05, "reps": 1, "pause": 1.5,
-                                                                    "tremolo": 0.0, "sequence": True, "decay": 0.5})),
-    "door": _cat(proc=("ticks", {"rate": (4, 6), "regular": True, "group": (2, 4), "freq": (120, 300),
-                                 "decay": 0.03, "noise": 0.5})),
-    "microwave": _cat(proc=("hum", {"f0": (110, 125), "harm": 8, "noise": (200, 3000, 0.5), "am": (0.5, 0.1),
-                                    "vibrato": 0.0})),
+    "tv": _cat(
+        gm=[_gm(48, "chords", 48, 79), _gm(0, "melody", 48, 84)], speech="tv", proc=("babble", {"band": (200, 5000)})
+    ),
+    "radio": _cat(
+        gm=[_gm(0, "melody", 48, 84), _gm(24, "chords", 40, 76), _gm(56, "melody", 55, 82)],
+        speech="radio",
+        proc=("babble", {"band": (300, 3400)}),
+    ),
+    "speaker": _cat(
+        gm=[_gm(0, "melody", 48, 84), _gm(48, "chords", 48, 79), _DRUMS], speech="plain", proc=_melody(45, 84, "piano")
+    ),
+    "computer": _cat(
+        proc=(
+            "ticks",
+            {"rate": (5, 10), "regular": False, "group": (1, 1), "freq": (2000, 5000), "decay": 0.01, "noise": 0.6},
+        )
+    ),
+    "keyboard": _cat(
+        proc=(
+            "ticks",
+            {"rate": (5, 10), "regular": False, "group": (1, 1), "freq": (2000, 5000), "decay": 0.01, "noise": 0.6},
+        )
+    ),
+    "phone": _cat(
+        gm=[_gm(124, "ring", 60, 72)],
+        proc=(
+            "beep",
+            {
+                "freqs": ((440, 480), (400, 450), (1000, 1300)),
+                "on": 0.4,
+                "off": 0.2,
+                "reps": 2,
+                "pause": 1.5,
+                "tremolo": 20.0,
+            },
+        ),
+    ),
+    "alarm": _cat(
+        proc=(
+            "beep",
+            {"freqs": ((2000,), (2500,), (3000,)), "on": 0.1, "off": 0.1, "reps": 4, "pause": 0.6, "tremolo": 0.0},
+        )
+    ),
+    "alarm_clock": _cat(
+        proc=(
+            "beep",
+            {"freqs": ((2000,), (2500,), (3000,)), "on": 0.1, "off": 0.1, "reps": 4, "pause": 0.6, "tremolo": 0.0},
+        )
+    ),
+    "clock": _cat(
+        proc=(
+            "ticks",
+            {"rate": (1.0, 2.0), "regular": True, "group": (1, 1), "freq": (2500, 4500), "decay": 0.006, "noise": 0.2},
+        )
+    ),
+    "doorbell": _cat(
+        gm=[_gm(14, "sparse", 64, 76)],
+        proc=(
+            "beep",
+            {
+                "freqs": ((659, 523), (784, 659)),
+                "on": 0.5,
+                "off": 0.05,
+                "reps": 1,
+                "pause": 1.5,
+                "tremolo": 0.0,
+                "sequence": True,
+                "decay": 0.5,
+            },
+        ),
+    ),
+    "door": _cat(
+        proc=(
+            "ticks",
+            {"rate": (4, 6), "regular": True, "group": (2, 4), "freq": (120, 300), "decay": 0.03, "noise": 0.5},
+        )
+    ),
+    "microwave": _cat(
+        proc=("hum", {"f0": (110, 125), "harm": 8, "noise": (200, 3000, 0.5), "am": (0.5, 0.1), "vibrato": 0.0})
+    ),
     "fan": _cat(proc=("hum", {"f0": (25, 60), "harm": 4, "noise": (80, 1500, 1.0), "am": (0.3, 0.1), "vibrato": 0.0})),
-    "fridge": _cat(proc=("hum", {"f0": (50, 60), "harm": 6, "noise": (50, 800, 0.5), "am": (0.1, 0.05),
-                                 "vibrato": 0.0})),
-    "air_conditioner": _cat(proc=("hum", {"f0": (45, 60), "harm": 5, "noise": (100, 3000, 1.0), "am": (0.2, 0.05),
-                                          "vibrato": 0.0})),
-    "washing_machine": _cat(["Washing-machine"], proc=("hum", {"f0": (40, 60), "harm": 5, "noise": (80, 2500, 1.0),
-                                                               "am": (0.8, 0.6), "vibrato": 0.0})),
-    "vacuum_cleaner": _cat(["vacuum_cleaner"], proc=("hum", {"f0": (700, 900), "harm": 4, "noise": (800, 8000, 1.5),
-                                                             "am": (0.2, 0.05), "vibrato": 0.0})),
-    "hair_dryer": _cat(proc=("hum", {"f0": (300, 450), "harm": 4, "noise": (500, 9000, 1.5), "am": (0.2, 0.05),
-                                     "vibrato": 0.0})),
-    "toilet": _cat(["toilet"], proc=("noise", {"band": (300, 5000), "burst": (1.5, 3.0), "gap": (0.5, 1.0),
-                                               "decay": 1.0, "am": 8.0})),
-    "water_tap": _cat(proc=("noise", {"band": (500, 8000), "burst": (2.0, 4.0), "gap": (0.1, 0.3), "decay": 0.0,
-                                      "am": 12.0})),
-    "kettle": _cat(["kettle"], proc=("beep", {"freqs": ((1800,), (2200,)), "on": 2.0, "off": 0.0, "reps": 1,
-                                              "pause": 0.3, "tremolo": 6.0, "noise": 0.3})),
-    "hammer": _cat(["hammer", "mallet_metal"], proc=("ticks", {"rate": (1.5, 3.0), "regular": True, "group": (1, 1),
-                                                             "freq": (800, 2500), "decay": 0.04, "noise": 0.4})),
-    "saw": _cat(["saw"], proc=("noise", {"band": (1000, 6000), "burst": (0.25, 0.45), "gap": (0.02, 0.1),
-                                         "decay": 0.0, "am": 0.0})),
-    "scissors": _cat(["scissors_small_open", "scissors_small_closed"],
-                     proc=("ticks", {"rate": (2, 4), "regular": True, "group": (1, 1), "freq": (3000, 6000),
-                                     "decay": 0.015, "noise": 0.7})),
+    "fridge": _cat(
+        proc=("hum", {"f0": (50, 60), "harm": 6, "noise": (50, 800, 0.5), "am": (0.1, 0.05), "vibrato": 0.0})
+    ),
+    "air_conditioner": _cat(
+        proc=("hum", {"f0": (45, 60), "harm": 5, "noise": (100, 3000, 1.0), "am": (0.2, 0.05), "vibrato": 0.0})
+    ),
+    "washing_machine": _cat(
+        ["Washing-machine"],
+        proc=("hum", {"f0": (40, 60), "harm": 5, "noise": (80, 2500, 1.0), "am": (0.8, 0.6), "vibrato": 0.0}),
+    ),
+    "vacuum_cleaner": _cat(
+        ["vacuum_cleaner"],
+        proc=("hum", {"f0": (700, 900), "harm": 4, "noise": (800, 8000, 1.5), "am": (0.2, 0.05), "vibrato": 0.0}),
+    ),
+    "hair_dryer": _cat(
+        proc=("hum", {"f0": (300, 450), "harm": 4, "noise": (500, 9000, 1.5), "am": (0.2, 0.05), "vibrato": 0.0})
+    ),
+    "toilet": _cat(
+        ["toilet"],
+        proc=("noise", {"band": (300, 5000), "burst": (1.5, 3.0), "gap": (0.5, 1.0), "decay": 1.0, "am": 8.0}),
+    ),
+    "water_tap": _cat(
+        proc=("noise", {"band": (500, 8000), "burst": (2.0, 4.0), "gap": (0.1, 0.3), "decay": 0.0, "am": 12.0})
+    ),
+    "kettle": _cat(
+        ["kettle"],
+        proc=(
+            "beep",
+            {"freqs": ((1800,), (2200,)), "on": 2.0, "off": 0.0, "reps": 1, "pause": 0.3, "tremolo": 6.0, "noise": 0.3},
+        ),
+    ),
+    "hammer": _cat(
+        ["hammer", "mallet_metal"],
+        proc=(
+            "ticks",
+            {"rate": (1.5, 3.0), "regular": True, "group": (1, 1), "freq": (800, 2500), "decay": 0.04, "noise": 0.4},
+        ),
+    ),
+    "saw": _cat(
+        ["saw"],
+        proc=("noise", {"band": (1000, 6000), "burst": (0.25, 0.45), "gap": (0.02, 0.1), "decay": 0.0, "am": 0.0}),
+    ),
+    "scissors": _cat(
+        ["scissors_small_open", "scissors_small_closed"],
+        proc=(
+            "ticks",
+            {"rate": (2, 4), "regular": True, "group": (1, 1), "freq": (3000, 6000), "decay": 0.015, "noise": 0.7},
+        ),
+    ),
     "glass": _cat(["glass"], proc=_melody(84, 100, "bell")),
-    "bottle": _cat(["bottle"], proc=("ticks", {"rate": (1, 3), "regular": False, "group": (1, 2),
-                                               "freq": (1500, 3500), "decay": 0.08, "noise": 0.2})),
-    "camera": _cat(["camera_35mm"], proc=("ticks", {"rate": (0.8, 1.5), "regular": False, "group": (2, 2),
-                                                    "freq": (2000, 5000), "decay": 0.01, "noise": 0.6})),
-    "typewriter": _cat(proc=("ticks", {"rate": (6, 10), "regular": False, "group": (1, 1), "freq": (1500, 3500),
-                                       "decay": 0.02, "noise": 0.5})),
-    "footsteps": _cat(proc=("ticks", {"rate": (1.6, 2.2), "regular": True, "group": (1, 1), "freq": (80, 250),
-                                      "decay": 0.05, "noise": 0.7})),
-    "applause": _cat(gm=[_gm(126, "effect", 60, 72)], proc=("ticks", {"rate": (80, 150), "regular": False,
-                                                                      "group": (1, 1), "freq": (1000, 4000),
-                                                                      "decay": 0.005, "noise": 0.9})),
+    "bottle": _cat(
+        ["bottle"],
+        proc=(
+            "ticks",
+            {"rate": (1, 3), "regular": False, "group": (1, 2), "freq": (1500, 3500), "decay": 0.08, "noise": 0.2},
+        ),
+    ),
+    "camera": _cat(
+        ["camera_35mm"],
+        proc=(
+            "ticks",
+            {"rate": (0.8, 1.5), "regular": False, "group": (2, 2), "freq": (2000, 5000), "decay": 0.01, "noise": 0.6},
+        ),
+    ),
+    "typewriter": _cat(
+        proc=(
+            "ticks",
+            {"rate": (6, 10), "regular": False, "group": (1, 1), "freq": (1500, 3500), "decay": 0.02, "noise": 0.5},
+        )
+    ),
+    "footsteps": _cat(
+        proc=(
+            "ticks",
+            {"rate": (1.6, 2.2), "regular": True, "group": (1, 1), "freq": (80, 250), "decay": 0.05, "noise": 0.7},
+        )
+    ),
+    "applause": _cat(
+        gm=[_gm(126, "effect", 60, 72)],
+        proc=(
+            "ticks",
+            {"rate": (80, 150), "regular": False, "group": (1, 1), "freq": (1000, 4000), "decay": 0.005, "noise": 0.9},
+        ),
+    ),
     # --- vehicles, outdoors
-    "car": _cat(proc=("hum", {"f0": (30, 60), "harm": 16, "noise": (50, 2000, 0.7), "am": (0.5, 0.2),
-                              "vibrato": 0.05})),
-    "motorcycle": _cat(proc=("hum", {"f0": (40, 90), "harm": 20, "noise": (80, 4000, 0.6), "am": (0.8, 0.3),
-                                     "vibrato": 0.1})),
-    "truck": _cat(proc=("hum", {"f0": (25, 45), "harm": 16, "noise": (40, 1500, 0.8), "am": (0.3, 0.2),
-                                "vibrato": 0.05})),
+    "car": _cat(
+        proc=("hum", {"f0": (30, 60), "harm": 16, "noise": (50, 2000, 0.7), "am": (0.5, 0.2), "vibrato": 0.05})
+    ),
+    "motorcycle": _cat(
+        proc=("hum", {"f0": (40, 90), "harm": 20, "noise": (80, 4000, 0.6), "am": (0.8, 0.3), "vibrato": 0.1})
+    ),
+    "truck": _cat(
+        proc=("hum", {"f0": (25, 45), "harm": 16, "noise": (40, 1500, 0.8), "am": (0.3, 0.2), "vibrato": 0.05})
+    ),
     "fire_truck": _cat(["firetruck"], proc=_call((650, 1500), (3.0, 4.0), (0.0, 0.1), "wail", 1.0, 0.02)),
     "ambulance": _cat(proc=_call((650, 950), (1.0, 1.2), (0.0, 0.05), "hilo", 0.6, 0.02)),
     "siren": _cat(["firetruck"], proc=_call((650, 1500), (3.0, 4.0), (0.0, 0.1), "wail", 1.0, 0.02)),
-    "helicopter": _cat(gm=[_gm(125, "effect", 48, 72)], proc=("hum", {"f0": (18, 25), "harm": 30,
-                                                                      "noise": (40, 3000, 1.0), "am": (20.0, 0.8),
-                                                                      "vibrato": 0.0})),
-    "train": _cat(proc=("ticks", {"rate": (2, 4), "regular": True, "group": (2, 2), "freq": (200, 600),
-                                  "decay": 0.06, "noise": 0.8})),
-    "rocket": _cat(["apollo_lander"], proc=("noise", {"band": (40, 3000), "burst": (3.0, 6.0), "gap": (0.1, 0.3),
-                                                      "decay": 0.0, "am": 0.0})),
-    "boat": _cat(["bathyscape"], proc=("hum", {"f0": (30, 50), "harm": 10, "noise": (60, 1500, 0.6), "am": (1.0, 0.3),
-                                               "vibrato": 0.02})),
-    "fireworks": _cat(["fireworks"], proc=("ticks", {"rate": (0.8, 2.0), "regular": False, "group": (1, 3),
-                                                     "freq": (60, 400), "decay": 0.3, "noise": 0.9})),
-    "thunder": _cat(["lightningbolt"], proc=("noise", {"band": (30, 800), "burst": (2.0, 4.0), "gap": (1.0, 3.0),
-                                                       "decay": 1.5, "am": 3.0})),
-    "wind": _cat(proc=("noise", {"band": (100, 1500), "burst": (3.0, 6.0), "gap": (0.0, 0.1), "decay": 0.0,
-                                 "am": 0.3})),
-    "rain": _cat(proc=("ticks", {"rate": (150, 300), "regular": False, "group": (1, 1), "freq": (2000, 8000),
-                                 "decay": 0.002, "noise": 0.9})),
+    "helicopter": _cat(
+        gm=[_gm(125, "effect", 48, 72)],
+        proc=("hum", {"f0": (18, 25), "harm": 30, "noise": (40, 3000, 1.0), "am": (20.0, 0.8), "vibrato": 0.0}),
+    ),
+    "train": _cat(
+        proc=(
+            "ticks",
+            {"rate": (2, 4), "regular": True, "group": (2, 2), "freq": (200, 600), "decay": 0.06, "noise": 0.8},
+        )
+    ),
+    "rocket": _cat(
+        ["apollo_lander"],
+        proc=("noise", {"band": (40, 3000), "burst": (3.0, 6.0), "gap": (0.1, 0.3), "decay": 0.0, "am": 0.0}),
+    ),
+    "boat": _cat(
+        ["bathyscape"],
+        proc=("hum", {"f0": (30, 50), "harm": 10, "noise": (60, 1500, 0.6), "am": (1.0, 0.3), "vibrato": 0.02}),
+    ),
+    "fireworks": _cat(
+        ["fireworks"],
+        proc=(
+            "ticks",
+            {"rate": (0.8, 2.0), "regular": False, "group": (1, 3), "freq": (60, 400), "decay": 0.3, "noise": 0.9},
+        ),
+    ),
+    "thunder": _cat(
+        ["lightningbolt"],
+        proc=("noise", {"band": (30, 800), "burst": (2.0, 4.0), "gap": (1.0, 3.0), "decay": 1.5, "am": 3.0}),
+    ),
+    "wind": _cat(
+        proc=("noise", {"band": (100, 1500), "burst": (3.0, 6.0), "gap": (0.0, 0.1), "decay": 0.0, "am": 0.3})
+    ),
+    "rain": _cat(
+        proc=(
+            "ticks",
+            {"rate": (150, 300), "regular": False, "group": (1, 1), "freq": (2000, 8000), "decay": 0.002, "noise": 0.9},
+        )
+    ),
 }
-GENERIC_RECIPE: tuple[str, dict] = ("noise", {"band": (200, 4000), "burst": (0.3, 1.2), "gap": (0.1, 0.5),
-                                              "decay": 0.3, "am": 0.0})
+GENERIC_RECIPE: tuple[str, dict] = (
+    "noise",
+    {"band": (200, 4000), "burst": (0.3, 1.2), "gap": (0.1, 0.5), "decay": 0.3, "am": 0.0},
+)
 _SPEECH_SPECIAL = "@speech_recordings"
 _SIGNAL_CACHE: dict[tuple[str, int, int], bool] = {}  # recording → has a signal (silent files are skipped)
 
@@ -347,15 +502,21 @@ class SoundLibrary:
         self._cache: dict[tuple[str, int], np.ndarray] = {}
         self.unmapped_recordings: list[str] = []
 
-        root = None if tuxpaint_root is False else Path(tuxpaint_root if isinstance(tuxpaint_root, (str, os.PathLike))
-                                                        else TUXPAINT_ROOT)
+        root = (
+            None
+            if tuxpaint_root is False
+            else Path(tuxpaint_root if isinstance(tuxpaint_root, (str, os.PathLike)) else TUXPAINT_ROOT)
+        )
         self.tuxpaint_root = root if root is not None and root.is_dir() else None
         if self.tuxpaint_root is not None:
             self._discover_tuxpaint(self.tuxpaint_root)
 
         self._fluidsynth = None if soundfont is False else _load_fluidsynth()
-        sf = None if soundfont is False else find_soundfont(soundfont if isinstance(soundfont, (str, os.PathLike))
-                                                            else None)
+        sf = (
+            None
+            if soundfont is False
+            else find_soundfont(soundfont if isinstance(soundfont, (str, os.PathLike)) else None)
+        )
         self.soundfont = sf if (sf is not None and self._fluidsynth is not None) else None
         if self.soundfont is not None:
             self._add_gm(self.soundfont)
@@ -364,11 +525,29 @@ class SoundLibrary:
         self.espeak = exe if exe and shutil.which(exe) else None
         for cat, spec in CATEGORY_TABLE.items():
             if spec["speech"] and self.espeak:
-                self._add(SoundSource(cat, "speech", f"speech:espeak-ng:{spec['speech']}", "", ESPEAK_LICENCE,
-                                      "synthesised with espeak-ng", (("filter", spec["speech"]),)))
+                self._add(
+                    SoundSource(
+                        cat,
+                        "speech",
+                        f"speech:espeak-ng:{spec['speech']}",
+                        "",
+                        ESPEAK_LICENCE,
+                        "synthesised with espeak-ng",
+                        (("filter", spec["speech"]),),
+                    )
+                )
             recipe, params = spec["proc"]
-            self._add(SoundSource(cat, "noise", f"noise:{recipe}:{cat}", "", PROCEDURAL_LICENCE, "soundmask",
-                                  (("recipe", recipe), ("params", _freeze(params)))))
+            self._add(
+                SoundSource(
+                    cat,
+                    "noise",
+                    f"noise:{recipe}:{cat}",
+                    "",
+                    PROCEDURAL_LICENCE,
+                    "soundmask",
+                    (("recipe", recipe), ("params", _freeze(params))),
+                )
+            )
 
     # ------------------------------------------------------------------------------------- discovery
     def _add(self, src: SoundSource) -> None:
@@ -398,8 +577,9 @@ class SoundLibrary:
             except (OSError, DataError):
                 continue
             for cat in cats:
-                self._add(SoundSource(cat, "recording", f"tuxpaint:{rel}", str(p), TUXPAINT_LICENCE,
-                                      TUXPAINT_ATTRIBUTION))
+                self._add(
+                    SoundSource(cat, "recording", f"tuxpaint:{rel}", str(p), TUXPAINT_LICENCE, TUXPAINT_ATTRIBUTION)
+                )
 
     @staticmethod
     def _has_signal(p: Path) -> bool:
@@ -416,8 +596,17 @@ class SoundLibrary:
         for cat, spec in CATEGORY_TABLE.items():
             for bank, prog, style, lo, hi in spec["gm"]:
                 ident = f"gm:{sf2.stem}:{bank}:{prog}:{style}"
-                self._add(SoundSource(cat, "gm", ident, str(sf2), licence, attribution,
-                                      (("bank", bank), ("program", prog), ("style", style), ("lo", lo), ("hi", hi))))
+                self._add(
+                    SoundSource(
+                        cat,
+                        "gm",
+                        ident,
+                        str(sf2),
+                        licence,
+                        attribution,
+                        (("bank", bank), ("program", prog), ("style", style), ("lo", lo), ("hi", hi)),
+                    )
+                )
 
     # ---------------------------------------------------------------------------------------- queries
     def categories(self) -> list[str]:
@@ -429,8 +618,17 @@ class SoundLibrary:
         generic procedural source (so every object can sound)."""
         srcs = self._sources.get(category)
         if not srcs:
-            srcs = [SoundSource(category, "noise", f"noise:{GENERIC_RECIPE[0]}:{category}", "", PROCEDURAL_LICENCE,
-                                "soundmask", (("recipe", GENERIC_RECIPE[0]), ("params", _freeze(GENERIC_RECIPE[1]))))]
+            srcs = [
+                SoundSource(
+                    category,
+                    "noise",
+                    f"noise:{GENERIC_RECIPE[0]}:{category}",
+                    "",
+                    PROCEDURAL_LICENCE,
+                    "soundmask",
+                    (("recipe", GENERIC_RECIPE[0]), ("params", _freeze(GENERIC_RECIPE[1]))),
+                )
+            ]
         order = {k: i for i, k in enumerate(KINDS)}
         out = sorted(srcs, key=lambda s: order[s.kind])  # stable: discovery order within a kind
         if kinds is not None:
@@ -569,20 +767,20 @@ def _trim_silence(x: np.ndarray, sr: int, db: float = -40.0) -> np.ndarray:
         return x
     w = max(1, int(0.01 * sr))
     on = np.nonzero(r > r.max() * 10 ** (db / 20))[0]
-    return x[on[0] * w: min(len(x), (on[-1] + 1) * w)]
+    return x[on[0] * w : min(len(x), (on[-1] + 1) * w)]
 
 
 def _tile(clip: np.ndarray, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Fill ``n`` samples from ``clip``: a random excerpt when it is longer, else repeats with short gaps."""
     if len(clip) >= n:
         start = int(rng.integers(0, len(clip) - n + 1))
-        return clip[start: start + n].copy()
+        return clip[start : start + n].copy()
     out = np.zeros(n)
     pos = 0
     fade = _fade_window(len(clip), sr)
     while pos < n:
         m = min(len(clip), n - pos)
-        out[pos: pos + m] += (clip * fade)[:m]
+        out[pos : pos + m] += (clip * fade)[:m]
         pos += len(clip) + int(rng.uniform(0.05, 0.4) * sr)
     return out
 
@@ -593,7 +791,7 @@ def _fade_window(n: int, sr: int, fade_s: float = FADE_S) -> np.ndarray:
     if k > 0:
         ramp = np.sin(0.5 * np.pi * (np.arange(k) + 0.5) / k) ** 2
         w[:k] = ramp
-        w[n - k:] = ramp[::-1]
+        w[n - k :] = ramp[::-1]
     return w
 
 
@@ -615,8 +813,12 @@ def _finish(y: np.ndarray, n: int, sr: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ helpers: FluidSynth
-_SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10), "penta": (0, 2, 4, 7, 9),
-           "dorian": (0, 2, 3, 5, 7, 9, 10)}
+_SCALES = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "penta": (0, 2, 4, 7, 9),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+}
 Note = tuple[float, float, int, int]  # (start s, end s, key, velocity)
 
 
@@ -644,8 +846,9 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
             if s in (2, 6) or pattern[s, 1] < 0.1:
                 notes.append((t, t + step, kit["snare"], int(rng.integers(80, 115))))
             if pattern[s, 2] < 0.85:
-                notes.append((t, t + step, kit["hat"] if pattern[s, 3] < 0.8 else kit["open"],
-                              int(rng.integers(50, 90))))
+                notes.append(
+                    (t, t + step, kit["hat"] if pattern[s, 3] < 0.8 else kit["open"], int(rng.integers(50, 90)))
+                )
             if i % 32 == 0:
                 notes.append((t, t + 4 * step, kit["crash"], 100))
             if i % 16 >= 13 and rng.random() < 0.5:
@@ -671,8 +874,9 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
             length = beat * float(rng.choice([1, 2, 2, 4]))
             base = int(rng.integers(max(1, len(keys) - 6)))
             for j in (0, 2, 4):
-                notes.append((t, t + length * 0.95, int(keys[min(base + j, len(keys) - 1)]),
-                              int(rng.integers(60, 100))))
+                notes.append(
+                    (t, t + length * 0.95, int(keys[min(base + j, len(keys) - 1)]), int(rng.integers(60, 100)))
+                )
         elif style == "arpeggio":
             length = beat / 2
             base = int(rng.integers(max(1, len(keys) - 8)))
@@ -688,8 +892,9 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
         else:  # melody / legato: a random walk on the scale
             length = beat * float(rng.choice([0.5, 0.5, 1, 1, 1.5, 2] if style == "melody" else [1, 2, 2, 3, 4]))
             idx = int(np.clip(idx + rng.integers(-3, 4), 0, len(keys) - 1))
-            notes.append((t, t + length * (0.9 if style == "melody" else 1.0), int(keys[idx]),
-                          int(rng.integers(65, 110))))
+            notes.append(
+                (t, t + length * (0.9 if style == "melody" else 1.0), int(keys[idx]), int(rng.integers(65, 110)))
+            )
         t += length
         if rng.random() < 0.08:  # a breath / phrase end
             t += beat * float(rng.choice([1, 2]))
@@ -699,8 +904,9 @@ def _gm_score(style: str, lo: int, hi: int, dur: float, rng: np.random.Generator
 _FS_WRITE_FLOAT: Any = None
 
 
-def _fluidsynth_render(fluidsynth: Any, sf2: str, bank: int, program: int, notes: list[Note], n: int, sr: int
-                       ) -> np.ndarray:
+def _fluidsynth_render(
+    fluidsynth: Any, sf2: str, bank: int, program: int, notes: list[Note], n: int, sr: int
+) -> np.ndarray:
     """Render ``notes`` with a fresh synth (deterministic: no reverb/chorus, no dither, float output)."""
     global _FS_WRITE_FLOAT
     import ctypes
@@ -709,13 +915,24 @@ def _fluidsynth_render(fluidsynth: Any, sf2: str, bank: int, program: int, notes
         raise RuntimeError("pyfluidsynth / libfluidsynth is not available")
     if _FS_WRITE_FLOAT is None:
         f = fluidsynth._fl.fluid_synth_write_float
-        f.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
-                      ctypes.c_int, ctypes.c_int]
+        f.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
         f.restype = ctypes.c_int
         _FS_WRITE_FLOAT = f
-    synth = fluidsynth.Synth(gain=0.5, samplerate=float(sr), channels=16,
-                             **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 128,
-                                "synth.cpu-cores": 1})
+    synth = fluidsynth.Synth(
+        gain=0.5,
+        samplerate=float(sr),
+        channels=16,
+        **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 128, "synth.cpu-cores": 1},
+    )
     try:
         sfid = synth.sfload(str(sf2))
         if sfid < 0:
@@ -752,14 +969,62 @@ def _fluidsynth_render(fluidsynth: Any, sf2: str, bank: int, program: int, notes
 # --------------------------------------------------------------------------------------- helpers: speech
 _VOICES = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-029")
 _VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5")
-_SUBJ = ("the dog", "my neighbour", "a small child", "the old piano", "our teacher", "the red car", "this robot",
-         "the weather", "a friendly cat", "the orchestra", "everybody", "the news", "grandmother", "the train")
-_VERB = ("is waiting for", "will bring", "has found", "cannot see", "likes", "is talking about", "forgot",
-         "is looking at", "wants to buy", "just painted", "remembers", "is playing with")
-_OBJ = ("the blue kite", "a cup of tea", "the garden", "some music", "the little boat", "a new book", "the window",
-        "three oranges", "the television", "a bright lamp", "the kitchen table", "an old photograph")
-_TAIL = ("", " today", " this morning", " again", " in the evening", " before lunch", " after the rain",
-         " right now", " near the river", " on Sunday")
+_SUBJ = (
+    "the dog",
+    "my neighbour",
+    "a small child",
+    "the old piano",
+    "our teacher",
+    "the red car",
+    "this robot",
+    "the weather",
+    "a friendly cat",
+    "the orchestra",
+    "everybody",
+    "the news",
+    "grandmother",
+    "the train",
+)
+_VERB = (
+    "is waiting for",
+    "will bring",
+    "has found",
+    "cannot see",
+    "likes",
+    "is talking about",
+    "forgot",
+    "is looking at",
+    "wants to buy",
+    "just painted",
+    "remembers",
+    "is playing with",
+)
+_OBJ = (
+    "the blue kite",
+    "a cup of tea",
+    "the garden",
+    "some music",
+    "the little boat",
+    "a new book",
+    "the window",
+    "three oranges",
+    "the television",
+    "a bright lamp",
+    "the kitchen table",
+    "an old photograph",
+)
+_TAIL = (
+    "",
+    " today",
+    " this morning",
+    " again",
+    " in the evening",
+    " before lunch",
+    " after the rain",
+    " right now",
+    " near the river",
+    " on Sunday",
+)
 _OPEN = ("", "Well, ", "I think ", "Look, ", "Honestly, ", "Do you know? ", "Hello! ", "Yes, ", "Oh, ")
 
 
@@ -844,8 +1109,10 @@ def _procedural(recipe: str, p: dict[str, Any], n: int, sr: int, rng: np.random.
                 if a >= n:
                     break
                 f = f_res * rng.uniform(0.9, 1.1)
-                click = np.exp(-tt / decay) * (np.sin(2 * np.pi * f * tt + rng.uniform(0, 2 * np.pi))
-                                               + p.get("noise", 0.3) * rng.standard_normal(L))
+                click = np.exp(-tt / decay) * (
+                    np.sin(2 * np.pi * f * tt + rng.uniform(0, 2 * np.pi))
+                    + p.get("noise", 0.3) * rng.standard_normal(L)
+                )
                 b = min(n, a + L)
                 y[a:b] += rng.uniform(0.6, 1.0) * click[: b - a]
             t0 += (1.0 / rate) * (1.0 if p["regular"] else rng.exponential(1.0)) + (0.0 if p["regular"] else 0.01)
@@ -885,8 +1152,9 @@ def _procedural(recipe: str, p: dict[str, Any], n: int, sr: int, rng: np.random.
                     x += (p["harm"] ** (h - 1)) * np.sin(h * ph)
                 x = x / (np.std(x) + 1e-12) + p["noise"] * rng.standard_normal(m) * 2
                 if formant:
-                    sos = signal.butter(2, [formant * 0.5, min(formant * 2.0, 0.45 * sr)], btype="bandpass", fs=sr,
-                                        output="sos")
+                    sos = signal.butter(
+                        2, [formant * 0.5, min(formant * 2.0, 0.45 * sr)], btype="bandpass", fs=sr, output="sos"
+                    )
                     x = x + 2.0 * signal.sosfilt(sos, x)
                 env = np.sin(np.pi * u) ** 0.5 if c not in ("wail", "hilo") else np.ones(m)
                 y[a:b] += env * x
@@ -916,8 +1184,16 @@ def _procedural(recipe: str, p: dict[str, Any], n: int, sr: int, rng: np.random.
     return y
 
 
-_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410),
-           (660, 1720, 2410), (440, 1020, 2240), (490, 1350, 1690))
+_VOWELS = (
+    (730, 1090, 2440),
+    (270, 2290, 3010),
+    (300, 870, 2240),
+    (530, 1840, 2480),
+    (570, 840, 2410),
+    (660, 1720, 2410),
+    (440, 1020, 2240),
+    (490, 1350, 1690),
+)
 
 
 def _babble(n: int, sr: int, rng: np.random.Generator, band: tuple[float, float] | None) -> np.ndarray:
@@ -943,8 +1219,9 @@ def _babble(n: int, sr: int, rng: np.random.Generator, band: tuple[float, float]
                 for k, fk in enumerate(v):
                     if fk < 0.45 * sr:
                         bw = 80 + 40 * k
-                        sos = signal.butter(2, [max(fk - bw, 50), min(fk + bw, 0.45 * sr)], btype="bandpass", fs=sr,
-                                            output="sos")
+                        sos = signal.butter(
+                            2, [max(fk - bw, 50), min(fk + bw, 0.45 * sr)], btype="bandpass", fs=sr, output="sos"
+                        )
                         x += signal.sosfilt(sos, src) / (k + 1)
                 if rng.random() < 0.3:  # a fricative consonant
                     k = min(m, int(0.05 * sr))
@@ -985,8 +1262,11 @@ def _additive_melody(n: int, sr: int, rng: np.random.Generator, lo: int, hi: int
             x = np.zeros(m)
             nh = max(1, min(12, int(0.45 * sr / f)))
             for h in range(1, nh + 1):
-                ratio = (h * (1 + (0.0005 * h * h if timbre == "piano" else 0.0)) if timbre != "bell"
-                         else (1, 2.76, 5.4, 8.9)[min(h - 1, 3)])
+                ratio = (
+                    h * (1 + (0.0005 * h * h if timbre == "piano" else 0.0))
+                    if timbre != "bell"
+                    else (1, 2.76, 5.4, 8.9)[min(h - 1, 3)]
+                )
                 amp = (1.0 / h) if timbre in ("bowed", "brass", "reed") else (1.0 / h**2)
                 if timbre == "reed" and h % 2 == 0:
                     amp *= 0.3
@@ -1022,8 +1302,11 @@ def make_timeline(
     empty ``source`` (see :func:`render_object_track`).
     """
     if duration <= 0 or min_on <= 0 or min_gap < 0 or not 0 <= p_silent <= 1:
-        raise ConfigError(f"invalid timeline parameters (duration={duration}, min_on={min_on}, min_gap={min_gap}, "
-                          f"p_silent={p_silent})", fix="use duration, min_on > 0, min_gap ≥ 0, 0 ≤ p_silent ≤ 1")
+        raise ConfigError(
+            f"invalid timeline parameters (duration={duration}, min_on={min_on}, min_gap={min_gap}, "
+            f"p_silent={p_silent})",
+            fix="use duration, min_on > 0, min_gap ≥ 0, 0 ≤ p_silent ≤ 1",
+        )
     max_on = max(min_on, max_on if max_on is not None else 3.0 * min_on)
     max_gap = max(min_gap, max_gap if max_gap is not None else max(3.0 * min_gap, 0.5))
     max_on = max(min_on, min(max_on, duration - min_gap)) if duration - min_gap >= min_on else min_on

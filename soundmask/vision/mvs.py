@@ -62,10 +62,12 @@ def depth_range(camera: Camera, points: np.ndarray, margin: float = 0.2) -> tupl
 def _rays(camera: Camera, H: int, W: int) -> torch.Tensor:
     """(3, H·W) camera-frame directions with z = 1 through the pixel centres."""
     k = camera.intrinsics
-    v, u = torch.meshgrid(torch.arange(H, dtype=torch.float64) + 0.5, torch.arange(W, dtype=torch.float64) + 0.5,
-                          indexing="ij")
-    return torch.stack([(u.reshape(-1) - k.cx) / k.fx, (v.reshape(-1) - k.cy) / k.fy, torch.ones(H * W,
-                                                                                                dtype=torch.float64)])
+    v, u = torch.meshgrid(
+        torch.arange(H, dtype=torch.float64) + 0.5, torch.arange(W, dtype=torch.float64) + 0.5, indexing="ij"
+    )
+    return torch.stack(
+        [(u.reshape(-1) - k.cx) / k.fx, (v.reshape(-1) - k.cy) / k.fy, torch.ones(H * W, dtype=torch.float64)]
+    )
 
 
 def _project(cam: Camera, X: torch.Tensor, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,8 +89,9 @@ def _world(cam: Camera, rays: torch.Tensor, depth: torch.Tensor) -> torch.Tensor
     return c2w[:3, :3] @ (rays * depth) + c2w[:3, 3:4]
 
 
-def _sweep(ref: int, images: torch.Tensor, cams: Sequence[Camera], nbrs: list[int], near: float, far: float,
-           cfg: SweepConfig) -> np.ndarray:
+def _sweep(
+    ref: int, images: torch.Tensor, cams: Sequence[Camera], nbrs: list[int], near: float, far: float, cfg: SweepConfig
+) -> np.ndarray:
     """Winner-takes-all depth (H, W) of view ``ref`` with reliability filtering (NaN: unreliable)."""
     _, H, W, _ = images.shape
     rays = _rays(cams[ref], H, W)
@@ -100,8 +103,13 @@ def _sweep(ref: int, images: torch.Tensor, cams: Sequence[Camera], nbrs: list[in
         X = _world(cams[ref], rays, 1.0 / iv)
         for j, n in enumerate(nbrs):
             grid, _ = _project(cams[n], X, H, W)
-            warped = F.grid_sample(images[n].permute(2, 0, 1)[None], grid.float().reshape(1, H, W, 2),
-                                   mode="bilinear", padding_mode="zeros", align_corners=False)
+            warped = F.grid_sample(
+                images[n].permute(2, 0, 1)[None],
+                grid.float().reshape(1, H, W, 2),
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=False,
+            )
             valid = ((grid.abs() <= 1).all(dim=-1)).reshape(1, 1, H, W).float()
             diff = (warped - ref_img).abs().mean(dim=1, keepdim=True)
             diff = diff * valid + (1 - valid) * 1.0  # outside the neighbour: maximal cost
@@ -119,8 +127,9 @@ def _sweep(ref: int, images: torch.Tensor, cams: Sequence[Camera], nbrs: list[in
     return torch.where(ok, depth, torch.full_like(depth, float("nan"))).numpy()
 
 
-def _consistent(ref: int, depths: dict[int, np.ndarray], cams: Sequence[Camera], nbrs: list[int],
-                tol: float, min_agree: int) -> np.ndarray:
+def _consistent(
+    ref: int, depths: dict[int, np.ndarray], cams: Sequence[Camera], nbrs: list[int], tol: float, min_agree: int
+) -> np.ndarray:
     """(H, W) bool: the reference depth lands within ``tol`` (relative) of the depth maps of at least
     ``min_agree`` neighbours (of those that have one) at the reprojected pixels."""
     d = torch.as_tensor(depths[ref], dtype=torch.float64)
@@ -133,17 +142,27 @@ def _consistent(ref: int, depths: dict[int, np.ndarray], cams: Sequence[Camera],
             continue
         grid, z = _project(cams[n], X, H, W)
         dn = torch.as_tensor(depths[n], dtype=torch.float32)[None, None]
-        got = F.grid_sample(dn, grid.float().reshape(1, H, W, 2), mode="nearest", padding_mode="zeros",
-                            align_corners=False).reshape(-1).double()
+        got = (
+            F.grid_sample(
+                dn, grid.float().reshape(1, H, W, 2), mode="nearest", padding_mode="zeros", align_corners=False
+            )
+            .reshape(-1)
+            .double()
+        )
         agree += (torch.isfinite(got) & (got > 0) & ((got - z).abs() <= tol * z)).long()
         have += 1
     ok = agree >= max(1, min(min_agree, have))
     return (ok.reshape(H, W) & torch.isfinite(d)).numpy()
 
 
-def plane_sweep_depth(images: np.ndarray | torch.Tensor, cameras: Sequence[Camera], views: Sequence[int],
-                      points: np.ndarray, cfg: SweepConfig | None = None,
-                      progress: Callable[[float], None] | None = None) -> dict[int, np.ndarray]:
+def plane_sweep_depth(
+    images: np.ndarray | torch.Tensor,
+    cameras: Sequence[Camera],
+    views: Sequence[int],
+    points: np.ndarray,
+    cfg: SweepConfig | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> dict[int, np.ndarray]:
     """Depth maps (H, W) float32, NaN where unreliable, for ``views`` (indices into ``images`` (V, H, W, 3) in
     [0, 1] and ``cameras``), each matched against its ``cfg.neighbours`` nearest views in list order among
     ``views`` (only these views are read: pass the training views so that held-out views never inform the

@@ -53,19 +53,29 @@ class PoseConfig:
     max_side: int = option(640, "frames are resized so that their longest side is at most this for SIFT")
     min_side: int = option(256, "smaller frames are upsampled to this longest side for SIFT")
     min_registered: float = option(0.6, "poses count when at least this share of the frames registers")
-    exhaustive_up_to: int = option(0, "match every frame pair up to this many frames (0: always sequential, in "
-                                   "video order)")
+    exhaustive_up_to: int = option(
+        0, "match every frame pair up to this many frames (0: always sequential, in video order)"
+    )
     overlap: int = option(12, "sequential matching: each frame is matched with this many following frames")
     retry_peak_threshold: float = option(0.002, "SIFT contrast threshold of the second try (COLMAP: 0.0067)")
     seed: int = option(0, "random seed of the mapper")
-    threads: int = option(1, "COLMAP threads: 1 gives the same model on every run (a resumed run equals an "
-                          "uninterrupted one); more are faster but vary from run to run")
+    threads: int = option(
+        1,
+        "COLMAP threads: 1 gives the same model on every run (a resumed run equals an "
+        "uninterrupted one); more are faster but vary from run to run",
+    )
 
     def __post_init__(self) -> None:
-        if self.max_side < 32 or not 0 < self.min_registered <= 1 or self.exhaustive_up_to < 0 or self.overlap < 1 \
-                or self.threads < 1:
-            raise ConfigError("max-side >= 32, min-registered in (0, 1], exhaustive-up-to >= 0, "
-                              "overlap and threads >= 1")
+        if (
+            self.max_side < 32
+            or not 0 < self.min_registered <= 1
+            or self.exhaustive_up_to < 0
+            or self.overlap < 1
+            or self.threads < 1
+        ):
+            raise ConfigError(
+                "max-side >= 32, min-registered in (0, 1], exhaustive-up-to >= 0, overlap and threads >= 1"
+            )
 
 
 @dataclass
@@ -87,18 +97,25 @@ class PoseEstimate:
         return len(self.names) / max(self.total_frames, 1)
 
     def summary(self) -> dict[str, Any]:
-        return {"registered": len(self.names), "frames": self.total_frames,
-                "registered_share": round(self.registered_share, 4), "points": int(len(self.points)),
-                "mean_reprojection_error_px": round(self.mean_reprojection_error, 4),
-                "attempts": self.attempts, "seconds": round(self.seconds, 3)}
+        return {
+            "registered": len(self.names),
+            "frames": self.total_frames,
+            "registered_share": round(self.registered_share, 4),
+            "points": int(len(self.points)),
+            "mean_reprojection_error_px": round(self.mean_reprojection_error, 4),
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def _pycolmap() -> Any:
     try:
         import pycolmap
     except ImportError as e:  # pragma: no cover - a dependency of the package
-        raise PoseError("pycolmap is not installed, so camera poses cannot be estimated",
-                        fix="pip install pycolmap (it ships COLMAP for the CPU)") from e
+        raise PoseError(
+            "pycolmap is not installed, so camera poses cannot be estimated",
+            fix="pip install pycolmap (it ships COLMAP for the CPU)",
+        ) from e
     return pycolmap
 
 
@@ -140,8 +157,14 @@ def _run_once(pycolmap: Any, folder: Path, n: int, cfg: PoseConfig, peak_thresho
     if peak_threshold is not None:
         ext.sift.peak_threshold = peak_threshold
     images = folder / "images"
-    pycolmap.extract_features(db, images, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
-                              extraction_options=ext, device=pycolmap.Device.cpu)
+    pycolmap.extract_features(
+        db,
+        images,
+        camera_mode=pycolmap.CameraMode.SINGLE,
+        reader_options=reader,
+        extraction_options=ext,
+        device=pycolmap.Device.cpu,
+    )
     match = pycolmap.FeatureMatchingOptions()
     match.num_threads = cfg.threads
     if n <= cfg.exhaustive_up_to:
@@ -180,9 +203,14 @@ def _to_estimate(rec: Any, names: list[str], size: tuple[int, int], scale: float
     return PoseEstimate(ordered, cams, xyz, rgb, len(names), float(rec.compute_mean_reprojection_error()))
 
 
-def estimate_poses(frames: Sequence[np.ndarray], names: Sequence[str], cfg: PoseConfig | None = None, *,
-                   work_dir: str | Path | None = None,
-                   progress: Callable[[str, float], None] | None = None) -> PoseEstimate:
+def estimate_poses(
+    frames: Sequence[np.ndarray],
+    names: Sequence[str],
+    cfg: PoseConfig | None = None,
+    *,
+    work_dir: str | Path | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> PoseEstimate:
     """Camera poses of ``frames`` ((H, W, 3) uint8, all one size) named ``names`` (see the module docstring).
 
     Raises :class:`PoseError` when fewer than ``cfg.min_registered`` of the frames register (the message says how
@@ -194,8 +222,9 @@ def estimate_poses(frames: Sequence[np.ndarray], names: Sequence[str], cfg: Pose
     if len(frames) != len(names) or len(set(names)) != len(names):
         raise ValueError("give one unique name per frame")
     if len(frames) < 3:
-        raise PoseError(f"{len(frames)} frame(s): structure from motion needs at least 3 views",
-                        fix="sample more frames (--fps)")
+        raise PoseError(
+            f"{len(frames)} frame(s): structure from motion needs at least 3 views", fix="sample more frames (--fps)"
+        )
     pycolmap = _pycolmap()
     say = progress or (lambda stage, frac: None)
     t0 = _time.perf_counter()
@@ -212,8 +241,12 @@ def estimate_poses(frames: Sequence[np.ndarray], names: Sequence[str], cfg: Pose
             with _quiet(pycolmap):
                 rec = _run_once(pycolmap, folder, len(names), cfg, peak)
             est = _to_estimate(rec, names, frames[0].shape[:2], scale) if rec is not None else None
-            attempts.append({"peak_threshold": peak if peak is not None else "colmap default",
-                             "registered": len(est.names) if est else 0})
+            attempts.append(
+                {
+                    "peak_threshold": peak if peak is not None else "colmap default",
+                    "registered": len(est.names) if est else 0,
+                }
+            )
             if est is not None and (best is None or len(est.names) > len(best.names)):
                 best = est
             if best is not None and best.registered_share >= cfg.min_registered:
@@ -221,9 +254,11 @@ def estimate_poses(frames: Sequence[np.ndarray], names: Sequence[str], cfg: Pose
     say("poses", 1.0)
     n_reg = len(best.names) if best is not None else 0
     if best is None or best.registered_share < cfg.min_registered:
-        raise PoseError(f"camera poses could not be estimated: COLMAP registered {n_reg} of {len(names)} frames "
-                        f"(at least {cfg.min_registered:.0%} are needed)",
-                        fix="film with more texture in view and slower camera motion, or sample more frames (--fps)")
+        raise PoseError(
+            f"camera poses could not be estimated: COLMAP registered {n_reg} of {len(names)} frames "
+            f"(at least {cfg.min_registered:.0%} are needed)",
+            fix="film with more texture in view and slower camera motion, or sample more frames (--fps)",
+        )
     best.attempts = attempts
     best.seconds = _time.perf_counter() - t0
     return best

@@ -46,13 +46,20 @@ class Proposals:
 
     @classmethod
     def empty(cls, height: int, width: int, source: str = "") -> Proposals:
-        return cls(np.zeros((0, height, width), bool), np.zeros(0, np.float32), np.zeros((0, 4), np.float32),
-                   source=source)
+        return cls(
+            np.zeros((0, height, width), bool), np.zeros(0, np.float32), np.zeros((0, 4), np.float32), source=source
+        )
 
     def subset(self, idx: Any) -> Proposals:
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-        return Proposals(self.masks[idx], self.scores[idx], self.boxes[idx],
-                         tuple(self.names[i] for i in idx) if self.names else (), self.source, dict(self.extra))
+        return Proposals(
+            self.masks[idx],
+            self.scores[idx],
+            self.boxes[idx],
+            tuple(self.names[i] for i in idx) if self.names else (),
+            self.source,
+            dict(self.extra),
+        )
 
 
 def mask_boxes(masks: np.ndarray) -> np.ndarray:

@@ -92,32 +92,47 @@ def prepare_audio(audio: np.ndarray, sr: float, target_sr: int, path: PathLike |
     :class:`ConfigError` for a sample rate that is not a positive finite number and :class:`DataError` for
     empty audio or NaN/inf samples (``path`` names the file in the message). Resampling is
     :func:`soundmask.audio.io.resample` (soxr, high quality)."""
-    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) or not (
-        math.isfinite(float(sr)) and float(sr) > 0
+    if (
+        isinstance(sr, bool)
+        or not isinstance(sr, (int, float, np.integer, np.floating))
+        or not (math.isfinite(float(sr)) and float(sr) > 0)
     ):
-        raise ConfigError(f"sample rate must be a positive number of Hz, got {sr!r}", path,
-                          "pass the audio's real sample rate, e.g. 16000")
+        raise ConfigError(
+            f"sample rate must be a positive number of Hz, got {sr!r}",
+            path,
+            "pass the audio's real sample rate, e.g. 16000",
+        )
     x = np.asarray(audio)
     if x.dtype.kind == "i":  # integer PCM → [-1, 1)
         x = x / float(np.iinfo(x.dtype).max + 1)
     elif x.dtype.kind != "f":
-        raise DataError(f"audio must be float (or signed integer PCM) samples, got dtype {x.dtype}", path,
-                        "pass a float array in [-1, 1]")
+        raise DataError(
+            f"audio must be float (or signed integer PCM) samples, got dtype {x.dtype}",
+            path,
+            "pass a float array in [-1, 1]",
+        )
     if x.ndim == 2:
         if x.shape[0] > x.shape[1]:
-            raise DataError(f"audio of shape {x.shape} looks like (samples, channels)", path,
-                            "pass mono (samples,) or (channels, samples) audio")
+            raise DataError(
+                f"audio of shape {x.shape} looks like (samples, channels)",
+                path,
+                "pass mono (samples,) or (channels, samples) audio",
+            )
         x = x.mean(axis=0)
     elif x.ndim != 1:
-        raise DataError(f"audio must be (samples,) or (channels, samples), got shape {x.shape}", path,
-                        "pass mono audio")
+        raise DataError(
+            f"audio must be (samples,) or (channels, samples), got shape {x.shape}", path, "pass mono audio"
+        )
     if x.size == 0:
         raise DataError("audio is empty (0 samples)", path, "pass at least one sample of audio")
     x = x.astype(np.float32, copy=False)
     bad = int(np.count_nonzero(~np.isfinite(x)))
     if bad:
-        raise DataError(f"audio has {bad} NaN/inf sample(s) of {x.size}", path,
-                        "replace them, e.g. with np.nan_to_num, or re-decode the file")
+        raise DataError(
+            f"audio has {bad} NaN/inf sample(s) of {x.size}",
+            path,
+            "replace them, e.g. with np.nan_to_num, or re-decode the file",
+        )
     if float(sr) != float(target_sr):
         x = resample(x, sr, target_sr)
         if x.size == 0:  # a few input samples at a high rate
@@ -303,8 +318,11 @@ class AudioEmbedder(ABC):
         tol = 1.0 / self.sample_rate + 1e-6
         for s in segs:
             if s.start < -tol or s.end > duration + tol:
-                raise DataError(f"segment [{s.start:.3f}, {s.end:.3f}] s lies outside the {duration:.3f} s of audio",
-                                path, "pass segments found on this audio")
+                raise DataError(
+                    f"segment [{s.start:.3f}, {s.end:.3f}] s lies outside the {duration:.3f} s of audio",
+                    path,
+                    "pass segments found on this audio",
+                )
         if not self.per_segment:
             return self.pool(self._embed(x), segs)
         out: list[Tagging] = []
@@ -323,8 +341,16 @@ class AudioEmbedder(ABC):
         for s in segments:
             k = _patches_in(out, s.start, s.end) if idx is None else idx
             scores = out.scores[k].mean(axis=0) if out.scores is not None else np.zeros(0, np.float32)
-            res.append(Tagging(labels, scores.astype(np.float32), out.embeddings[k].mean(axis=0).astype(np.float32),
-                               self.name, float(s.start), float(s.end)))
+            res.append(
+                Tagging(
+                    labels,
+                    scores.astype(np.float32),
+                    out.embeddings[k].mean(axis=0).astype(np.float32),
+                    self.name,
+                    float(s.start),
+                    float(s.end),
+                )
+            )
         return res
 
     def __repr__(self) -> str:

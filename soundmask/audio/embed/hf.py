@@ -50,8 +50,10 @@ class HFAudioEmbedder(AudioEmbedder):
         self.window = float(window) if window is not None else self.max_window
         self.hop = float(hop) if hop is not None else self.window
         if not (0 < self.window <= self.max_window + 1e-9):
-            raise ConfigError(f"window must be in (0, {self.max_window:g}] s for {self.name}, got {self.window:g}",
-                              fix=f"pass window <= {self.max_window:g}")
+            raise ConfigError(
+                f"window must be in (0, {self.max_window:g}] s for {self.name}, got {self.window:g}",
+                fix=f"pass window <= {self.max_window:g}",
+            )
         if not (0 < self.hop):
             raise ConfigError(f"hop must be > 0 s, got {self.hop:g}", fix="pass e.g. hop=window")
         self.batch_size = max(1, int(batch_size))
@@ -67,12 +69,16 @@ class HFAudioEmbedder(AudioEmbedder):
             starts.append(starts[-1] + hop)
         scores, embeddings = [], []
         for i in range(0, len(starts), self.batch_size):
-            s, e = self._run([waveform[a:a + win] for a in starts[i:i + self.batch_size]])
+            s, e = self._run([waveform[a : a + win] for a in starts[i : i + self.batch_size]])
             embeddings.append(e)
             if s is not None:
                 scores.append(s)
-        return PatchOutput(np.asarray(starts) / self.sample_rate, np.concatenate(embeddings),
-                           np.concatenate(scores) if scores else None, self.window)
+        return PatchOutput(
+            np.asarray(starts) / self.sample_rate,
+            np.concatenate(embeddings),
+            np.concatenate(scores) if scores else None,
+            self.window,
+        )
 
 
 class ClapEmbedder(HFAudioEmbedder):
@@ -120,20 +126,26 @@ class ClapEmbedder(HFAudioEmbedder):
     def text_embed(self, texts: Sequence[str]) -> torch.Tensor:
         """L2-normalised CLAP text embeddings ``(len(texts), D)`` (e.g. to query segments by a sentence)."""
         if self.tokenizer is None:
-            raise ConfigError("the CLAP folder has no tokenizer, so it cannot embed text", self.path,
-                              "save the tokenizer into the folder (ClapProcessor.save_pretrained) or pass labels=None")
+            raise ConfigError(
+                "the CLAP folder has no tokenizer, so it cannot embed text",
+                self.path,
+                "save the tokenizer into the folder (ClapProcessor.save_pretrained) or pass labels=None",
+            )
         tokens = self.tokenizer(list(texts), padding=True, return_tensors="pt")
         with torch.inference_mode():
-            out = _pooled(self.model.get_text_features(input_ids=tokens["input_ids"],
-                                                       attention_mask=tokens.get("attention_mask")))
+            out = _pooled(
+                self.model.get_text_features(input_ids=tokens["input_ids"], attention_mask=tokens.get("attention_mask"))
+            )
         return torch.nn.functional.normalize(out.float(), dim=-1)
 
     def _run(self, windows: list[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray]:
-        feats = self.extractor([w.astype(np.float32) for w in windows], sampling_rate=self.sample_rate,
-                               return_tensors="pt")
+        feats = self.extractor(
+            [w.astype(np.float32) for w in windows], sampling_rate=self.sample_rate, return_tensors="pt"
+        )
         with torch.inference_mode():
-            audio = _pooled(self.model.get_audio_features(input_features=feats["input_features"],
-                                                          is_longer=feats.get("is_longer")))
+            audio = _pooled(
+                self.model.get_audio_features(input_features=feats["input_features"], is_longer=feats.get("is_longer"))
+            )
             audio = torch.nn.functional.normalize(audio.float(), dim=-1)
             scores = None
             if self._text is not None:
@@ -165,8 +177,9 @@ class AstEmbedder(HFAudioEmbedder):
         self._softmax = cfg.problem_type == "single_label_classification"
 
     def _run(self, windows: list[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray]:
-        feats = self.extractor([w.astype(np.float32) for w in windows], sampling_rate=self.sample_rate,
-                               return_tensors="pt")
+        feats = self.extractor(
+            [w.astype(np.float32) for w in windows], sampling_rate=self.sample_rate, return_tensors="pt"
+        )
         with torch.inference_mode():
             pooled = self.model.audio_spectrogram_transformer(feats["input_values"]).pooler_output
             logits = self.model.classifier(pooled).float()

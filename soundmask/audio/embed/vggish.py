@@ -54,8 +54,13 @@ class VGGishNet(nn.Module):
                 c_in = c_out
             layers.append(nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*layers)
-        fc: list[nn.Module] = [nn.Linear(w4 * 6 * 4, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden),
-                               nn.ReLU(inplace=True), nn.Linear(hidden, embedding_dim)]
+        fc: list[nn.Module] = [
+            nn.Linear(w4 * 6 * 4, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, embedding_dim),
+        ]
         if final_relu:
             fc.append(nn.ReLU(inplace=True))
         self.embeddings = nn.Sequential(*fc)
@@ -73,8 +78,9 @@ def _torch_load(path: Path) -> Mapping[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle/zip errors of many kinds
-        raise ConfigError(f"cannot read the checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
-                          path, _FIX) from e
+        raise ConfigError(
+            f"cannot read the checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})", path, _FIX
+        ) from e
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping):
@@ -92,8 +98,12 @@ def load_vggish_state_dict(path: PathLike) -> tuple[dict[str, torch.Tensor], dic
     missing = [k for k in wanted if k not in state]
     if missing:
         some = ", ".join(sorted(state)[:4]) or "none"
-        raise ConfigError(f"not a VGGish state_dict: {len(missing)} key(s) missing, e.g. {missing[0]} "
-                          f"(found {some}{', ...' if len(state) > 4 else ''})", p, _FIX)
+        raise ConfigError(
+            f"not a VGGish state_dict: {len(missing)} key(s) missing, e.g. {missing[0]} "
+            f"(found {some}{', ...' if len(state) > 4 else ''})",
+            p,
+            _FIX,
+        )
     net = {k: state[k] for k in wanted}
     pca = {}
     if "pproc._pca_matrix" in state and "pproc._pca_means" in state:
@@ -124,8 +134,13 @@ class VggishEmbedder(AudioEmbedder):
     labels = None
     params = VGGISH_FEATURES
 
-    def __init__(self, path: PathLike | None = None, pca_path: PathLike | None = None, final_relu: bool = True,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        path: PathLike | None = None,
+        pca_path: PathLike | None = None,
+        final_relu: bool = True,
+        batch_size: int = 64,
+    ) -> None:
         if path is None:
             raise ConfigError("VGGish needs a checkpoint; none ships with soundmask", fix=_FIX)
         self.path = Path(path)
@@ -134,8 +149,11 @@ class VggishEmbedder(AudioEmbedder):
         if pca_path is not None:
             pca = dict(_torch_load(Path(pca_path)))
             if not {"pca_eigen_vectors", "pca_means"} <= pca.keys():
-                raise ConfigError("PCA file lacks pca_eigen_vectors/pca_means", pca_path,
-                                  "pass the torchvggish PCA parameters file (vggish_pca_params-*.pth)")
+                raise ConfigError(
+                    "PCA file lacks pca_eigen_vectors/pca_means",
+                    pca_path,
+                    "pass the torchvggish PCA parameters file (vggish_pca_params-*.pth)",
+                )
         last = self.net.embeddings[4]
         assert isinstance(last, nn.Linear)  # the embedding layer (see VGGishNet)
         self.embedding_dim = int(last.out_features)
@@ -145,8 +163,11 @@ class VggishEmbedder(AudioEmbedder):
             means = np.asarray(pca["pca_means"], np.float32).reshape(-1)
             d = self.embedding_dim
             if matrix.shape != (d, d) or means.shape != (d,):
-                raise ConfigError(f"PCA shapes {matrix.shape}/{means.shape} do not fit {d}-d embeddings",
-                                  pca_path or self.path, "pass the PCA file made for this checkpoint")
+                raise ConfigError(
+                    f"PCA shapes {matrix.shape}/{means.shape} do not fit {d}-d embeddings",
+                    pca_path or self.path,
+                    "pass the PCA file made for this checkpoint",
+                )
             self._pca = (matrix, means)
         self.batch_size = max(1, int(batch_size))
 
@@ -154,7 +175,7 @@ class VggishEmbedder(AudioEmbedder):
         patches, times = log_mel_patches(waveform, self.params)
         x = torch.from_numpy(patches[:, None])
         with torch.inference_mode():
-            emb = torch.cat([self.net(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+            emb = torch.cat([self.net(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
         out = emb.numpy()
         if self._pca is not None:
             matrix, means = self._pca

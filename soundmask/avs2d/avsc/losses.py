@@ -22,8 +22,17 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["asl_map", "avc_loss", "dice_loss", "focal_loss", "gt_segments", "hungarian_match", "mask_cls_loss",
-           "potential_instances", "soas_loss"]
+__all__ = [
+    "asl_map",
+    "avc_loss",
+    "dice_loss",
+    "focal_loss",
+    "gt_segments",
+    "hungarian_match",
+    "mask_cls_loss",
+    "potential_instances",
+    "soas_loss",
+]
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -41,14 +50,17 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1 - (2 * (p * target).sum(-1) + 1) / (p.sum(-1) + target.sum(-1) + 1)
 
 
-def _pairwise_focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
-                    ) -> torch.Tensor:
+def _pairwise_focal(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """(N, G) focal cost of every prediction with every segment (mean over the P pixels)."""
     p = logits.sigmoid()
-    pos = alpha * (1 - p) ** gamma * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits),
-                                                                         reduction="none")
-    neg = (1 - alpha) * p ** gamma * F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits),
-                                                                       reduction="none")
+    pos = (
+        alpha * (1 - p) ** gamma * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
+    )
+    neg = (
+        (1 - alpha) * p**gamma * F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
+    )
     return (pos @ target.T + neg @ (1 - target).T) / logits.shape[-1]
 
 
@@ -66,15 +78,23 @@ def _class_prob(cls_logits: torch.Tensor, cats: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def hungarian_match(cls_logits: torch.Tensor, mask_logits: torch.Tensor, gt_masks: torch.Tensor,
-                    gt_cats: torch.Tensor, lambda_f: float = 20.0, lambda_d: float = 1.0
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def hungarian_match(
+    cls_logits: torch.Tensor,
+    mask_logits: torch.Tensor,
+    gt_masks: torch.Tensor,
+    gt_cats: torch.Tensor,
+    lambda_f: float = 20.0,
+    lambda_d: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """(query indices, segment indices) of the optimal assignment for one image: ``cls_logits`` (N, K+1),
     ``mask_logits`` (N, P), ``gt_masks`` (G, P) float, ``gt_cats`` (G,) long (−1: unknown)."""
     if len(gt_masks) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cost = (-_class_prob(cls_logits, gt_cats) + lambda_f * _pairwise_focal(mask_logits, gt_masks)
-            + lambda_d * _pairwise_dice(mask_logits, gt_masks))
+    cost = (
+        -_class_prob(cls_logits, gt_cats)
+        + lambda_f * _pairwise_focal(mask_logits, gt_masks)
+        + lambda_d * _pairwise_dice(mask_logits, gt_masks)
+    )
     q, g = linear_sum_assignment(cost.float().numpy())
     return q.astype(np.int64), g.astype(np.int64)
 
@@ -90,9 +110,16 @@ def soas_loss(noobj_logits: torch.Tensor, gt_union: torch.Tensor) -> torch.Tenso
     return (inter / union.clamp(min=1e-6)).sum()
 
 
-def mask_cls_loss(cls_logits: torch.Tensor, mask_logits: torch.Tensor, gt_masks: torch.Tensor,
-                  gt_cats: torch.Tensor, lambda_f: float = 20.0, lambda_d: float = 1.0, lambda_soas: float = 1.0,
-                  eos_weight: float = 0.1) -> dict[str, torch.Tensor]:
+def mask_cls_loss(
+    cls_logits: torch.Tensor,
+    mask_logits: torch.Tensor,
+    gt_masks: torch.Tensor,
+    gt_cats: torch.Tensor,
+    lambda_f: float = 20.0,
+    lambda_d: float = 1.0,
+    lambda_soas: float = 1.0,
+    eos_weight: float = 0.1,
+) -> dict[str, torch.Tensor]:
     """Eq. 5 for one image, ``L_sn = L_mask_cls + λ_soas·L_soas``: ``{"cls", "mask", "soas", "total"}``.
 
     Shapes as in :func:`hungarian_match`; the class term is averaged over queries (weights: 1 for matched,
@@ -138,8 +165,9 @@ def gt_segments(mask: np.ndarray, category: int, min_area: float = 0.002) -> tup
     return np.stack(segs), np.full(len(segs), -1, np.int64)
 
 
-def potential_instances(cls_logits: torch.Tensor, mask_logits: torch.Tensor, rule: str = "argmax",
-                        threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def potential_instances(
+    cls_logits: torch.Tensor, mask_logits: torch.Tensor, rule: str = "argmax", threshold: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The potential instance mask set of one image (Sec. 3.3).
 
     Category filter: drop the queries whose class is no-object (``rule="argmax"``: the arg-max of the K+1

@@ -29,8 +29,14 @@ from torch import nn
 
 from soundmask.avs2d.features import LEVEL_CHANNELS
 
-__all__ = ["AVSCNetConfig", "AudioActivation", "AudioCategoryNet", "PixelDecoder", "PotentialObjectNet",
-           "sine_positions"]
+__all__ = [
+    "AVSCNetConfig",
+    "AudioActivation",
+    "AudioCategoryNet",
+    "PixelDecoder",
+    "PotentialObjectNet",
+    "sine_positions",
+]
 
 #: P_a of the audio branch: one sigmoid per category, or a softmax over them
 AudioActivation = Literal["softmax", "sigmoid"]
@@ -74,9 +80,13 @@ class PixelDecoder(nn.Module):
         self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in LEVEL_CHANNELS[1:]])
         self.smooth = nn.ModuleList([_conv_bn(width, width) for _ in LEVEL_CHANNELS[1:-1]])
         self.fine_lateral = nn.Conv2d(LEVEL_CHANNELS[0], width // 2, 1)
-        self.fine = nn.Sequential(nn.Conv2d(width + width // 2, width // 2, 1), nn.ReLU(),
-                                  nn.Conv2d(width // 2, width // 2, 3, padding=1, groups=width // 2), nn.ReLU(),
-                                  nn.Conv2d(width // 2, mask_dim, 1))
+        self.fine = nn.Sequential(
+            nn.Conv2d(width + width // 2, width // 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(width // 2, width // 2, 3, padding=1, groups=width // 2),
+            nn.ReLU(),
+            nn.Conv2d(width // 2, mask_dim, 1),
+        )
 
     def forward(self, levels: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         rest = levels[1:]
@@ -103,8 +113,9 @@ class PotentialObjectNet(nn.Module):
         self.level_embed = nn.Parameter(torch.zeros(2, d))
         self.query_feat = nn.Parameter(torch.randn(cfg.queries, d) * 0.02)
         self.query_pos = nn.Parameter(torch.randn(cfg.queries, d) * 0.02)
-        layer = nn.TransformerDecoderLayer(d, cfg.heads, dim_feedforward=2 * d, dropout=0.0, batch_first=True,
-                                           norm_first=True, activation="gelu")
+        layer = nn.TransformerDecoderLayer(
+            d, cfg.heads, dim_feedforward=2 * d, dropout=0.0, batch_first=True, norm_first=True, activation="gelu"
+        )
         self.decoder = nn.TransformerDecoder(layer, cfg.layers, norm=nn.LayerNorm(d))
         self.class_head = nn.Linear(d, cfg.num_classes + 1)
         self.mask_embed = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, cfg.mask_dim))
@@ -130,8 +141,13 @@ class AudioCategoryNet(nn.Module):
     def __init__(self, cfg: AVSCNetConfig) -> None:
         super().__init__()
         self.activation = cfg.audio_activation
-        self.mlp = nn.Sequential(nn.LayerNorm(cfg.audio_dim), nn.Linear(cfg.audio_dim, cfg.audio_hidden), nn.GELU(),
-                                 nn.Dropout(0.1), nn.Linear(cfg.audio_hidden, cfg.num_classes))
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(cfg.audio_dim),
+            nn.Linear(cfg.audio_dim, cfg.audio_hidden),
+            nn.GELU(),
+            nn.Dropout(0.1),
+            nn.Linear(cfg.audio_hidden, cfg.num_classes),
+        )
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         z = self.mlp(audio)

@@ -56,8 +56,9 @@ class SDAVSNetConfig:
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
-    return x if x.shape[-2:] == tuple(size) else F.interpolate(x, size=tuple(size), mode="bilinear",
-                                                                 align_corners=False)
+    return (
+        x if x.shape[-2:] == tuple(size) else F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+    )
 
 
 class DepthwiseConv3d(nn.Module):
@@ -81,7 +82,7 @@ class DepthwiseConv3d(nn.Module):
         xp = F.pad(x.reshape(B, T, C, h, w), (0, 0, 0, 0, 0, 0, r, r))
         y = None
         for dt in range(self.kt):
-            part = F.conv2d(xp[:, dt:dt + T].reshape(N, C, h, w), self.weight[:, :, dt], None, padding=1, groups=C)
+            part = F.conv2d(xp[:, dt : dt + T].reshape(N, C, h, w), self.weight[:, :, dt], None, padding=1, groups=C)
             y = part if y is None else y + part
         assert y is not None  # kt >= 2 here
         return y + self.bias[:, None, None]
@@ -158,19 +159,25 @@ class DAMF(nn.Module):
         p = (min(h, self.kv_pool), min(w, self.kv_pool))
         fa_grid = fa_map.expand(-1, -1, *p)  # the constant audio map on the pooled grid
         fv_pool = self._pool(fv)
-        a2v, _ = self.attn_av(self.q_v.tokens(fv, T), self.k_a.tokens(fa_grid, T), self.v_a.tokens(fa_grid, T),
-                              need_weights=False)
+        a2v, _ = self.attn_av(
+            self.q_v.tokens(fv, T), self.k_a.tokens(fa_grid, T), self.v_a.tokens(fa_grid, T), need_weights=False
+        )
         a2v = a2v.reshape(B, T, h * w, C).transpose(2, 3).reshape(N, C, h, w)
-        v2a, _ = self.attn_va(self.q_a.tokens(fa_grid, T), self.k_v.tokens(fv_pool, T), self.v_v.tokens(fv_pool, T),
-                              need_weights=False)
+        v2a, _ = self.attn_va(
+            self.q_a.tokens(fa_grid, T), self.k_v.tokens(fv_pool, T), self.v_v.tokens(fv_pool, T), need_weights=False
+        )
         v2a = _resize(v2a.reshape(B, T, p[0] * p[1], C).transpose(2, 3).reshape(N, C, *p), (h, w))
         return a2v * fa_map + v2a * fv
 
 
 def _conv_bn(c: int) -> nn.Sequential:
     """1×1 conv, depthwise 3×3, BN, ReLU: the direct-connection Conv of Eq. 8, light enough for a CPU."""
-    return nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
-                         nn.BatchNorm2d(c), nn.ReLU())
+    return nn.Sequential(
+        nn.Conv2d(c, c, 1, bias=False),
+        nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
+        nn.BatchNorm2d(c),
+        nn.ReLU(),
+    )
 
 
 class SDAVSNet(nn.Module):
@@ -180,8 +187,9 @@ class SDAVSNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = cfg.width
-        self.audio_proj = nn.Sequential(nn.LayerNorm(cfg.audio_dim), nn.Linear(cfg.audio_dim, c), nn.GELU(),
-                                        nn.Linear(c, c))
+        self.audio_proj = nn.Sequential(
+            nn.LayerNorm(cfg.audio_dim), nn.Linear(cfg.audio_dim, c), nn.GELU(), nn.Linear(c, c)
+        )
         chans = LEVEL_CHANNELS[1:][::-1]  # stage 1 = stride 32 ... stage 4 = stride 4
         self.lateral = nn.ModuleList([nn.Conv2d(ch, c, 1) for ch in chans])
         self.snrp = nn.ModuleList([SNRP(c) for _ in chans]) if cfg.snrp else None
@@ -193,9 +201,13 @@ class SDAVSNet(nn.Module):
         self.out = nn.Conv2d(c // 2, 1, 1)
         if cfg.fine:
             self.fine_lateral = nn.Conv2d(LEVEL_CHANNELS[0], c // 2, 1)
-            self.fine = nn.Sequential(nn.Conv2d(c, c // 2, 1), nn.ReLU(),
-                                      nn.Conv2d(c // 2, c // 2, 3, padding=1, groups=c // 2), nn.ReLU(),
-                                      nn.Conv2d(c // 2, 1, 1))
+            self.fine = nn.Sequential(
+                nn.Conv2d(c, c // 2, 1),
+                nn.ReLU(),
+                nn.Conv2d(c // 2, c // 2, 3, padding=1, groups=c // 2),
+                nn.ReLU(),
+                nn.Conv2d(c // 2, 1, 1),
+            )
 
     def stage(self, j: int, fv: torch.Tensor, fa: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Decoder stage j: SNRP then DAMF → (fused visual map, audio map F'_a, gates)."""

@@ -50,12 +50,18 @@ class SDAVSTrainConfig(TrainConfig):
 
     epochs: int = option(20, "training epochs (every clip once per epoch)")
     batch_size: int = option(8, "clips per batch")
-    clip_frames: int = option(3, "frames of a clip seen together in training: a window around a random annotated "
-                                 "frame (0: the whole clip); prediction always sees the whole clip")
+    clip_frames: int = option(
+        3,
+        "frames of a clip seen together in training: a window around a random annotated "
+        "frame (0: the whole clip); prediction always sees the whole clip",
+    )
     lr: float = option(5e-4, "AdamW learning rate (the paper's 5e-5 is for a fine-tuned backbone; ours is frozen)")
-    swap_prob: float = option(0.0, "probability that a training window gets counterfactual audio: the sound of a "
-                                   "visible silent object, with that object's instance mask as the target "
-                                   "(generated data only; see CounterfactualAudio)")
+    swap_prob: float = option(
+        0.0,
+        "probability that a training window gets counterfactual audio: the sound of a "
+        "visible silent object, with that object's instance mask as the target "
+        "(generated data only; see CounterfactualAudio)",
+    )
 
 
 class SDAVS(FeatureSegmenter):
@@ -75,8 +81,11 @@ class SDAVS(FeatureSegmenter):
             net = SDAVSNet(SDAVSNetConfig(**ckpt["net_config"]))
             net.load_state_dict(ckpt["phases"]["net"]["weights"])
         except (KeyError, TypeError, RuntimeError) as e:
-            raise ConfigError(f"incomplete or mismatched SDAVS checkpoint ({type(e).__name__}: {e})"[:200], path,
-                              "finish training it (`soundmask train --method sdavs` resumes)") from e
+            raise ConfigError(
+                f"incomplete or mismatched SDAVS checkpoint ({type(e).__name__}: {e})"[:200],
+                path,
+                "finish training it (`soundmask train --method sdavs` resumes)",
+            ) from e
         return cls(config, net)
 
     def infer(self, feats: ClipFeatures, size: tuple[int, int]) -> tuple[np.ndarray, list[FrameObjects]]:
@@ -84,24 +93,46 @@ class SDAVS(FeatureSegmenter):
         return upsample_logits(logits, size).sigmoid().numpy(), []
 
     @classmethod
-    def fit(cls, train: TrainingFeatures, val: TrainingFeatures | None, config: SDAVSConfig,
-            tcfg: SDAVSTrainConfig, out: Path, resume: bool = True, progress: Any = None) -> dict[str, Any]:
+    def fit(
+        cls,
+        train: TrainingFeatures,
+        val: TrainingFeatures | None,
+        config: SDAVSConfig,
+        tcfg: SDAVSTrainConfig,
+        out: Path,
+        resume: bool = True,
+        progress: Any = None,
+    ) -> dict[str, Any]:
         torch.manual_seed(tcfg.seed)
-        ncfg = SDAVSNetConfig(audio_dim=int(train.audio.shape[1]), width=config.width, snrp=config.snrp,
-                              damf=config.damf, fine=config.fine)
+        ncfg = SDAVSNetConfig(
+            audio_dim=int(train.audio.shape[1]),
+            width=config.width,
+            snrp=config.snrp,
+            damf=config.damf,
+            fine=config.fine,
+        )
         net = SDAVSNet(ncfg)
-        base = {"kind": "sdavs", "version": 1, "config": asdict(config), "net_config": ncfg.to_dict(),
-                "categories": list(train.categories), "train_config": asdict(tcfg)}
+        base = {
+            "kind": "sdavs",
+            "version": 1,
+            "config": asdict(config),
+            "net_config": ncfg.to_dict(),
+            "categories": list(train.categories),
+            "train_config": asdict(tcfg),
+        }
         clips = [r for r in train.clip_rows() if bool(train.valid[r].any())]
         counterfactual = CounterfactualAudio.for_training(train, tcfg.swap_prob)
 
         def batches(g: torch.Generator) -> list[tuple[list[torch.Tensor], list[Swap | None]]]:
             order = torch.randperm(len(clips), generator=g).tolist()
             wins = [_window(clips[i], train.valid[clips[i]], tcfg.clip_frames, g) for i in order]
-            swaps: list[Swap | None] = (counterfactual.draw(wins, tcfg.swap_prob, g) if counterfactual is not None
-                                        else [None] * len(wins))
-            return [(wins[b:b + tcfg.batch_size], swaps[b:b + tcfg.batch_size])
-                    for b in range(0, len(wins), tcfg.batch_size)]
+            swaps: list[Swap | None] = (
+                counterfactual.draw(wins, tcfg.swap_prob, g) if counterfactual is not None else [None] * len(wins)
+            )
+            return [
+                (wins[b : b + tcfg.batch_size], swaps[b : b + tcfg.batch_size])
+                for b in range(0, len(wins), tcfg.batch_size)
+            ]
 
         def loss_fn(batch: tuple[list[torch.Tensor], list[Swap | None]]) -> tuple[torch.Tensor, int]:
             logits, valid, gt = _clip_batch(net, train, *batch)
@@ -113,14 +144,17 @@ class SDAVS(FeatureSegmenter):
             preds, gts = [], []
             vclips = val.clip_rows()
             for b in range(0, len(vclips), 8):
-                logits, valid, gt = _clip_batch(net, val, vclips[b:b + 8])
-                act = torch.cat([val.active[r] for r in vclips[b:b + 8]])
+                logits, valid, gt = _clip_batch(net, val, vclips[b : b + 8])
+                act = torch.cat([val.active[r] for r in vclips[b : b + 8]])
                 preds.append(((logits > 0) & act[:, None, None])[valid])
                 gts.append(gt[valid])
             return pooled_j(torch.cat(preds), torch.cat(gts))
 
-        return {"net": fit_phase("net", net, batches, loss_fn, tcfg, out, base, validate if val is not None else None,
-                                 resume, progress)}
+        return {
+            "net": fit_phase(
+                "net", net, batches, loss_fn, tcfg, out, base, validate if val is not None else None, resume, progress
+            )
+        }
 
 
 def _window(rows: torch.Tensor, valid: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
@@ -131,11 +165,12 @@ def _window(rows: torch.Tensor, valid: torch.Tensor, n: int, g: torch.Generator)
     cand = torch.nonzero(valid).flatten()
     t = int(cand[torch.randint(len(cand), (1,), generator=g)])
     start = min(max(0, t - n // 2), T - n)
-    return rows[start:start + n]
+    return rows[start : start + n]
 
 
-def _clip_batch(net: SDAVSNet, feats: TrainingFeatures, clips: list[torch.Tensor],
-                swaps: list[Swap | None] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _clip_batch(
+    net: SDAVSNet, feats: TrainingFeatures, clips: list[torch.Tensor], swaps: list[Swap | None] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run ``net`` on whole clips of equal length → (frames, 112, 112) logits, valid flags, ground truth; a
     clip with a :class:`Swap` hears the donor's audio and is supervised (every frame) by its target."""
     swaps = swaps or [None] * len(clips)
@@ -148,6 +183,6 @@ def _clip_batch(net: SDAVSNet, feats: TrainingFeatures, clips: list[torch.Tensor
     audio, valid, gt = feats.audio[rows].clone(), feats.valid[rows].clone(), feats.masks[rows].clone()
     for i, s in enumerate(swaps):
         if s is not None:
-            audio[i * T:(i + 1) * T], gt[i * T:(i + 1) * T], valid[i * T:(i + 1) * T] = s.audio, s.target, True
+            audio[i * T : (i + 1) * T], gt[i * T : (i + 1) * T], valid[i * T : (i + 1) * T] = s.audio, s.target, True
     logits = net(feats.frame_levels(rows), audio.reshape(len(clips), T, -1))
     return logits.reshape(len(rows), *logits.shape[2:]), valid, gt

@@ -29,8 +29,9 @@ def similarity_aggregation(masks: np.ndarray, s_hat: np.ndarray) -> np.ndarray:
     return (masks * s_hat).max(axis=0).astype(np.float32)
 
 
-def category_aware_aggregation(masks: np.ndarray, s_hat: np.ndarray, categories: np.ndarray,
-                               sigma: float = 0.9) -> np.ndarray:
+def category_aware_aggregation(
+    masks: np.ndarray, s_hat: np.ndarray, categories: np.ndarray, sigma: float = 0.9
+) -> np.ndarray:
     """Eq. 5: ``C(u, v) = 1 + t[argmax_i ŝ_i M_i(u, v)]`` where ``max_i ŝ_i M_i(u, v) > σ``, else 0 — an (H, W)
     int32 semantic map from N×H×W masks, their normalised similarities and category indices ``t`` (N,)."""
     masks = np.asarray(masks, dtype=bool)

@@ -23,16 +23,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ConfigError(f"cannot read the checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:160]})", p,
-                          "pass a file written by `soundmask train --method seac`") from e
+        raise ConfigError(
+            f"cannot read the checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:160]})",
+            p,
+            "pass a file written by `soundmask train --method seac`",
+        ) from e
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "seac" or "association" not in ckpt:
         raise ConfigError("not a SeAC checkpoint", p, "pass a file written by `soundmask train --method seac`")
     check_finite_checkpoint(ckpt, p)
     return ckpt
 
 
-def checkpoint_dict(model: AssociationModule, config: SeACConfig, categories: tuple[str, ...],
-                    **extra: Any) -> dict[str, Any]:
-    return {"kind": "seac", "version": 1, "association": model.state_dict(),
-            "association_config": model.cfg.to_dict(), "seac": asdict(config), "categories": list(categories),
-            **extra}
+def checkpoint_dict(
+    model: AssociationModule, config: SeACConfig, categories: tuple[str, ...], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "kind": "seac",
+        "version": 1,
+        "association": model.state_dict(),
+        "association_config": model.cfg.to_dict(),
+        "seac": asdict(config),
+        "categories": list(categories),
+        **extra,
+    }

@@ -22,8 +22,9 @@ __all__ = ["ProposerStageConfig", "SeACConfig", "SeACTrainConfig"]
 class SeACConfig:
     """SeAC's inference options (each is also a ``soundmask evaluate/segment`` option)."""
 
-    mode: Literal["trained", "training-free"] = option("trained", "trained: the association module of the "
-                                                        "checkpoint; training-free: audio tags ↔ visual class names")
+    mode: Literal["trained", "training-free"] = option(
+        "trained", "trained: the association module of the checkpoint; training-free: audio tags ↔ visual class names"
+    )
     proposer: ProposerName = option("learned", "proposal source: learned | yolo | sam")
     proposer_path: str | None = option(None, "weights (learned) or local Hugging Face folder (sam) of the proposer")
     top_n: int = option(8, "masks kept per frame after NMS(0.5) (the paper's N)")
@@ -34,8 +35,9 @@ class SeACConfig:
     audio: AudioEmbedderName = option("yamnet", "audio embedder: yamnet | vggish | clap | ast")
     audio_path: str | None = option(None, "checkpoint/folder of the audio embedder (vggish, clap, ast)")
     sigma: float = option(0.9, "σ of Eq. 5 (semantic masks)")
-    min_active: float = option(0.6, "a frame predicts nothing unless this fraction of its audio window sounds "
-                                    "(or it holds an onset)")
+    min_active: float = option(
+        0.6, "a frame predicts nothing unless this fraction of its audio window sounds (or it holds an onset)"
+    )
     min_confidence: float = option(-1.0, "frames whose best raw audio-mask cosine is below this predict nothing")
 
     def __post_init__(self) -> None:
@@ -82,8 +84,9 @@ class ProposerStageConfig:
     synth_presets: tuple[PresetName, ...] = option(("s4", "ms3"), "generator presets, alternated")
     proposer_epochs: int = option(12, "proposer training epochs")
     proposer_lr: float = option(2e-3, "proposer AdamW learning rate (linearly decayed to 0)")
-    proposer_init: str | None = option(None, "start from these proposer weights (fine-tuning) instead of a random "
-                                             "decoder")
+    proposer_init: str | None = option(
+        None, "start from these proposer weights (fine-tuning) instead of a random decoder"
+    )
     split: str = option("train", "split of the AVSBench-layout --data folders to take images from")
 
     def __post_init__(self) -> None:

@@ -64,7 +64,7 @@ def local_view(image: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
     h, w = mask.shape
     canvas = np.zeros((y1 - y0, x1 - x0, 3), image.dtype)
     sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w)
-    canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = masked[sy0:sy1, sx0:sx1]
+    canvas[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = masked[sy0:sy1, sx0:sx1]
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
 
 
@@ -86,8 +86,9 @@ def _to_tensor(views: list[np.ndarray]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mask_embeddings(encoder: ImageEncoder, image: np.ndarray, masks: np.ndarray, size: int | None = None,
-                    blur_sigma: float = 0.03) -> MaskEmbeddings:
+def mask_embeddings(
+    encoder: ImageEncoder, image: np.ndarray, masks: np.ndarray, size: int | None = None, blur_sigma: float = 0.03
+) -> MaskEmbeddings:
     """ψ(I^L_n) and ψ(I^G_n) for every mask of ``image`` (H×W×3 uint8, masks N×H×W bool) in one encoder batch.
 
     ``size``: side of both views (default: the encoder's ``input_size``)."""
@@ -95,8 +96,11 @@ def mask_embeddings(encoder: ImageEncoder, image: np.ndarray, masks: np.ndarray,
     size = int(size or encoder.input_size)
     if n == 0:
         k = len(encoder.class_names) if encoder.class_names else 0
-        return MaskEmbeddings(np.zeros((0, encoder.dim), np.float32), np.zeros((0, encoder.dim), np.float32),
-                              np.zeros((0, k), np.float32) if k else None)
+        return MaskEmbeddings(
+            np.zeros((0, encoder.dim), np.float32),
+            np.zeros((0, encoder.dim), np.float32),
+            np.zeros((0, k), np.float32) if k else None,
+        )
     b = blurred(image, blur_sigma)
     views = [local_view(image, m, size) for m in masks] + [global_view(image, m, size, b) for m in masks]
     x = _to_tensor(views)  # encoders resize to their own input size when they need one (CLIP)

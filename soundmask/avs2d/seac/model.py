@@ -60,9 +60,15 @@ class AssociationModule(nn.Module):
         self.phi_a = nn.Sequential(nn.Linear(cfg.audio_dim, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.dim))
         self.mask_norm = nn.LayerNorm(cfg.mask_dim)
         self.mask_fc = nn.Linear(cfg.mask_dim, cfg.hidden)
-        layer = nn.TransformerEncoderLayer(cfg.hidden, cfg.heads, dim_feedforward=2 * cfg.hidden,
-                                           dropout=cfg.dropout, activation="gelu", batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            cfg.hidden,
+            cfg.heads,
+            dim_feedforward=2 * cfg.hidden,
+            dropout=cfg.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         # layers = 0: no context, each mask is embedded on its own (an ablation of the paper's 4 layers)
         self.mask_encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False) if cfg.layers else None
         self.mask_out_norm = nn.LayerNorm(cfg.hidden)
@@ -85,8 +91,9 @@ class AssociationModule(nn.Module):
             x = self.mask_encoder(x, src_key_padding_mask=~valid)
         return F.normalize(self.phi_m(self.mask_out_norm(x)), dim=-1)
 
-    def similarity(self, f: torch.Tensor, valid: torch.Tensor, patches: torch.Tensor,
-                   audio_valid: torch.Tensor | None = None) -> torch.Tensor:
+    def similarity(
+        self, f: torch.Tensor, valid: torch.Tensor, patches: torch.Tensor, audio_valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``s_n``: (B, N) cosine of each mask with its own image's audio (padding masks: −1)."""
         a = self.embed_audio(patches, audio_valid)
         m = self.embed_masks(f, valid)

@@ -44,12 +44,32 @@ def _aliases() -> dict[str, tuple[str, ...]]:
     ImageNet spellings of the same things (``cell phone``, ``grand piano``...)."""
     from soundmask.audio.audioset import CATEGORY_TO_AUDIOSET as C
 
-    extra = {"cell phone": "phone", "grand piano": "piano", "upright piano": "piano", "acoustic guitar": "guitar",
-             "electric guitar": "guitar", "tabby cat": "cat", "tiger cat": "cat", "marimba": "xylophone",
-             "drum": "drum", "violin": "violin", "cello": "cello", "flute": "flute", "trumpet": "trumpet",
-             "saxophone": "saxophone", "accordion": "accordion", "analog clock": "clock", "wall clock": "clock",
-             "television": "tv", "loudspeaker": "speaker", "music speaker": "speaker", "electric fan": "fan",
-             "washing machine": "washing_machine", "vacuum cleaner": "vacuum_cleaner", "teapot": "kettle"}
+    extra = {
+        "cell phone": "phone",
+        "grand piano": "piano",
+        "upright piano": "piano",
+        "acoustic guitar": "guitar",
+        "electric guitar": "guitar",
+        "tabby cat": "cat",
+        "tiger cat": "cat",
+        "marimba": "xylophone",
+        "drum": "drum",
+        "violin": "violin",
+        "cello": "cello",
+        "flute": "flute",
+        "trumpet": "trumpet",
+        "saxophone": "saxophone",
+        "accordion": "accordion",
+        "analog clock": "clock",
+        "wall clock": "clock",
+        "television": "tv",
+        "loudspeaker": "speaker",
+        "music speaker": "speaker",
+        "electric fan": "fan",
+        "washing machine": "washing_machine",
+        "vacuum cleaner": "vacuum_cleaner",
+        "teapot": "kettle",
+    }
     out = {k.replace("_", " "): v for k, v in C.items()}
     out.update({k: C[v] for k, v in extra.items() if v in C})
     return out
@@ -73,8 +93,12 @@ class SeAC(Segmenter):
         """The shipped weights (``weights/seac_default.pt``)."""
         return default_checkpoint()
 
-    def __init__(self, config: SeACConfig | None = None, association: AssociationModule | None = None,
-                 categories: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        config: SeACConfig | None = None,
+        association: AssociationModule | None = None,
+        categories: tuple[str, ...] | None = None,
+    ) -> None:
         from soundmask.audio.embed import get_embedder
         from soundmask.vision.backbones import get_image_encoder
         from soundmask.vision.proposals import get_proposer
@@ -106,9 +130,12 @@ class SeAC(Segmenter):
             return cls(SeACConfig(**options), None, options.get("categories"))
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
         if not path.is_file():
-            fix = ("train one with `soundmask train --method seac --data DIR --out CKPT`" if checkpoint is not None
-                   else "the shipped default is missing from this install; reinstall, train one, or use "
-                        "--mode training-free")
+            fix = (
+                "train one with `soundmask train --method seac --data DIR --out CKPT`"
+                if checkpoint is not None
+                else "the shipped default is missing from this install; reinstall, train one, or use "
+                "--mode training-free"
+            )
             raise ConfigError("SeAC checkpoint not found", path, fix)
         ckpt = load_checkpoint(path)
         saved = dict(ckpt.get("seac", {}))
@@ -123,8 +150,15 @@ class SeAC(Segmenter):
         return (SeACConfig, SeACTrainConfig, ProposerStageConfig)
 
     @classmethod
-    def train(cls, data: str | Path | None, out: str | Path, stage: str | None = None, resume: bool = True,
-              progress: Any = None, **options: Any) -> dict[str, Any]:
+    def train(
+        cls,
+        data: str | Path | None,
+        out: str | Path,
+        stage: str | None = None,
+        resume: bool = True,
+        progress: Any = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """``stage="association"``: the unsupervised association module on ``data`` (AVSBench layout, frames +
         audio only); ``stage="proposer"``: the learned proposal decoder on generator instance masks."""
         from soundmask.avs2d.seac import train as tr
@@ -138,8 +172,15 @@ class SeAC(Segmenter):
         if data is None:
             raise ConfigError("training the association needs --data (an AVSBench-layout folder)")
         tcfg = SeACTrainConfig(**fields_of(SeACTrainConfig, options))
-        return tr.train_seac(data, out, tcfg, SeACConfig(**fields_of(SeACConfig, options)), resume=resume,
-                             progress=progress, segmenter=cls)
+        return tr.train_seac(
+            data,
+            out,
+            tcfg,
+            SeACConfig(**fields_of(SeACConfig, options)),
+            resume=resume,
+            progress=progress,
+            segmenter=cls,
+        )
 
     # ------------------------------------------------------------------------------------------ stages
     def segment_frames(self, frames: np.ndarray) -> list[tuple[Any, MaskEmbeddings]]:
@@ -147,8 +188,10 @@ class SeAC(Segmenter):
         once."""
         firsts, index = unique_frames(frames)
         props = self.proposer.propose_batch(frames[firsts])
-        done = [(p, mask_embeddings(self.encoder, frames[i], p.masks, self.config.view_size))
-                for i, p in zip(firsts, props, strict=True)]
+        done = [
+            (p, mask_embeddings(self.encoder, frames[i], p.masks, self.config.view_size))
+            for i, p in zip(firsts, props, strict=True)
+        ]
         return [done[k] for k in index]
 
     def audio_patches(self, audio: np.ndarray, sr: int, windows: list[tuple[int, int]]) -> list[np.ndarray]:
@@ -163,8 +206,9 @@ class SeAC(Segmenter):
         a = torch.from_numpy(np.asarray(patches, np.float32))[None]
         return self.association.similarity(f, valid, a)[0].numpy()
 
-    def training_free_similarities(self, emb: MaskEmbeddings, names: tuple[str, ...], audio: np.ndarray,
-                                   sr: int) -> np.ndarray:
+    def training_free_similarities(
+        self, emb: MaskEmbeddings, names: tuple[str, ...], audio: np.ndarray, sr: int
+    ) -> np.ndarray:
         """Text-space match of the audio's YAMNet tags with each mask's ImageNet (or detector) class names."""
         from soundmask.audio.textspace import TextSpace
         from soundmask.avs2d.seac.classify import visual_names
@@ -173,15 +217,19 @@ class SeAC(Segmenter):
             self._text = TextSpace()
         out = self.embedder.embed(np.asarray(audio, np.float32).mean(0), sr)
         if out.scores is None:
-            raise ConfigError(f"the training-free mode needs an audio tagger with class scores; "
-                              f"{self.config.audio} has none", fix="use --audio yamnet")
+            raise ConfigError(
+                f"the training-free mode needs an audio tagger with class scores; {self.config.audio} has none",
+                fix="use --audio yamnet",
+            )
         labels = self.embedder.labels
         assert labels is not None  # an embedder with class scores names its classes
         tags = dict(zip(labels, out.scores.mean(0).tolist(), strict=True))
         n = emb.local.shape[0]
         if emb.logits is None and not names:
-            raise ConfigError("the training-free mode needs class names per mask", fix="use efficientnet-lite0 "
-                              "or a proposer that names its masks (yolo)")
+            raise ConfigError(
+                "the training-free mode needs class names per mask",
+                fix="use efficientnet-lite0 or a proposer that names its masks (yolo)",
+            )
         s = np.zeros(n, np.float32)
         per_mask: list[list[tuple[str, float]]] = [[]] * n
         if emb.logits is not None:
@@ -207,8 +255,9 @@ class SeAC(Segmenter):
         return self._classifier
 
     # ------------------------------------------------------------------------------------------ predict
-    def predict(self, frames: np.ndarray, audio: np.ndarray, sr: int, frame_times: Any = None,
-                semantic: bool = False) -> Prediction:
+    def predict(
+        self, frames: np.ndarray, audio: np.ndarray, sr: int, frame_times: Any = None, semantic: bool = False
+    ) -> Prediction:
         frames, audio = check_inputs(frames, audio, sr)
         T, H, W = frames.shape[:3]
         windows = frame_windows(T, audio.shape[1], sr, frame_times)
@@ -217,8 +266,11 @@ class SeAC(Segmenter):
         masks = np.zeros((T, H, W), np.float32)
         sem = np.zeros((T, H, W), np.int32) if semantic else None
         objects: list[FrameObjects] = []
-        patches = self.audio_patches(audio, sr, [w for w, a in zip(windows, active, strict=True) if a]) if (
-            self.config.mode == "trained") else []
+        patches = (
+            self.audio_patches(audio, sr, [w for w, a in zip(windows, active, strict=True) if a])
+            if (self.config.mode == "trained")
+            else []
+        )
         k = 0
         for t in range(T):
             props, emb = visual[t]
@@ -226,8 +278,7 @@ class SeAC(Segmenter):
             if not active[t] or n == 0:
                 if active[t] and self.config.mode == "trained":
                     k += 1
-                objects.append(FrameObjects(props.masks, np.zeros(n, np.float32), props.names,
-                                            np.zeros(n, np.float32)))
+                objects.append(FrameObjects(props.masks, np.zeros(n, np.float32), props.names, np.zeros(n, np.float32)))
                 continue
             if self.config.mode == "trained":
                 s = self.similarities(emb, patches[k])

@@ -101,14 +101,25 @@ class _Concat:
 
 def _feature_key(seac: FrozenStages, data: Path, split: str, max_clips: int) -> dict[str, Any]:
     c = seac.config
-    return {"data": str(data.resolve()), "split": split, "max_clips": max_clips, "proposer": c.proposer,
-            "proposer_path": c.proposer_path, "top_n": c.top_n, "encoder": c.encoder,
-            "encoder_path": c.encoder_path, "view_size": c.view_size, "audio": c.audio,
-            "audio_path": c.audio_path, "min_active": c.min_active}
+    return {
+        "data": str(data.resolve()),
+        "split": split,
+        "max_clips": max_clips,
+        "proposer": c.proposer,
+        "proposer_path": c.proposer_path,
+        "top_n": c.top_n,
+        "encoder": c.encoder,
+        "encoder_path": c.encoder_path,
+        "view_size": c.view_size,
+        "audio": c.audio,
+        "audio_path": c.audio_path,
+        "min_active": c.min_active,
+    }
 
 
-def extract_features(seac: FrozenStages, clips: Any, key: dict[str, Any], progress: Progress | None = None
-                     ) -> TrainingFeatures:
+def extract_features(
+    seac: FrozenStages, clips: Any, key: dict[str, Any], progress: Progress | None = None
+) -> TrainingFeatures:
     """Run the frozen stages over every clip (frames + audio only; masks are never read)."""
     top_n = seac.config.top_n
     rows: dict[str, list[Any]] = {k: [] for k in ("local", "global_", "valid", "audio", "wave", "clip")}
@@ -134,7 +145,7 @@ def extract_features(seac: FrozenStages, clips: Any, key: dict[str, Any], progre
                 glo = np.zeros_like(loc)
                 val = np.zeros(top_n, bool)
                 loc[:n], glo[:n], val[:n] = emb.local[:n], emb.global_[:n], True
-                wave = mono[w[0]:w[1]]
+                wave = mono[w[0] : w[1]]
                 if clip.sample_rate != sr_out:
                     wave = resample(wave, clip.sample_rate, sr_out)
                 rows["local"].append(loc)
@@ -146,18 +157,28 @@ def extract_features(seac: FrozenStages, clips: Any, key: dict[str, Any], progre
         if progress is not None:
             progress("features", ci + 1, total)
     if not rows["clip"]:
-        raise DataError("no clip has a frame with sound and at least one proposal", key["data"],
-                        "check the audio (is it silent?) and the frames")
+        raise DataError(
+            "no clip has a frame with sound and at least one proposal",
+            key["data"],
+            "check the audio (is it silent?) and the frames",
+        )
     P = max(a.shape[0] for a in rows["audio"])
     L = max(len(w) for w in rows["wave"])
     audio = np.stack([_pad_patches(a, P) for a in rows["audio"]])
     wave = np.zeros((len(rows["wave"]), L), np.float16)
     for i, w in enumerate(rows["wave"]):
-        wave[i, :len(w)] = w
-    return TrainingFeatures(torch.from_numpy(np.stack(rows["local"])), torch.from_numpy(np.stack(rows["global_"])),
-                            torch.from_numpy(np.stack(rows["valid"])), torch.from_numpy(audio),
-                            torch.from_numpy(wave), torch.tensor([len(w) for w in rows["wave"]]),
-                            torch.tensor(rows["clip"]), sr_out, key)
+        wave[i, : len(w)] = w
+    return TrainingFeatures(
+        torch.from_numpy(np.stack(rows["local"])),
+        torch.from_numpy(np.stack(rows["global_"])),
+        torch.from_numpy(np.stack(rows["valid"])),
+        torch.from_numpy(audio),
+        torch.from_numpy(wave),
+        torch.tensor([len(w) for w in rows["wave"]]),
+        torch.tensor(rows["clip"]),
+        sr_out,
+        key,
+    )
 
 
 def _pad_patches(e: np.ndarray, P: int) -> np.ndarray:
@@ -166,8 +187,9 @@ def _pad_patches(e: np.ndarray, P: int) -> np.ndarray:
     return np.concatenate([e, np.repeat(e[-1:], max(0, P - len(e)), 0)])[:P]
 
 
-def _mixed_patches(seac: FrozenStages, feats: TrainingFeatures, idx: torch.Tensor, groups: torch.Tensor, K: int
-                   ) -> torch.Tensor:
+def _mixed_patches(
+    seac: FrozenStages, feats: TrainingFeatures, idx: torch.Tensor, groups: torch.Tensor, K: int
+) -> torch.Tensor:
     """Audio mixing augmentation: ``a_k = Σ_{i∈K_k} a_i`` (waveforms), re-embedded → (K, P, Da)."""
     out = []
     P = feats.audio.shape[1]
@@ -191,14 +213,21 @@ def _batches(feats: TrainingFeatures, batch: int, g: torch.Generator) -> list[to
             seen.add(c)
             pick.append(i)
     pick_t = torch.tensor(pick)
-    out = [pick_t[b:b + batch] for b in range(0, len(pick_t), batch)]
+    out = [pick_t[b : b + batch] for b in range(0, len(pick_t), batch)]
     return [b for b in out if len(b) >= 2]
 
 
-def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeACTrainConfig | None = None,
-               seac_config: SeACConfig | None = None, resume: bool = True, progress: Progress | None = None,
-               dataset: Any = None, *, segmenter: Callable[[SeACConfig, AssociationModule], FrozenStages]
-               ) -> dict[str, Any]:
+def train_seac(
+    data: str | Path | list[str | Path],
+    out: str | Path,
+    config: SeACTrainConfig | None = None,
+    seac_config: SeACConfig | None = None,
+    resume: bool = True,
+    progress: Progress | None = None,
+    dataset: Any = None,
+    *,
+    segmenter: Callable[[SeACConfig, AssociationModule], FrozenStages],
+) -> dict[str, Any]:
     """Train the association module on the AVSBench-layout dataset(s) or folders of generated scenes ``data``
     (frames + audio of ``split``). ``segmenter(seac_config, association)`` builds the frozen stages: the
     :class:`~soundmask.avs2d.seac.segmenter.SeAC` class, which ``SeAC.train`` passes."""
@@ -226,16 +255,23 @@ def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeA
         feats = extract_features(seac, clips, key, progress)
         out.parent.mkdir(parents=True, exist_ok=True)
         feats.save(cache)
-    model = AssociationModule(AssociationConfig(audio_dim=feats.audio.shape[-1], mask_dim=feats.local.shape[-1],
-                                                layers=cfg.mask_layers))
+    model = AssociationModule(
+        AssociationConfig(audio_dim=feats.audio.shape[-1], mask_dim=feats.local.shape[-1], layers=cfg.mask_layers)
+    )
     seac.association = model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
     steps_per_epoch = len(_batches(feats, cfg.batch_size, torch.Generator().manual_seed(0)))
     total_steps = max(1, cfg.epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total_steps))
-    log: dict[str, Any] = {"config": asdict(cfg), "samples": int(len(feats.clip)),
-                           "clips": int(len(torch.unique(feats.clip))), "loss": [], "mix_prob": [], "tau": []}
+    log: dict[str, Any] = {
+        "config": asdict(cfg),
+        "samples": int(len(feats.clip)),
+        "clips": int(len(torch.unique(feats.clip))),
+        "loss": [],
+        "mix_prob": [],
+        "tau": [],
+    }
     start = 0
     if resume and out.is_file():
         old = load_checkpoint(out)
@@ -285,23 +321,35 @@ def train_seac(data: str | Path | list[str | Path], out: str | Path, config: SeA
         log["tau"].append(float(model.tau.detach()))
         log["seconds"] = log.get("seconds", 0.0) + (time.time() - t0)
         t0 = time.time()
-        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
-                 "torch_rng": torch.get_rng_state()}
+        state = {
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "generator": g.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
         final = ep + 1 == cfg.epochs
-        ckpt = checkpoint_dict(model.eval(), sc, seac.categories, train_log=log, train_config=asdict(cfg),
-                               train_state=None if final else state)
+        ckpt = checkpoint_dict(
+            model.eval(),
+            sc,
+            seac.categories,
+            train_log=log,
+            train_config=asdict(cfg),
+            train_state=None if final else state,
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:
             torch.save(ckpt, tmp)
         if progress is not None:
-            progress(f"epoch {ep + 1}/{cfg.epochs} loss {log['loss'][-1]:.3f} τ {log['tau'][-1]:.3f}",
-                     ep + 1, cfg.epochs)
+            progress(
+                f"epoch {ep + 1}/{cfg.epochs} loss {log['loss'][-1]:.3f} τ {log['tau'][-1]:.3f}", ep + 1, cfg.epochs
+            )
     return log
 
 
 # ------------------------------------------------------------------------------------------ proposer stage
-def synth_instance_images(cfg: ProposerStageConfig, progress: Progress | None = None
-                          ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def synth_instance_images(
+    cfg: ProposerStageConfig, progress: Progress | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """First frame and instance ids of generator scenes whose seed falls in the *train* split (the generator's
     val/test seeds are never seen), alternating presets."""
     from soundmask.synth.config import SynthConfig, split_of
@@ -321,8 +369,9 @@ def synth_instance_images(cfg: ProposerStageConfig, progress: Progress | None = 
     return images, ids
 
 
-def avsbench_instance_images(root: str | Path, split: str = "train", progress: Progress | None = None
-                             ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def avsbench_instance_images(
+    root: str | Path, split: str = "train", progress: Progress | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """First frame and instance ids of each ``split`` clip of an AVSBench-layout folder written by ``soundmask
     synth`` (its ``instance_masks/``), plus any later frame that differs from the first (a moving camera)."""
     from soundmask.data.avsbench import AVSBenchDataset
@@ -341,8 +390,11 @@ def avsbench_instance_images(root: str | Path, split: str = "train", progress: P
         if progress is not None:
             progress(f"read {Path(root).name}", i + 1, len(ds))
     if not images:
-        raise DataError(f"no {split} clip with instance masks (instance_masks/<...>/objects.csv)", root,
-                        "generate the data with `soundmask synth --preset s4|ms3`, or pass *.npz instance images")
+        raise DataError(
+            f"no {split} clip with instance masks (instance_masks/<...>/objects.csv)",
+            root,
+            "generate the data with `soundmask synth --preset s4|ms3`, or pass *.npz instance images",
+        )
     return images, ids
 
 
@@ -356,8 +408,9 @@ def npz_instance_images(folder: str | Path) -> tuple[list[np.ndarray], list[np.n
     return images, ids
 
 
-def train_proposer_stage(out: str | Path, cfg: ProposerStageConfig, data: Any = None,
-                         progress: Progress | None = None) -> dict[str, Any]:
+def train_proposer_stage(
+    out: str | Path, cfg: ProposerStageConfig, data: Any = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Train :class:`~soundmask.vision.proposals.learned.LearnedProposer`'s decoder into ``out``.
 
     ``data``: None (generate training images in memory), or one or more folders, each either an AVSBench-layout
@@ -377,9 +430,12 @@ def train_proposer_stage(out: str | Path, cfg: ProposerStageConfig, data: Any = 
                 try:
                     detect_subset(Path(d))
                 except DataError as e:
-                    raise DataError("neither *.npz instance images (arrays rgb, ids) nor an AVSBench-layout folder",
-                                    d, "pass a folder written by `soundmask synth --preset s4|ms3`, or omit "
-                                       "--data to generate training images") from e
+                    raise DataError(
+                        "neither *.npz instance images (arrays rgb, ids) nor an AVSBench-layout folder",
+                        d,
+                        "pass a folder written by `soundmask synth --preset s4|ms3`, or omit "
+                        "--data to generate training images",
+                    ) from e
                 im, i_ = avsbench_instance_images(d, cfg.split, progress)
             images += im
             ids += i_

@@ -33,8 +33,15 @@ from soundmask.errors import ConfigError
 from soundmask.vision.proposals.base import ProposalSource, check_image, select_top
 from soundmask.vision.types import Proposals, mask_boxes
 
-__all__ = ["LearnedProposer", "ProposalNet", "ProposerTrainConfig", "default_weights", "group_instances",
-           "instance_targets", "train_proposer"]
+__all__ = [
+    "LearnedProposer",
+    "ProposalNet",
+    "ProposerTrainConfig",
+    "default_weights",
+    "group_instances",
+    "instance_targets",
+    "train_proposer",
+]
 
 NET_SIZE = 224
 LEVEL_BLOCKS = (0, 2, 4, 10, 15)  # EfficientNet-Lite0 blocks: strides 2, 4, 8, 16, 32
@@ -55,8 +62,12 @@ class ProposalNet(nn.Module):
         super().__init__()
         self.width, self.fine = width, fine
         self.lateral = nn.ModuleList([nn.Conv2d(c, width, 1) for c in LEVEL_CHANNELS[1:]])
-        self.smooth = nn.ModuleList([nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width),
-                                                   nn.ReLU()) for _ in LEVEL_CHANNELS[1:-1]])
+        self.smooth = nn.ModuleList(
+            [
+                nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+                for _ in LEVEL_CHANNELS[1:-1]
+            ]
+        )
         self.coarse_head = nn.Conv2d(width, 3, 1)
         self.lateral2 = nn.Conv2d(LEVEL_CHANNELS[0], fine, 1)
         self.reduce = nn.Conv2d(width, fine, 1)
@@ -71,8 +82,9 @@ class ProposalNet(nn.Module):
             x = self.smooth[i](x + self.lateral[i](rest[i].float()))
         size = f2.shape[-2:]
         coarse = F.interpolate(self.coarse_head(x), size=size, mode="bilinear", align_corners=False)
-        fine = self.fine_conv(F.interpolate(self.reduce(x), size=size, mode="bilinear", align_corners=False)
-                              + self.lateral2(f2.float()))
+        fine = self.fine_conv(
+            F.interpolate(self.reduce(x), size=size, mode="bilinear", align_corners=False) + self.lateral2(f2.float())
+        )
         return torch.cat([self.fine_head(fine), coarse], dim=1)
 
 
@@ -89,8 +101,9 @@ def to_net_input(images: np.ndarray) -> torch.Tensor:
     return x
 
 
-def instance_targets(ids: np.ndarray, size: int = NET_SIZE // 2, sigma: float = 3.0,
-                     min_area: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def instance_targets(
+    ids: np.ndarray, size: int = NET_SIZE // 2, sigma: float = 3.0, min_area: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Training targets at ``size²`` from an H×W instance-id image (0 = background).
 
     Returns objectness (S, S) float32, centre heat (S, S) float32 (max of per-instance Gaussians at each
@@ -121,9 +134,18 @@ def instance_targets(ids: np.ndarray, size: int = NET_SIZE // 2, sigma: float = 
     return fg, heat, off, wgt
 
 
-def group_instances(fg_logit: torch.Tensor, heat_logit: torch.Tensor, offset: torch.Tensor, *,
-                    center_threshold: float = 0.1, fg_threshold: float = 0.5, nms_kernel: int = 7,
-                    max_centers: int = 24, min_area: int = 16, scale: float = 1.0) -> Proposals:
+def group_instances(
+    fg_logit: torch.Tensor,
+    heat_logit: torch.Tensor,
+    offset: torch.Tensor,
+    *,
+    center_threshold: float = 0.1,
+    fg_threshold: float = 0.5,
+    nms_kernel: int = 7,
+    max_centers: int = 24,
+    min_area: int = 16,
+    scale: float = 1.0,
+) -> Proposals:
     """Panoptic-DeepLab grouping of one image's maps (each H×W; ``offset`` 2×H×W in pixels of the *network
     output*, multiplied by ``scale`` to image pixels) into instance proposals."""
     h, w = fg_logit.shape
@@ -137,8 +159,7 @@ def group_instances(fg_logit: torch.Tensor, heat_logit: torch.Tensor, offset: to
     fg = fgp > fg_threshold
     if len(peaks) == 0 or not bool(fg.any()):
         return Proposals.empty(h, w, "learned")
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     py = yy + offset[0] * scale
     px = xx + offset[1] * scale
     c = peaks.float()
@@ -164,20 +185,31 @@ class LearnedProposer(ProposalSource):
 
     name = "learned"
 
-    def __init__(self, weights: str | Path | None = None, top_n: int = 8, nms_iou: float = 0.5,
-                 center_threshold: float = 0.1, fg_threshold: float = 0.5, encoder: Any = None) -> None:
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        top_n: int = 8,
+        nms_iou: float = 0.5,
+        center_threshold: float = 0.1,
+        fg_threshold: float = 0.5,
+        encoder: Any = None,
+    ) -> None:
         super().__init__(top_n, nms_iou)
         path = Path(weights) if weights is not None else default_weights()
         if not path.is_file():
-            raise ConfigError("proposer weights not found", path,
-                              "train them with `soundmask train --method seac --stage proposer` or pass weights=")
+            raise ConfigError(
+                "proposer weights not found",
+                path,
+                "train them with `soundmask train --method seac --stage proposer` or pass weights=",
+            )
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
             self.net = ProposalNet(**ckpt["arch"])
             self.net.load_state_dict(ckpt["state_dict"])
         except Exception as e:  # corrupt or foreign file
-            raise ConfigError(f"not a proposer checkpoint ({type(e).__name__}: {e})", path,
-                              "pass a file written by train_proposer") from e
+            raise ConfigError(
+                f"not a proposer checkpoint ({type(e).__name__}: {e})", path, "pass a file written by train_proposer"
+            ) from e
         self.net.eval()
         self.center_threshold, self.fg_threshold = center_threshold, fg_threshold
         if encoder is None:
@@ -194,10 +226,16 @@ class LearnedProposer(ProposalSource):
     def _group(self, out: torch.Tensor, h: int, w: int) -> Proposals:
         up = F.interpolate(out[None], size=(h, w), mode="bilinear", align_corners=False)[0]
         scale = h / out.shape[-2]
-        return group_instances(up[0], up[1], up[2:], center_threshold=self.center_threshold,
-                               fg_threshold=self.fg_threshold, scale=scale,
-                               nms_kernel=max(3, int(round(7 * scale / 2)) * 2 + 1),
-                               min_area=max(4, int(16 * scale * scale / 4)))
+        return group_instances(
+            up[0],
+            up[1],
+            up[2:],
+            center_threshold=self.center_threshold,
+            fg_threshold=self.fg_threshold,
+            scale=scale,
+            nms_kernel=max(3, int(round(7 * scale / 2)) * 2 + 1),
+            min_area=max(4, int(16 * scale * scale / 4)),
+        )
 
     def _propose(self, image: np.ndarray) -> Proposals:
         return self._group(self.maps(image[None])[0], *image.shape[:2])
@@ -226,9 +264,15 @@ class ProposerTrainConfig:
     init: str | None = None  # start from these weights (fine-tuning) instead of a random decoder
 
 
-def _cache_features(encoder: Any, images: Iterable[np.ndarray], ids: Iterable[np.ndarray], flip: bool,
-                    sigma: float, progress: Callable[[str, int, int], None] | None, total: int
-                    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _cache_features(
+    encoder: Any,
+    images: Iterable[np.ndarray],
+    ids: Iterable[np.ndarray],
+    flip: bool,
+    sigma: float,
+    progress: Callable[[str, int, int], None] | None,
+    total: int,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     feats: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
     targets: list[torch.Tensor] = []
     done = 0
@@ -258,9 +302,13 @@ def proposer_loss(out: torch.Tensor, tgt: torch.Tensor, cfg: ProposerTrainConfig
     return bce + dice.mean() + cfg.center_weight * center + cfg.offset_weight * l1
 
 
-def train_proposer(images: list[np.ndarray], ids: list[np.ndarray], out: str | Path,
-                   cfg: ProposerTrainConfig | None = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+def train_proposer(
+    images: list[np.ndarray],
+    ids: list[np.ndarray],
+    out: str | Path,
+    cfg: ProposerTrainConfig | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
     """Train the decoder on RGB images (H×W×3 uint8) and their instance-id maps; write the checkpoint to ``out``
     (atomically). Returns a log with the loss per epoch."""
     from soundmask.data.io import atomic_path
@@ -287,7 +335,7 @@ def train_proposer(images: list[np.ndarray], ids: list[np.ndarray], out: str | P
         perm = torch.randperm(n, generator=g)
         total = 0.0
         for b in range(0, n, cfg.batch_size):
-            idx = perm[b:b + cfg.batch_size]
+            idx = perm[b : b + cfg.batch_size]
             loss = proposer_loss(net([f[idx] for f in feats]), tg[idx], cfg)
             opt.zero_grad()
             loss.backward()
@@ -301,6 +349,5 @@ def train_proposer(images: list[np.ndarray], ids: list[np.ndarray], out: str | P
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        torch.save({"arch": {"width": net.width, "fine": net.fine}, "state_dict": net.state_dict(),
-                    "log": log}, tmp)
+        torch.save({"arch": {"width": net.width, "fine": net.fine}, "state_dict": net.state_dict(), "log": log}, tmp)
     return log

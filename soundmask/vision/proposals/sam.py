@@ -85,8 +85,14 @@ class SamProposer(ProposalSource):
         import transformers
 
         has_hq = hasattr(transformers, "SamHQModel")
-        p = model_folder(path, "SamModel", ("sam", "sam_hq") if has_hq else ("sam",), who="the sam proposer",
-                         preprocessor="processor", preprocessor_class="SamProcessor")
+        p = model_folder(
+            path,
+            "SamModel",
+            ("sam", "sam_hq") if has_hq else ("sam",),
+            who="the sam proposer",
+            preprocessor="processor",
+            preprocessor_class="SamProcessor",
+        )
         self.model_type = json.loads((p / "config.json").read_text())["model_type"]
         model_cls: type[transformers.PreTrainedModel]
         if self.model_type == "sam_hq":
@@ -101,8 +107,11 @@ class SamProposer(ProposalSource):
         side = int(self.model.config.vision_config.image_size)
         probe = self.processor(images=np.zeros((8, 8, 3), np.uint8), return_tensors="pt")["pixel_values"]
         if tuple(probe.shape[-2:]) != (side, side):
-            raise ConfigError(f"the processor pads images to {tuple(probe.shape[-2:])} but the model expects "
-                              f"{side}×{side}", p, "save the processor that belongs to this model")
+            raise ConfigError(
+                f"the processor pads images to {tuple(probe.shape[-2:])} but the model expects {side}×{side}",
+                p,
+                "save the processor that belongs to this model",
+            )
 
         self.box_source: ProposalSource | None = None
         if isinstance(boxes_from, ProposalSource):
@@ -115,8 +124,9 @@ class SamProposer(ProposalSource):
 
     # ---------------------------------------------------------------------------------------------- model
     @torch.inference_mode()
-    def _decode(self, image: np.ndarray, boxes: np.ndarray | None, points: np.ndarray | None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(
+        self, image: np.ndarray, boxes: np.ndarray | None, points: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Best-of-three masks (P, H, W) bool and their predicted IoU (P,) for P box or point prompts (pixels)."""
         h, w = image.shape[:2]
         enc = self.processor(images=image, return_tensors="pt")
@@ -137,10 +147,10 @@ class SamProposer(ProposalSource):
         for s in range(0, n, self.batch_size):
             prompt: dict[str, torch.Tensor] = {}
             if boxes is not None:
-                b = boxes[s:s + self.batch_size] * np.tile(scale, 2)
+                b = boxes[s : s + self.batch_size] * np.tile(scale, 2)
                 prompt["input_boxes"] = torch.from_numpy(b[None]).to(self.device, self.model.dtype)
             else:
-                pt = prompts[s:s + self.batch_size] * scale  # the points
+                pt = prompts[s : s + self.batch_size] * scale  # the points
                 prompt["input_points"] = torch.from_numpy(pt[None, :, None, :]).to(self.device, self.model.dtype)
                 prompt["input_labels"] = torch.ones(1, len(pt), 1, dtype=torch.long, device=self.device)
             out = self.model(**embeddings, **prompt, multimask_output=True)
@@ -176,5 +186,11 @@ class SamProposer(ProposalSource):
         # extras can follow; propose's own selection then keeps them all
         placeholder = Proposals(np.zeros((len(idx), 1, 1), bool), scores[idx], boxes, tuple(map(str, idx)))
         idx = np.array([int(i) for i in select_top(placeholder, self.top_n, self.nms_iou).names], np.int64)
-        return Proposals(masks[idx], scores[idx], mask_boxes(masks[idx]), tuple(names[i] for i in idx) if names else (),
-                         self.name, {key: prompts[idx], "pred_iou": iou[idx], "boxes_from": self.boxes_from})
+        return Proposals(
+            masks[idx],
+            scores[idx],
+            mask_boxes(masks[idx]),
+            tuple(names[i] for i in idx) if names else (),
+            self.name,
+            {key: prompts[idx], "pred_iou": iou[idx], "boxes_from": self.boxes_from},
+        )

