@@ -135,29 +135,11 @@ def synth(
     """Generate synthetic sounding scenes (RGB, masks, depth, poses, stereo audio) in AVSBench/AVSS/3DAVS layouts."""
     import time
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from soundmask.synth.generator import generate_dataset
 
     cfg = config.resolved()
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stage]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    ) as bar:
+    with _progress_bar(f"synth {cfg.preset}") as bar:
         task = bar.add_task(f"synth {cfg.preset}", total=count, stage="")
         splits: dict[str, int] = {}
 
