@@ -97,6 +97,9 @@ def test_lift_with_ground_truth_masks(scene3d: Path, model3d: tuple[Path, float]
         assert key in m
     assert m["miou"] > 0.5 and m["pooled_j"] > 0.3, m
     assert m["centroid_error_m"] is not None and m["centroid_error_m"] < 0.5
+    n = m["objects"]["sounding_objects"]  # ground-truth masks and instances: every sounding object found
+    assert n >= 1 and m["objects_found"] == n and m["objects_missed"] == 0, m["objects"]
+    assert m["false_sources"] is not None and (m["label_accuracy"] is None or 0 <= m["label_accuracy"] <= 1)
     renders = sorted((tmp_path / "out" / "renders").glob("view_*.png"))
     assert len(renders) == len(m["test_views"])
     sound = SoundScene.load(tmp_path / "out" / "sound_scene.pt")

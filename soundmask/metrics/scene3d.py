@@ -452,8 +452,12 @@ def centroid_error(pred_points: ArrayLike, gt_position: ArrayLike, weights: Arra
 class TimedObject(Protocol):
     """What the scene evaluation reads of a sound-tagged object (e.g. :class:`soundmask.lift.tags.SoundTag`)."""
 
-    centroid: np.ndarray  # (3,) world metres
-    spans: list[tuple[float, float]]  # when it sounds (s)
+    @property
+    def centroid(self) -> np.ndarray: ...  # (3,) world metres
+    @property
+    def spans(self) -> list[tuple[float, float]]: ...  # when it sounds (s)
+    @property
+    def label(self) -> str: ...  # its audio tag
 
 
 def evaluate_scene(
@@ -464,12 +468,19 @@ def evaluate_scene(
 ) -> dict[str, Any]:
     """The EchoSegnet protocol on one scene's test views: ``test_alpha`` maps a test frame to the rendered alpha
     (H, W) of its sounding Gaussians, scored against the scene's ground-truth sound mask at that size (mIoU, F,
-    pooled J/F), and the centroid error of each sounding object against ``tags`` (:func:`tag_centroid_errors`).
-    Without ground-truth masks every score is None, with a note."""
+    pooled J/F); the centroid error of each sounding object against ``tags`` (:func:`tag_centroid_errors`); and,
+    when the scene lists sound events, which objects the tags found (``objects_found``, ``objects_missed``,
+    ``false_sources``, ``label_accuracy``: :func:`soundmask.metrics.objects.score_objects`). Without
+    ground-truth masks the mask scores are None, with a note."""
     from soundmask.data.images import resize_mask
     from soundmask.data.scene import load_sound_mask
+    from soundmask.metrics.objects import OBJECT_KEYS, score_objects
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict.fromkeys(OBJECT_KEYS)
+    if scene.sound_events:
+        obj = score_objects(scene, tags)
+        out.update({k: getattr(obj, k) for k in OBJECT_KEYS})
+        out["objects"] = obj.to_dict()
     gts, preds = [], []
     for i, a in test_alpha.items():
         H, W = np.shape(a)
@@ -482,6 +493,7 @@ def evaluate_scene(
                 "pooled_j": None,
                 "pooled_f": None,
                 "centroid_error_m": None,
+                **out,
                 "note": "the scene has no ground-truth sound masks; nothing to score",
             }
         preds.append(a)

@@ -249,6 +249,7 @@ def _metrics(
     """The numbers of ``metrics.json``: 2D sound masks vs ground truth, reconstruction, 3D lifting, tags."""
     from soundmask.data.images import resize_mask
     from soundmask.data.scene import load_sound_mask
+    from soundmask.metrics.objects import OBJECT_KEYS
     from soundmask.metrics.pooled import PooledJF
 
     H, W = views.size
@@ -297,11 +298,13 @@ def _metrics(
                 "pooled_j",
                 "pooled_f",
                 "centroid_error_m",
+                *OBJECT_KEYS,
                 "num_components",
                 "num_tags",
                 "grouping",
             )
-        },
+        }
+        | {"object_matches": lift.get("objects")},
         "tags": [
             {
                 "component": int(t.component_id),

@@ -130,6 +130,8 @@ def write_demo_report(
 
     # metrics
     m2, rc, s3 = m["masks_2d"], m["reconstruction"], m["scene3d"]
+    n_sounding = sum(o["sounding"] for o in m["objects"])
+    found = f"{s3['objects_found']} / {n_sounding}" if s3.get("objects_found") is not None else "n/a"
     rows = [
         ["2D sound masks (all frames) vs GT", "pooled J", m2["pooled_j"]],
         ["", "pooled F", m2["pooled_f"]],
@@ -141,14 +143,29 @@ def write_demo_report(
         ["", "F-score", s3.get("fscore")],
         ["", "pooled J", s3.get("pooled_j")],
         ["", "centroid error (m)", s3.get("centroid_error_m")],
-        ["", "sounding objects found / in GT", f"{s3.get('num_tags')} / {sum(o['sounding'] for o in m['objects'])}"],
+        ["sounding objects (a tag within 0.5 m)", "found / in ground truth", found],
+        ["", "missed", s3.get("objects_missed")],
+        ["", "false sources (tags on no sounding object)", s3.get("false_sources")],
+        ["", "label accuracy (tag names the object's category)", s3.get("label_accuracy")],
     ]
     parts.append("<h2>Metrics against the generator's ground truth</h2>" + _table(["what", "metric", "value"], rows))
 
     # objects
+    match = s3.get("object_matches") or {}
+    found_by = {int(i): k for i, k in (match.get("pairs") or {}).items()}
+    cats = {o["id"]: o["category"] for o in m["objects"]}
+
+    def verdict(k: int) -> str:
+        hit = [i for i, j in found_by.items() if j == k]
+        if hit:
+            right = "right" if hit[0] in match.get("correct_labels", []) else "wrong"
+            return f"on the sounding {cats.get(hit[0], '?')} (label {right})"
+        return "false source" if k in (match.get("false") or []) else "second tag on a found object"
+
     rows = [
         [
             ("html", _swatch(k) + f"#{k + 1}"),
+            verdict(k) if match else "n/a",
             t["label"],
             ", ".join(f"{n} {s:.2f}" for n, s in list(t["scores"].items())[:3]),
             _spans(t["spans"]),
@@ -160,16 +177,32 @@ def write_demo_report(
     parts.append(
         "<h2>Sounding objects</h2><p class='note'>Found by lifting (colour = the object's colour in "
         "every picture below):</p>"
-        + _table(["object", "audio tag (YAMNet)", "top scores", "sounds at", "Gaussians", "centroid (m)"], rows)
+        + _table(
+            [
+                "object",
+                "vs. ground truth",
+                "audio tag (YAMNet)",
+                "top scores",
+                "sounds at",
+                "Gaussians",
+                "centroid (m)",
+            ],
+            rows,
+        )
     )
     rows = [
-        [o["category"], _spans(o["events"]), " ".join(f"{c:.2f}" for c in o["position"])]
+        [
+            o["category"],
+            _spans(o["events"]),
+            " ".join(f"{c:.2f}" for c in o["position"]),
+            (f"#{found_by[o['id']] + 1}" if o["id"] in found_by else "missed") if match else "n/a",
+        ]
         for o in m["objects"]
         if o["sounding"]
     ]
     parts.append(
         "<p class='note'>Ground truth (sounding objects of the generated scene):</p>"
-        + _table(["category", "sounds at", "position (m)"], rows)
+        + _table(["category", "sounds at", "position (m)", "found by"], rows)
     )
 
     # audio timeline
