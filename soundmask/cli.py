@@ -535,9 +535,14 @@ def lift(
 
     console.print(
         f"{scene.name}: mIoU {f(m.get('miou'))}, F {f(m.get('fscore'))}, pooled J {f(m.get('pooled_j'))}, "
-        f"centroid error {f(m.get('centroid_error_m'))} m, {m['num_tags']} sounding object(s), "
+        f"centroid error {f(m.get('centroid_error_m'))} m, {m['num_tags']} tag(s), "
         f"{m['seconds']:.0f} s" + (f"; outputs in {out}" if out else "")
     )
+    if m.get("objects_found") is not None:
+        console.print(
+            f"sounding objects: {m['objects_found']} found, {m['objects_missed']} missed, {m['false_sources']} false "
+            f"source(s), label accuracy {f(m.get('label_accuracy'))}"
+        )
 
 
 @app.command()
@@ -679,9 +684,15 @@ def demo(
     console.print(
         f"2D ({m['method']}): pooled J {f(m2['pooled_j'])}, F {f(m2['pooled_f'])}; reconstruction "
         f"{m['reconstruction']['psnr_test']:.1f} dB on held-out views; 3D sound masks: mIoU "
-        f"{f(s3.get('miou'))}, F {f(s3.get('fscore'))}, {s3.get('num_tags')} sounding object(s): "
+        f"{f(s3.get('miou'))}, F {f(s3.get('fscore'))}, {s3.get('num_tags')} tag(s): "
         + (", ".join(t["label"] for t in m["tags"]) or "none")
     )
+    if s3.get("objects_found") is not None:
+        n = sum(o["sounding"] for o in m["objects"])
+        console.print(
+            f"sounding objects: {s3['objects_found']} of {n} found, {s3['false_sources']} false source(s), label "
+            f"accuracy {f(s3.get('label_accuracy'))}"
+        )
     console.print(f"report: {res.report}  (metrics: {out / 'metrics.json'}; {m['seconds']:.0f} s)")
 
 

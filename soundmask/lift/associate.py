@@ -44,7 +44,9 @@ __all__ = [
     "ComponentTimeline",
     "associate_frame",
     "associate_frames",
+    "bind_by_segment",
     "component_masks",
+    "segment_of_views",
     "selection_alpha",
     "steered_responses",
     "tie_break",
@@ -249,6 +251,8 @@ class AssociationOptions(Protocol):
     def response_share(self) -> float: ...
     @property
     def backend(self) -> str: ...
+    @property
+    def acoustic_share(self) -> float: ...
 
 
 def associate_frames(
@@ -270,8 +274,9 @@ def associate_frames(
     windows = views.windows or list(range(len(views)))
     tdoas = [audio.tdoa[w] for w in windows] if audio is not None and audio.tdoa is not None else None
     responses = None
-    if options.response_share > 0 and audio is not None:
+    if (options.response_share > 0 or options.acoustic_share > 0) and audio is not None:
         responses = steered_responses(audio, views.frames, windows, components, c)
+    per_frame = responses if options.response_share > 0 else None
     assocs = []
     for j, cam in enumerate(views.cameras):
         soft = component_masks(gaussians, cam, components, time=views.times[j], backend=options.backend)
@@ -289,13 +294,52 @@ def associate_frames(
                 mic_right=f.mic_right if f is not None else None,
                 angle_tolerance=options.angle_tolerance,
                 c=c,
-                response=responses[j] if responses is not None else None,
+                response=per_frame[j] if per_frame is not None else None,
                 response_share=options.response_share,
             )
         )
         if progress is not None:
             progress((j + 1) / len(views))
-    return ComponentTimeline.from_associations(assocs, segments=segments)
+    timeline = ComponentTimeline.from_associations(assocs, segments=segments)
+    if options.acoustic_share > 0 and responses is not None and audio is not None:
+        seg = segment_of_views([float(t or 0.0) for t in views.times], audio.window, segments or [])
+        cand = np.stack([a.candidates for a in assocs])
+        timeline.active = bind_by_segment(timeline.active, cand, np.stack(responses), seg, options.acoustic_share)
+    return timeline
+
+
+def segment_of_views(times: Sequence[float], window: float, segments: Sequence[tuple[float, float]]) -> np.ndarray:
+    """(V,) int: the audio segment each view's window ``[t, t + window)`` overlaps most (-1: none)."""
+    out = np.full(len(times), -1, np.int64)
+    for j, t in enumerate(times):
+        ov = [max(0.0, min(b, t + window) - max(a, t)) for a, b in segments]
+        if ov and max(ov) > 0:
+            out[j] = int(np.argmax(ov))
+    return out
+
+
+def bind_by_segment(selected: Any, candidates: Any, responses: Any, segment: Any, share: float) -> np.ndarray:
+    """(V, K) bool: the ``selected`` components per view, keeping within each sound segment only those whose
+    steered response summed over the segment's views (``responses`` (V, K), NaN = silent window, negative
+    correlations count as 0) reaches ``share`` of the best candidate's sum in that segment.
+
+    One frame's correlation peak is noisy (reverberation, a second source); summed over the frames of one sound
+    event, taken from several camera (microphone) positions, it points at the object the sound comes from and
+    not at a silent object that a 2D mask happened to cover (issue: bind every sound to the right object).
+    Views outside any segment (``segment`` -1) are left as they are."""
+    sel = np.asarray(selected, dtype=bool).copy()
+    cand = np.asarray(candidates, dtype=bool)
+    r = np.clip(np.nan_to_num(np.asarray(responses, dtype=np.float64), nan=0.0), 0.0, None)
+    seg = np.asarray(segment)
+    for s in np.unique(seg[seg >= 0]):
+        rows = seg == s
+        score = r[rows].sum(axis=0)
+        pool = cand[rows].any(axis=0)
+        if not pool.any() or score[pool].max() <= 0:
+            continue
+        keep = score >= share * score[pool].max()
+        sel[rows] &= keep[None, :]
+    return sel
 
 
 @dataclass

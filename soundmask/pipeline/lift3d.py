@@ -86,6 +86,11 @@ class LiftConfig(MethodConfig):
         "share of the strongest candidate's; 0.2 helps learned 2D masks (docs/scene3d.md). "
         "0: by angle error within --angle-tolerance",
     )
+    acoustic_share: float = option(
+        0.0,
+        "acoustic binding: within each sound segment keep only the components whose steered response summed over "
+        "the segment's frames reaches this share of the best candidate's (0: off)",
+    )
     refine: bool = option(False, "EchoSegnet-style refinement: keep the parts of a component the TDoA points at")
     alpha_threshold: float = option(
         ALPHA_THRESHOLD, f"evaluation: rendered sound mask = alpha > this (EchoSegnet: {ALPHA_THRESHOLD})"
@@ -105,7 +110,7 @@ class LiftConfig(MethodConfig):
         if not 0 < self.plane_tolerance < 1:
             raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
         shares = "sound_split vote_threshold any_threshold iou_threshold precision_threshold min_coverage"
-        for name in [*shares.split(), "alpha_threshold", "response_share"]:
+        for name in [*shares.split(), "alpha_threshold", "response_share", "acoustic_share"]:
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1], got {v}")
@@ -229,14 +234,8 @@ def run_lift(
         if model is not None:
             return load_model(model).detach()
         res = fit(views, rcfg, progress=lambda s, n, info: say(s / max(n, 1), ""))
-        fit_info.update(
-            {
-                "psnr_test": res.psnr_test,
-                "psnr_train": res.psnr_train,
-                "iterations": res.iterations,
-                "reconstruct_seconds": res.seconds,
-            }
-        )
+        fit_info.update(psnr_test=res.psnr_test, psnr_train=res.psnr_train, iterations=res.iterations)
+        fit_info["reconstruct_seconds"] = res.seconds
         return res.gaussians.detach()
 
     g = runner.run("reconstruct", make_model)
