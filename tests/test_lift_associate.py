@@ -343,3 +343,15 @@ def test_segment_binding_keeps_the_component_the_sound_comes_from():
     # component 2 correlates best but was never a candidate: it sets no bar and is not added
     assert not out[:3, 2].any()
     np.testing.assert_array_equal(bind_by_segment(selected, selected, response, np.zeros(4, int), 0.0), selected)
+
+
+def test_segment_binding_with_every_component_setting_the_bar():
+    from soundmask.lift.associate import bind_by_segment
+
+    # the only candidate (1) is silent: among candidates it stays; with every component's sum as the bar
+    # (component 0, the source the 2D mask missed, correlates best) it is dropped
+    selected = np.array([[False, True], [False, True]])
+    response = np.array([[0.8, 0.1], [0.7, 0.2]])
+    seg = np.zeros(2, int)
+    np.testing.assert_array_equal(bind_by_segment(selected, selected, response, seg, 0.5), selected)
+    assert not bind_by_segment(selected, np.ones_like(selected), response, seg, 0.5).any()

@@ -253,6 +253,8 @@ class AssociationOptions(Protocol):
     def backend(self) -> str: ...
     @property
     def acoustic_share(self) -> float: ...
+    @property
+    def acoustic_bar(self) -> str: ...
 
 
 def associate_frames(
@@ -304,7 +306,8 @@ def associate_frames(
     if options.acoustic_share > 0 and responses is not None and audio is not None:
         seg = segment_of_views([float(t or 0.0) for t in views.times], audio.window, segments or [])
         cand = np.stack([a.candidates for a in assocs])
-        timeline.active = bind_by_segment(timeline.active, cand, np.stack(responses), seg, options.acoustic_share)
+        pool = cand if options.acoustic_bar == "candidates" else np.ones_like(cand)
+        timeline.active = bind_by_segment(timeline.active, pool, np.stack(responses), seg, options.acoustic_share)
     return timeline
 
 
@@ -321,7 +324,8 @@ def segment_of_views(times: Sequence[float], window: float, segments: Sequence[t
 def bind_by_segment(selected: Any, candidates: Any, responses: Any, segment: Any, share: float) -> np.ndarray:
     """(V, K) bool: the ``selected`` components per view, keeping within each sound segment only those whose
     steered response summed over the segment's views (``responses`` (V, K), NaN = silent window, negative
-    correlations count as 0) reaches ``share`` of the best candidate's sum in that segment.
+    correlations count as 0) reaches ``share`` of the best sum, in that segment, of the ``candidates`` (V, K)
+    (all True: of every component, so a silent object that is the only candidate can still be dropped).
 
     One frame's correlation peak is noisy (reverberation, a second source); summed over the frames of one sound
     event, taken from several camera (microphone) positions, it points at the object the sound comes from and

@@ -91,6 +91,10 @@ class LiftConfig(MethodConfig):
         "acoustic binding: within each sound segment keep only the components whose steered response summed over "
         "the segment's frames reaches this share of the best candidate's (0: off)",
     )
+    acoustic_bar: Literal["candidates", "all"] = option(
+        "candidates",
+        "acoustic binding: the best of the candidates or of all components sets the bar (all: fewer false sources)",
+    )
     refine: bool = option(False, "EchoSegnet-style refinement: keep the parts of a component the TDoA points at")
     alpha_threshold: float = option(
         ALPHA_THRESHOLD, f"evaluation: rendered sound mask = alpha > this (EchoSegnet: {ALPHA_THRESHOLD})"
@@ -165,11 +169,8 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
         return out
     from soundmask.data.scene import load_rgb
 
-    seg = cfg.load()
-    frames = np.stack([load_rgb(scene, i) for i in range(len(scene.frames))])
-    mono, sr = audio
-    pred = seg.predict(frames, mono[None], sr, frame_times=np.array([f.time for f in scene.frames]))
-    bm = pred.binary()
+    frames, (mono, sr) = np.stack([load_rgb(scene, i) for i in range(len(scene.frames))]), audio
+    bm = cfg.load().predict(frames, mono[None], sr, frame_times=np.array([f.time for f in scene.frames])).binary()
     return {i: resize_mask(bm[i], W, H) for i in which}
 
 
