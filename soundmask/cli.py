@@ -275,19 +275,12 @@ def _progress_bar(description: str):
     )
 
 
-def _method_options(method: str, pairs: list[str]) -> tuple[type[Segmenter], dict]:
-    from soundmask.avs2d import get_method
-    from soundmask.config import parse_overrides
+def _method_options(method: str, pairs: list[str]) -> tuple[type[Segmenter], dict, dict]:
+    """The method's class, its ``--set`` options (typed) and those of them that configure prediction."""
+    from soundmask.avs2d import MethodConfig, get_method
 
-    cls = get_method(method)
-    return cls, parse_overrides(pairs, *cls.option_classes())
-
-
-def _inference_options(cls: type[Segmenter], opts: dict) -> dict:
-    """The options that configure prediction (the method's first option class), not training."""
-    from soundmask.config import fields_of
-
-    return fields_of(cls.option_classes()[0], opts)
+    mc = MethodConfig(method=method, method_options=tuple(pairs))
+    return get_method(method), mc.options(), mc.inference_options()
 
 
 @app.command()
@@ -328,7 +321,7 @@ def train(
     are supervised by the ground-truth masks."""
     import time
 
-    cls, opts = _method_options(method, set_)
+    cls, opts, _ = _method_options(method, set_)
     t0 = time.perf_counter()
     with _progress_bar(f"train {method}") as bar:
         task = bar.add_task(f"train {method}" + (f" ({stage})" if stage else ""), total=None, stage="")
@@ -372,8 +365,7 @@ def evaluate(
     from soundmask.avs2d.features import open_training_dataset
     from soundmask.data.io import write_json
 
-    cls, opts = _method_options(method, set_)
-    infer = _inference_options(cls, opts)
+    cls, opts, infer = _method_options(method, set_)
     dataset = open_training_dataset(data, split)
     if max_clips:
         dataset = dataset[:max_clips]
@@ -423,8 +415,7 @@ def segment(
     from soundmask.data.io import atomic_dir
     from soundmask.report.overlay import write_mask_pngs, write_overlay_video
 
-    cls, opts = _method_options(method, set_)
-    infer = _inference_options(cls, opts)
+    cls, opts, infer = _method_options(method, set_)
     with err_console.status(f"reading {frames}"):
         src = read_frame_source(frames, audio=audio_path, fps=fps, max_frames=max_frames)
     from soundmask.pipeline.video import check_source

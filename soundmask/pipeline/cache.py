@@ -67,14 +67,18 @@ class StageCache:
         except (OSError, ValueError, KeyError):
             return None
 
+    def object_path(self, name: str) -> Path:
+        """Where :meth:`save_object` keeps ``name``: ``<root>/<name>.pkl``."""
+        return self.root / f"{name}.pkl"
+
     def save_object(self, name: str, obj: Any) -> Path:
         """Pickle ``obj`` to ``<root>/<name>.pkl`` atomically (a local cache, read back only by this package)."""
-        p = self.root / f"{name}.pkl"
+        p = self.object_path(name)
         with atomic_path(p) as tmp:
             with tmp.open("wb") as f:
                 pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
         return p
 
     def load_object(self, name: str) -> Any:
-        with (self.root / f"{name}.pkl").open("rb") as f:
+        with self.object_path(name).open("rb") as f:
             return pickle.load(f)  # noqa: S301 - our own cache file, written by save_object

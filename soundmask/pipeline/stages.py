@@ -113,8 +113,12 @@ class Runner:
 
         report(0.0, "")
         store = self._store if key is not None else None
-        files = list(outputs) if outputs is not None else [self._pickle(name)]
-        if store is not None and key is not None and self.resume and store.fresh(name, key, *files):
+        if (
+            store is not None
+            and key is not None
+            and self.resume
+            and store.fresh(name, key, *(outputs if outputs is not None else [store.object_path(name)]))
+        ):
             self.runs.append(StageRun(name, store.seconds(name) or 0.0, True))
             report(1.0, "cached")
             return load() if load is not None else store.load_object(name)
@@ -128,9 +132,6 @@ class Runner:
         self.runs.append(StageRun(name, dt, False))
         report(1.0, f"{dt:.1f} s")
         return load() if load is not None else result
-
-    def _pickle(self, name: str) -> Path:
-        return (self.cache or Path(".")) / f"{name}.pkl"
 
     @property
     def timings(self) -> dict[str, float]:
