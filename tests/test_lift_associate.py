@@ -328,30 +328,8 @@ def test_split_by_sound_cuts_a_sounding_object_out_of_its_table(rng):
     assert sorted(c.size for c in split_by_sound(comps, pts, few, min_size=50)) == sorted(c.size for c in comps)
 
 
-def test_segment_binding_keeps_the_component_the_sound_comes_from():
-    from soundmask.lift.associate import bind_by_segment, segment_of_views
+def test_segment_of_views():
+    from soundmask.lift.associate import segment_of_views
 
     seg = segment_of_views([0.0, 1.0, 2.0, 5.0], 1.0, [(0.2, 2.5), (4.0, 4.5)])
     np.testing.assert_array_equal(seg, [0, 0, 0, -1])
-    # three views of one sound segment: the 2D masks select the source (0) and a silent object (1) it covers;
-    # per frame the silent one can even correlate better, summed over the segment the source wins
-    selected = np.array([[True, True, False], [True, True, False], [False, True, False], [True, True, True]])
-    response = np.array([[0.2, 0.3, 0.9], [0.6, 0.1, 0.9], [0.5, np.nan, 0.9], [0.0, 0.0, 0.0]])
-    out = bind_by_segment(selected, selected, response, np.array([0, 0, 0, -1]), 0.6)
-    np.testing.assert_array_equal(out[:3], [[True, False, False], [True, False, False], [False, False, False]])
-    np.testing.assert_array_equal(out[3], selected[3])  # outside every segment: unchanged
-    # component 2 correlates best but was never a candidate: it sets no bar and is not added
-    assert not out[:3, 2].any()
-    np.testing.assert_array_equal(bind_by_segment(selected, selected, response, np.zeros(4, int), 0.0), selected)
-
-
-def test_segment_binding_with_every_component_setting_the_bar():
-    from soundmask.lift.associate import bind_by_segment
-
-    # the only candidate (1) is silent: among candidates it stays; with every component's sum as the bar
-    # (component 0, the source the 2D mask missed, correlates best) it is dropped
-    selected = np.array([[False, True], [False, True]])
-    response = np.array([[0.8, 0.1], [0.7, 0.2]])
-    seg = np.zeros(2, int)
-    np.testing.assert_array_equal(bind_by_segment(selected, selected, response, seg, 0.5), selected)
-    assert not bind_by_segment(selected, np.ones_like(selected), response, seg, 0.5).any()

@@ -44,7 +44,7 @@ __all__ = [
     "ComponentTimeline",
     "associate_frame",
     "associate_frames",
-    "bind_by_segment",
+    "associate_views",
     "component_masks",
     "segment_of_views",
     "selection_alpha",
@@ -237,7 +237,7 @@ def tie_break_by_response(candidates: Any, response: Any, angle_error: Any, shar
 
 
 class AssociationOptions(Protocol):
-    """The association settings :func:`associate_frames` reads (e.g. a ``LiftConfig``)."""
+    """The association settings :func:`associate_views` reads (e.g. a ``LiftConfig``)."""
 
     @property
     def iou_threshold(self) -> float: ...
@@ -251,13 +251,9 @@ class AssociationOptions(Protocol):
     def response_share(self) -> float: ...
     @property
     def backend(self) -> str: ...
-    @property
-    def acoustic_share(self) -> float: ...
-    @property
-    def acoustic_bar(self) -> str: ...
 
 
-def associate_frames(
+def associate_views(
     gaussians: Gaussians,
     components: Sequence[Component],
     views: LiftViews,
@@ -266,19 +262,15 @@ def associate_frames(
     audio: FrameAudio | None = None,
     c: float = SPEED_OF_SOUND,
     progress: Callable[[float], None] | None = None,
-) -> ComponentTimeline:
-    """:func:`associate_frame` over the training ``views`` → the components' timeline (rows = views). ``audio``'s
-    frame window ``views.windows[j]`` is view j's: its TDoA (and with ``options.response_share`` > 0 its steered
-    response, :func:`steered_responses`) breaks ties between candidates, with the microphones of ``views.frames``."""
-    segments = audio.segments if audio is not None else None
-    if not components:
-        return ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(views), 0), bool), segments)
+) -> list[Association]:
+    """:func:`associate_frame` for each training view. ``audio``'s frame window ``views.windows[j]`` is view j's:
+    its TDoA (and with ``options.response_share`` > 0 its steered response, :func:`steered_responses`) breaks ties
+    between candidates, with the microphones of ``views.frames``."""
     windows = views.windows or list(range(len(views)))
     tdoas = [audio.tdoa[w] for w in windows] if audio is not None and audio.tdoa is not None else None
     responses = None
-    if (options.response_share > 0 or options.acoustic_share > 0) and audio is not None:
+    if options.response_share > 0 and audio is not None and components:
         responses = steered_responses(audio, views.frames, windows, components, c)
-    per_frame = responses if options.response_share > 0 else None
     assocs = []
     for j, cam in enumerate(views.cameras):
         soft = component_masks(gaussians, cam, components, time=views.times[j], backend=options.backend)
@@ -296,19 +288,31 @@ def associate_frames(
                 mic_right=f.mic_right if f is not None else None,
                 angle_tolerance=options.angle_tolerance,
                 c=c,
-                response=per_frame[j] if per_frame is not None else None,
+                response=responses[j] if responses is not None else None,
                 response_share=options.response_share,
             )
         )
         if progress is not None:
             progress((j + 1) / len(views))
-    timeline = ComponentTimeline.from_associations(assocs, segments=segments)
-    if options.acoustic_share > 0 and responses is not None and audio is not None:
-        seg = segment_of_views([float(t or 0.0) for t in views.times], audio.window, segments or [])
-        cand = np.stack([a.candidates for a in assocs])
-        pool = cand if options.acoustic_bar == "candidates" else np.ones_like(cand)
-        timeline.active = bind_by_segment(timeline.active, pool, np.stack(responses), seg, options.acoustic_share)
-    return timeline
+    return assocs
+
+
+def associate_frames(
+    gaussians: Gaussians,
+    components: Sequence[Component],
+    views: LiftViews,
+    options: AssociationOptions,
+    *,
+    audio: FrameAudio | None = None,
+    c: float = SPEED_OF_SOUND,
+    progress: Callable[[float], None] | None = None,
+) -> ComponentTimeline:
+    """:func:`associate_views` → the components' timeline (rows = views)."""
+    segments = audio.segments if audio is not None else None
+    if not components:
+        return ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(views), 0), bool), segments)
+    assocs = associate_views(gaussians, components, views, options, audio=audio, c=c, progress=progress)
+    return ComponentTimeline.from_associations(assocs, segments=segments)
 
 
 def segment_of_views(times: Sequence[float], window: float, segments: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -319,31 +323,6 @@ def segment_of_views(times: Sequence[float], window: float, segments: Sequence[t
         if ov and max(ov) > 0:
             out[j] = int(np.argmax(ov))
     return out
-
-
-def bind_by_segment(selected: Any, candidates: Any, responses: Any, segment: Any, share: float) -> np.ndarray:
-    """(V, K) bool: the ``selected`` components per view, keeping within each sound segment only those whose
-    steered response summed over the segment's views (``responses`` (V, K), NaN = silent window, negative
-    correlations count as 0) reaches ``share`` of the best sum, in that segment, of the ``candidates`` (V, K)
-    (all True: of every component, so a silent object that is the only candidate can still be dropped).
-
-    One frame's correlation peak is noisy (reverberation, a second source); summed over the frames of one sound
-    event, taken from several camera (microphone) positions, it points at the object the sound comes from and
-    not at a silent object that a 2D mask happened to cover (issue: bind every sound to the right object).
-    Views outside any segment (``segment`` -1) are left as they are."""
-    sel = np.asarray(selected, dtype=bool).copy()
-    cand = np.asarray(candidates, dtype=bool)
-    r = np.clip(np.nan_to_num(np.asarray(responses, dtype=np.float64), nan=0.0), 0.0, None)
-    seg = np.asarray(segment)
-    for s in np.unique(seg[seg >= 0]):
-        rows = seg == s
-        score = r[rows].sum(axis=0)
-        pool = cand[rows].any(axis=0)
-        if not pool.any() or score[pool].max() <= 0:
-            continue
-        keep = score >= share * score[pool].max()
-        sel[rows] &= keep[None, :]
-    return sel
 
 
 @dataclass

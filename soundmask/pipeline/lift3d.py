@@ -28,7 +28,8 @@ from soundmask.constants import ALPHA_THRESHOLD, VOTE_THRESHOLD
 from soundmask.data.images import resize_mask, resize_to
 from soundmask.data.types import Scene
 from soundmask.errors import ConfigError, DataError
-from soundmask.lift.associate import ComponentTimeline, associate_frames, selection_alpha
+from soundmask.lift.associate import ComponentTimeline, associate_views, selection_alpha
+from soundmask.lift.binding import Binding, BindingCues, acoustic_cues, decide
 from soundmask.lift.grouping import PLANE_TOLERANCE, Component
 from soundmask.lift.objects import group_gaussians
 from soundmask.lift.tags import SoundScene, tags_from_timeline
@@ -86,14 +87,18 @@ class LiftConfig(MethodConfig):
         "share of the strongest candidate's; 0.2 helps learned 2D masks (docs/scene3d.md). "
         "0: by angle error within --angle-tolerance",
     )
-    acoustic_share: float = option(
-        0.0,
-        "acoustic binding: within each sound segment keep only the components whose steered response summed over "
-        "the segment's frames reaches this share of the best candidate's (0: off)",
+    binding: Binding = option(
+        "visual",
+        "which cues bind each sound to a component, per view: visual (the 2D mask rule and TDoA tie-break) | "
+        "acoustic (steered response at each component's Gaussians against off-object points) | semantic (audio tags "
+        "vs the component's visual category) | joint (all, weights fitted on train scenes; docs/scene3d.md)",
     )
-    acoustic_bar: Literal["candidates", "all"] = option(
-        "candidates",
-        "acoustic binding: the best of the candidates or of all components sets the bar (all: fewer false sources)",
+    acoustic_context: int = option(1, "acoustic cue: sum the steered response over this many views on each side")
+    acoustic_model: Literal["direct", "images", "soft"] = option(
+        "direct", "acoustic cue: direct path | images (+ floor/ceiling reflections) | soft (±30 µs tolerance)"
+    )
+    second_source: Literal["duet", "null", "none"] = option(
+        "duet", "acoustic cue: take the best component out (DUET bin removal | nulling) and score the others again"
     )
     refine: bool = option(False, "EchoSegnet-style refinement: keep the parts of a component the TDoA points at")
     alpha_threshold: float = option(
@@ -114,10 +119,12 @@ class LiftConfig(MethodConfig):
         if not 0 < self.plane_tolerance < 1:
             raise ConfigError(f"plane-tolerance must be in (0, 1), got {self.plane_tolerance}")
         shares = "sound_split vote_threshold any_threshold iou_threshold precision_threshold min_coverage"
-        for name in [*shares.split(), "alpha_threshold", "response_share", "acoustic_share"]:
+        for name in [*shares.split(), "alpha_threshold", "response_share"]:
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1], got {v}")
+        if self.acoustic_context < 0:
+            raise ConfigError(f"acoustic-context must be >= 0, got {self.acoustic_context}")
         if self.min_component < 1:
             raise ConfigError(f"min-component must be >= 1, got {self.min_component}")
 
@@ -131,6 +138,7 @@ class LiftResult:
     timeline: ComponentTimeline
     components: list[Component]
     test_masks: dict[int, np.ndarray] = field(default_factory=dict)  # test view → predicted mask
+    cues: BindingCues | None = None  # the binding's cues over the training views (None with --binding visual)
 
     def write(self, out_dir: str | Path, views: SceneViews, cfg: LiftConfig) -> Path:
         """Renders of the test views, ``sound_scene.pt`` and ``lift.json`` (:func:`write_lift_outputs`)."""
@@ -175,6 +183,47 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
 
 
 # ------------------------------------------------------------------------------------------ the pipeline
+def _binding_cues(
+    assocs: list[Any],
+    fa: FrameAudio,
+    lv: LiftViews,
+    components: list[Component],
+    g: Gaussians,
+    cfg: LiftConfig,
+    times: list[float],
+    c: float,
+) -> BindingCues | None:
+    """The visual, acoustic (and, with a semantic binding, semantic) cues of every component in every view."""
+    windows = lv.windows or list(range(len(lv)))
+    means = g.means.detach().cpu().numpy().astype(np.float64)
+    remove = None if cfg.second_source == "none" else cfg.second_source
+    ac = acoustic_cues(
+        fa,
+        lv.frames,
+        windows,
+        times,
+        components,
+        means,
+        context=cfg.acoustic_context,
+        model=cfg.acoustic_model,
+        remove_mode=remove,
+        c=c,
+        seed=cfg.seed,
+    )
+    if ac is None:
+        return None
+    ids = np.array([comp.id for comp in components], dtype=np.int64)
+    return BindingCues(
+        ids,
+        np.stack([a.candidates for a in assocs]),
+        np.stack([a.iou for a in assocs]),
+        ac[0],
+        np.array([fa.active(t) for t in times], dtype=bool),
+        ac[1],
+        visual=np.stack([a.selected for a in assocs]),
+    )
+
+
 def _group(
     g: Gaussians, views: SceneViews, cfg: LiftConfig, lv: LiftViews, train: list[int]
 ) -> tuple[list[Component], str]:
@@ -266,11 +315,28 @@ def run_lift(
 
     lv, components, grouping = runner.run("grouping", make_groups)
 
-    # 5. association per training frame
-    def make_timeline(say: StageProgress) -> ComponentTimeline:
-        return associate_frames(g, components, lv, cfg, audio=fa, c=scene.speed_of_sound, progress=lambda f: say(f, ""))
+    # 5. association per training frame, and the binding of each sound to components
+    def make_timeline(say: StageProgress) -> tuple[ComponentTimeline, BindingCues | None]:
+        if not components:
+            return ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(train), 0), bool), fa.segments), None
+        assocs = associate_views(
+            g, components, lv, cfg, audio=fa, c=scene.speed_of_sound, progress=lambda f: say(0.8 * f, "")
+        )
+        timeline = ComponentTimeline.from_associations(assocs, segments=fa.segments)
+        if cfg.binding == "visual":
+            return timeline, None
+        say(0.85, "acoustic evidence")
+        cues = _binding_cues(assocs, fa, lv, components, g, cfg, times, scene.speed_of_sound)
+        if cues is None:
+            raise DataError(
+                f"--binding {cfg.binding} needs stereo audio and microphone positions",
+                scene.root,
+                "use --binding visual",
+            )
+        timeline.active = decide(cues, cfg.binding)
+        return timeline, cues
 
-    timeline = runner.run("association", make_timeline)
+    timeline, cues = runner.run("association", make_timeline)
 
     # 6. voting within each sounding component (+ optional refinement)
     def make_members(say: StageProgress) -> dict[int, np.ndarray]:
@@ -342,7 +408,7 @@ def run_lift(
             "config": asdict(cfg),
         }
     )
-    result = LiftResult(sound, metrics, timeline, components, test_masks)
+    result = LiftResult(sound, metrics, timeline, components, test_masks, cues)
     if out_dir is not None:
         result.write(out_dir, views, cfg)
     return result
