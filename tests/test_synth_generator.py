@@ -177,6 +177,7 @@ def test_same_seed_gives_byte_identical_files_in_fresh_processes(tmp_path: Path)
     a, b = _tree_hashes(tmp_path / "a"), _tree_hashes(tmp_path / "b")
     assert a == b
     assert any(k.endswith("stereo.wav") for k in a) and any("instance_masks" in k for k in a)
+    assert any("audio/objects/" in k for k in a)  # the per-object stems are deterministic too
 
 
 def test_different_seeds_give_different_scenes() -> None:

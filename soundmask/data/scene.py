@@ -13,15 +13,18 @@
     instance_masks/<name>.png       uint16 object ids, 0 = background
     audio/stereo.wav                full length, channel 0 = left microphone
     audio/mono.wav                  full length
+    audio/objects/<id>.wav          optional (generated scenes): object ``<id>``'s own stereo contribution, same
+                                    rate, length and channel order as audio/stereo.wav; stereo.wav is their sum
 
 ``<name>`` is a frame's file stem (``input/00003.png`` → ``00003``); the writer names frames
-``<position:05d>``.
+``<position:05d>``. Scenes written before per-object audio existed have no ``audio/objects/`` folder and load
+as before; only :func:`load_object_audio` needs it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,8 @@ __all__ = [
     "load_depth",
     "load_instance_mask",
     "load_mono",
+    "load_object_audio",
+    "object_audio_ids",
     "load_rgb",
     "load_sound_mask",
     "load_stereo",
@@ -69,6 +74,8 @@ __all__ = [
 SCENE_JSON = "scene.json"
 DEPTH_DIR, INSTANCE_DIR, AUDIO_DIR = "depth", "instance_masks", "audio"
 STEREO_FILE, MONO_FILE = "audio/stereo.wav", "audio/mono.wav"
+OBJECT_AUDIO_DIR = "audio/objects"
+_REGENERATE = "regenerate the scene with this version of soundmask (`soundmask synth`), which writes audio/objects/"
 _FIX = "see the scene.json contract in docs/formats.md"
 _TOP_KEYS = {
     "fps", "sample_rate", "width", "height", "speed_of_sound", "intrinsics", "room", "frames", "objects",
@@ -441,6 +448,39 @@ def load_stereo(scene: Scene) -> np.ndarray:
     return audio
 
 
+def object_audio_ids(scene: Scene) -> list[int]:
+    """Ids of the objects with their own audio (``audio/objects/<id>.wav``), sorted; ``[]`` for a scene written
+    without per-object audio (an older or a non-generated scene)."""
+    folder = _root(scene) / OBJECT_AUDIO_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(f.stem) for f in folder.glob("*.wav") if f.stem.lstrip("-").isdigit())
+
+
+def load_object_audio(scene: Scene, object_id: int) -> np.ndarray:
+    """Object ``object_id``'s own stereo contribution to ``audio/stereo.wav`` (``audio/objects/<id>.wav``):
+    float32 (2, samples), channel 0 = left mic, at ``scene.sample_rate``; the stems sum to the stereo recording.
+
+    Raises :class:`DataError` naming the missing file when the scene has no per-object audio (written before it
+    existed) or the object has none (it does not sound).
+    """
+    root = _root(scene)
+    p = root / OBJECT_AUDIO_DIR / f"{int(object_id)}.wav"
+    if not p.is_file():
+        if not (root / OBJECT_AUDIO_DIR).is_dir():
+            raise DataError("the scene has no per-object audio", p, _REGENERATE)
+        if int(object_id) not in {o.id for o in scene.objects}:
+            raise DataError(f"object {object_id} is not an object of the scene", p, "use an id from scene.json")
+        have = ", ".join(map(str, object_audio_ids(scene))) or "none"
+        raise DataError(
+            f"object {object_id} has no audio of its own (it does not sound in this scene)",
+            p,
+            f"use an object with audio: {have}",
+        )
+    audio, _ = read_audio(p, expect_sr=scene.sample_rate, channels=2)
+    return audio
+
+
 def write_scene_video(scene: Scene, path: PathLike, crf: int = 16) -> Path:
     """The scene as a user's video: its frames at ``scene.fps`` with the stereo recording as the sound track
     (exact PCM in .mkv/.mov, AAC in .mp4), e.g. to try ``soundmask run`` on a scene with known ground truth."""
@@ -535,6 +575,7 @@ def write_scene(
     point_colors: np.ndarray | None = None,
     colmap_binary: bool = False,
     overwrite: bool = True,
+    object_audio: Mapping[int, np.ndarray] | None = None,
 ) -> Scene:
     """Write a scene folder — our files and the 3DAVS-compatible ones — in one atomic folder write.
 
@@ -543,7 +584,9 @@ def write_scene(
     bool, derived from ``instance_masks`` and the sound events when omitted; ``stereo`` (2, S) full-length
     audio at ``scene.sample_rate`` (required: the 3DAVS binaural clips are cut from it, ``clip_seconds``
     from each frame's time); ``mono`` (S,) defaults to the stereo mean. ``points`` seed COLMAP
-    ``points3D``; by default they are back-projected from ``depth`` when given.
+    ``points3D``; by default they are back-projected from ``depth`` when given. ``object_audio`` (object id →
+    (2, S) stereo, like ``stereo``) writes each object's own contribution to ``audio/objects/<id>.wav``
+    (16-bit PCM like ``stereo.wav``; 32-bit float for a stem whose peak reaches full scale, so it never clips).
 
     Frames are renamed ``input/<position:05d>.png``. Returns the scene as written (root set to ``path``).
     """
@@ -563,6 +606,15 @@ def write_scene(
         if instance_masks is None:
             raise ValueError("give sound_masks, or instance_masks to derive them from the sound events")
         sound_masks = sound_masks_from_instances(scene, instance_masks, clip_seconds)
+    stems: dict[int, np.ndarray] = {}
+    object_ids = {o.id for o in scene.objects}
+    for oid, a in (object_audio or {}).items():
+        y = np.asarray(a, dtype=np.float32)
+        if int(oid) not in object_ids:
+            raise ValueError(f"object_audio has object {oid}, which is not an object of the scene")
+        if y.shape != st.shape:
+            raise ValueError(f"object_audio[{oid}] must have the stereo's shape {st.shape}, got {y.shape}")
+        stems[int(oid)] = y
     for what, arr in (("instance_masks", instance_masks), ("depth", depth)):
         if arr is not None and len(arr) != T:
             raise ValueError(f"{what} has {len(arr)} entries, the scene has {T} frames")
@@ -607,6 +659,9 @@ def write_scene(
                 _write_depth(tmp / DEPTH_DIR, f.stem, np.asarray(depth[i]), (H, W), depth_format)
         write_audio(tmp / STEREO_FILE, st, sr)
         write_audio(tmp / MONO_FILE, mo, sr)
+        for oid, y in sorted(stems.items()):
+            subtype = "PCM_16" if float(np.abs(y).max(initial=0.0)) < 1.0 else "FLOAT"
+            write_audio(tmp / OBJECT_AUDIO_DIR / f"{oid}.wav", y, sr, subtype=subtype)
         write_json(tmp / SCENE_JSON, meta)
     out.root = Path(path)
     return out

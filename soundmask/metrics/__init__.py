@@ -1,4 +1,4 @@
-"""Metrics: AVSBench-exact J/F, AVSS mIoU/F, batch-invariant pooled J/F, cIoU/AUC, AP/max-F1, 3D AVS.
+"""Metrics: AVSBench-exact J/F, AVSS mIoU/F, batch-invariant pooled J/F, cIoU/AUC, AP/max-F1, 3D AVS, SI-SDR.
 
 See ``docs/metrics.md`` for the definitions and the AVSBench quirks reproduced here.
 """
@@ -33,6 +33,7 @@ from soundmask.metrics.scene3d import (
     mask_centroid_3d,
     test_view_indices,
 )
+from soundmask.metrics.separation import si_sdr, si_sdr_channels, si_sdr_improvement
 
 __all__ = [
     "ALPHA_THRESHOLD",
@@ -59,5 +60,8 @@ __all__ = [
     "mask_iou",
     "max_f1",
     "precision_recall",
+    "si_sdr",
+    "si_sdr_channels",
+    "si_sdr_improvement",
     "test_view_indices",
 ]

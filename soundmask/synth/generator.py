@@ -19,6 +19,10 @@ Sound events are snapped to window boundaries, so "sounding at ``t_i``", "soundi
 "sounding for most of the window" all agree: the sound mask of frame ``i`` is the union of the instance masks of
 the objects with an event overlapping its window.
 
+Per-object audio: the room simulation is linear in the sources, so each sounding object is simulated on its own
+(the same room, rig and geometry) and the stereo mixture is the sum of these stems (:attr:`SynthScene.object_audio`;
+scene presets write them to ``audio/objects/<id>.wav``), the ground truth for scoring source separation.
+
 Determinism: every random choice comes from ``numpy.random.SeedSequence([seed, preset])``, with one child stream
 per stage (layout, lighting, sound, acoustics), so the same preset + seed + package versions give byte-identical
 images, masks and audio, and changing e.g. the frame count does not change which objects are in the room.
@@ -79,6 +83,9 @@ class SynthScene:
     timings: dict[str, float] = field(default_factory=dict)
     room_instances: list[Instance] = field(default_factory=list, repr=False)
     placements: list[Placement] = field(default_factory=list, repr=False)
+    # each sounding object's own stereo contribution (object id → (2, S) float32, channel 0 = left mic, after the
+    # same peak scale as ``stereo``), for the objects with sound; ``stereo`` is exactly their float32 sum
+    object_audio: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def instances_at(self, frame: int) -> list[Instance]:
         """The world geometry of ``frame`` (room, objects, stands) — e.g. for an independent ray cast."""
@@ -356,26 +363,30 @@ def generate_scene(
     mics = [acoustics.mic_pair(c.camera_to_world) for c in cams]
     ml = np.stack([m[0] for m in mics])
     mr = np.stack([m[1] for m in mics])
-    sources = []
+    n_samples = int(round(duration * sr))
+    still = static and not any(o.moving for o in objects)
+    times = np.arange(T) / fps + 0.5 / fps  # frame i's geometry holds for its whole window
+    parts: dict[int, np.ndarray] = {}  # object id → its own (2, n_samples) contribution, before the peak scale
     for o in objects:
         tr = tracks.get(o.id)
         if tr is None or not np.any(tr):
             continue
-        sources.append((o.positions if o.moving else o.positions[0], tr * gains[o.id]))
-    n_samples = int(round(duration * sr))
-    if not sources:
-        stereo = np.zeros((2, n_samples), np.float32)
-    elif static and not any(o.moving for o in objects):
-        stereo = acoustics.simulate_static(sources, ml[0], mr[0], room_size, rt60, sr)
-    else:
-        times = np.arange(T) / fps + 0.5 / fps  # frame i's geometry holds for its whole window
-        stereo = acoustics.simulate_moving(sources, ml, mr, room_size, rt60, sr, times=times)
-    stereo = stereo[:, :n_samples]
-    if stereo.shape[1] < n_samples:
-        stereo = np.pad(stereo, ((0, 0), (0, n_samples - stereo.shape[1])))
-    peak = float(np.abs(stereo).max())
+        # the room is linear in the sources: one simulation per source gives each object's stem, and the
+        # mixture is their sum (the RIR work is per source either way)
+        src = [(o.positions if o.moving else o.positions[0], tr * gains[o.id])]
+        if still:
+            y = acoustics.simulate_static(src, ml[0], mr[0], room_size, rt60, sr)
+        else:
+            y = acoustics.simulate_moving(src, ml, mr, room_size, rt60, sr, times=times)
+        y = y[:, :n_samples].astype(np.float64)
+        parts[o.id] = np.pad(y, ((0, 0), (0, n_samples - y.shape[1])))
+    mix = np.sum(list(parts.values()), axis=0) if parts else np.zeros((2, n_samples))
+    peak = float(np.abs(mix).max())
     scale = 0.9 / peak if peak > 0.9 else 1.0
-    stereo = (stereo * scale).astype(np.float32)
+    object_audio = {oid: (y * scale).astype(np.float32) for oid, y in parts.items()}
+    stereo = np.zeros((2, n_samples), np.float32)
+    for oid in sorted(object_audio):  # the mixture is exactly the float32 sum of the stems, in id order
+        stereo += object_audio[oid]
     mono = stereo.mean(axis=0).astype(np.float32)
     timings["acoustics"] = time.perf_counter() - t0
 
@@ -443,6 +454,7 @@ def generate_scene(
         timings,
         room.instances,
         placed,
+        object_audio,
     )
 
 
@@ -499,7 +511,17 @@ def generate_dataset(
     for sc in stream:
         if progress is not None:
             progress(f"write {sc.name}")
-        write_scene(root / sc.name, sc.scene, sc.rgb, sc.instances, sc.depth, sc.sound_masks, sc.stereo, sc.mono)
+        write_scene(
+            root / sc.name,
+            sc.scene,
+            sc.rgb,
+            sc.instances,
+            sc.depth,
+            sc.sound_masks,
+            sc.stereo,
+            sc.mono,
+            object_audio=sc.object_audio,
+        )
         rows.append((sc.name, sc.seed, sc.split, sc.preset))
     _update_index(root / "index.csv", rows)
     return root
