@@ -616,18 +616,25 @@ def view(
     ),
     port: int = typer.Option(8080, help="Port of the viewer (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: reachable from other machines)."),
+    scene: Path | None = typer.Option(
+        None,
+        "--scene",
+        help="Scene folder whose training cameras give the starting view (default: the cameras stored by "
+        "`soundmask lift`, or the scene beside a demo/run output).",
+    ),
 ) -> None:
     """Interactive browser viewer (viser): the Gaussian scene with its sounding objects highlighted, a time slider
-    and a query box (label, time or both)."""
+    and a query box (label, time or both). It opens at a training camera, inside the room."""
     from soundmask.report.viewer import SoundViewer
 
     if not model.is_file():
         raise ConfigError(
             "model file not found", model, "pass OUT/lift/sound_scene.pt or a model from `soundmask reconstruct`"
         )
-    v = SoundViewer(model, host=host, port=port)
+    v = SoundViewer(model, host=host, port=port, scene=scene)
+    start = f"training camera {v.view.name}".strip() if v.view is not None else "outside (no training camera known)"
     console.print(
-        f"viewer of {model} ({len(v.g)} Gaussians, {len(v.sound.tags)} sounding object(s)) at "
+        f"viewer of {model} ({len(v.g)} Gaussians, {len(v.sound.tags)} sounding object(s)), starting at {start}, at "
         f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{v.port}  (Ctrl-C to stop)"
     )
     try:

@@ -16,6 +16,7 @@ pytest.importorskip("moderngl", reason="the generator renders with moderngl")
 if ctypes.util.find_library("EGL") is None:  # pragma: no cover - depends on the machine
     pytest.skip("libEGL not found", allow_module_level=True)
 
+from soundmask.data.cameras import camera_from_dict, scene_cameras
 from soundmask.data.scene import load_sound_mask, read_scene
 from soundmask.errors import ConfigError
 from soundmask.lift.tags import SoundScene
@@ -106,6 +107,10 @@ def test_lift_with_ground_truth_masks(scene3d: Path, model3d: tuple[Path, float]
     assert sound.tags and all(t.spans for t in sound.tags)
     t0 = sound.tags[0].spans[0][0]
     assert sound.tags[0] in sound.at_time(t0) and sound.mask_gaussians(t=t0).any()
+    # the training cameras travel with it (`soundmask view` starts at one of them)
+    stored = [camera_from_dict(d) for d in sound.meta["cameras"]]
+    train = scene_cameras(scene3d)
+    assert len(stored) == len(train) and np.allclose(stored[0].camera_to_world, train[0].camera_to_world)
     # render the sound scene: from a scene view, and from novel orbit views
     r = _cli(
         "render",

@@ -25,6 +25,7 @@ from soundmask.audio.cues import FrameAudio, frame_audio, scene_mono
 from soundmask.avs2d import MethodConfig
 from soundmask.config import check_choices, option
 from soundmask.constants import ALPHA_THRESHOLD, VOTE_THRESHOLD
+from soundmask.data.cameras import camera_to_dict
 from soundmask.data.images import resize_mask, resize_to
 from soundmask.data.types import Scene
 from soundmask.errors import ConfigError, DataError
@@ -366,7 +367,14 @@ def run_lift(
         g.means.detach().numpy(), components, members, timeline, times, [fa.taggings[i] for i in train], fa.window
     )
     sound = SoundScene(
-        g, tags, {"scene": scene.name, "grouping": grouping, "method": "gt" if cfg.use_gt_2d else cfg.method}
+        g,
+        tags,
+        {
+            "scene": scene.name,
+            "grouping": grouping,
+            "method": "gt" if cfg.use_gt_2d else cfg.method,
+            "cameras": [camera_to_dict(c) for c in cams],  # the training cameras: `soundmask view` opens at one
+        },
     )
 
     # 8. evaluation and renders

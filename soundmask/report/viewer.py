@@ -8,6 +8,11 @@ viser (the viewer nerfstudio uses; its client renders Gaussian splats in WebGL).
   highlighted; the *all times* checkbox highlights every sounding object.
 * **Query** (a text box): a label (``dog``), a time (``t=3``, ``3s``) or both (``dog@3``); the matching objects are
   highlighted, the rest is shown in its own colours. :func:`parse_query` reads it.
+* **Camera**: every new client (and viser's *Reset View*, and the *training view* button) starts at a training
+  camera, inside the room: the one that sees the most sounding objects (the first on a tie), with its position,
+  optical axis, up vector and vertical field of view (:func:`initial_view`). The training cameras come from the
+  sound scene (``soundmask lift`` stores them), a ``--scene`` folder, or the scene next to a demo/run output;
+  without any, the view is from outside, on the diagonal of the Gaussians' box.
 """
 
 from __future__ import annotations
@@ -21,9 +26,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from soundmask.errors import ConfigError
+from soundmask.errors import ConfigError, DataError
 
-__all__ = ["Query", "SoundViewer", "parse_query", "splat_arrays"]
+__all__ = [
+    "Query",
+    "SoundViewer",
+    "ViewPose",
+    "camera_view",
+    "initial_view",
+    "parse_query",
+    "splat_arrays",
+    "viewer_cameras",
+]
 
 
 @dataclass(frozen=True)
@@ -90,10 +104,108 @@ def splat_arrays(
     return centres, cov, rgb, op
 
 
-class SoundViewer:
-    """A viser server showing ``path`` (a ``sound_scene.pt`` from ``soundmask lift``, or a plain model)."""
+@dataclass(frozen=True)
+class ViewPose:
+    """A viewer camera in world coordinates: where it is, the point it looks at (the orbit centre), its up vector and
+    its vertical field of view in radians (viser's ``initial_camera`` / ``client.camera`` quantities)."""
 
-    def __init__(self, path: str | Path, host: str = "127.0.0.1", port: int = 8080) -> None:
+    position: tuple[float, float, float]
+    look_at: tuple[float, float, float]
+    up: tuple[float, float, float]
+    fov: float
+    name: str = ""
+
+    @property
+    def forward(self) -> np.ndarray:
+        """Unit vector from the position to the look-at point."""
+        d = np.subtract(self.look_at, self.position)
+        return d / np.linalg.norm(d)
+
+
+def _vec(x: Any) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in np.asarray(x, dtype=np.float64).reshape(3))
+    return a, b, c
+
+
+def camera_view(camera: Any, distance: float = 1.0) -> ViewPose:
+    """The pose of ``camera`` (OpenCV axes: x right, y down, z forward, as viser's): at its centre, looking along
+    its optical axis (+z) at the point ``distance`` ahead, up = −y, vertical field of view 2·atan(H / 2fy)."""
+    c2w = np.asarray(camera.camera_to_world, dtype=np.float64)
+    R, centre = c2w[:3, :3], c2w[:3, 3]
+    forward = R[:, 2] / np.linalg.norm(R[:, 2])
+    up = -R[:, 1] / np.linalg.norm(R[:, 1])
+    k = camera.intrinsics
+    fov = 2.0 * float(np.arctan(0.5 * k.height / k.fy))
+    d = float(distance) if np.isfinite(distance) and distance > 0 else 1.0
+    return ViewPose(_vec(centre), _vec(centre + d * forward), _vec(up), fov, str(camera.name))
+
+
+def _in_view(camera: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of ``points`` in front of ``camera`` and inside its image, their depths)."""
+    if len(points) == 0:
+        return np.zeros(0, bool), np.zeros(0)
+    uv, z = camera.project(points)
+    k = camera.intrinsics
+    with np.errstate(invalid="ignore"):
+        ok = (z > 1e-6) & (uv[:, 0] >= 0) & (uv[:, 0] < k.width) & (uv[:, 1] >= 0) & (uv[:, 1] < k.height)
+    return ok, z
+
+
+def initial_view(cameras: list[Any], points: Any = None, targets: Any = None) -> ViewPose | None:
+    """The viewer's starting pose: the training camera among ``cameras`` that sees the most ``targets`` (the sounding
+    objects' centroids, (K, 3); the first camera on a tie or without targets), as :func:`camera_view`. Its look-at
+    point (the orbit centre) lies on the optical axis at the mean depth of the targets it sees, else half-way to the
+    median depth of the ``points`` (the Gaussians' centres, (N, 3)) it sees, else 1 ahead. None without cameras."""
+    if not cameras:
+        return None
+    tg = np.zeros((0, 3)) if targets is None else np.asarray(targets, dtype=np.float64).reshape(-1, 3)
+    seen = [_in_view(c, tg) for c in cameras]
+    k = int(np.argmax([int(ok.sum()) for ok, _ in seen]))  # argmax: the first of the best
+    cam = cameras[k]
+    ok, z = seen[k]
+    distance = 1.0
+    if ok.any():
+        distance = float(z[ok].mean())
+    elif points is not None:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        pts = pts[:: max(1, len(pts) // 20000)]
+        ok, z = _in_view(cam, pts)
+        if ok.any():
+            distance = 0.5 * float(np.median(z[ok]))  # half-way: orbiting around it stays inside the room
+    return camera_view(cam, distance)
+
+
+def viewer_cameras(path: Path, sound: Any, scene: str | Path | None = None) -> list[Any]:
+    """The training cameras for the viewer of ``path``: those of ``scene`` (a scene folder) when given; else those
+    stored in the sound scene's meta (``soundmask lift`` writes them); else those of the scene next to a
+    ``soundmask demo`` / ``run`` output (``OUT/lift/sound_scene.pt`` beside ``OUT/scene/[NAME]``); else none."""
+    from soundmask.data.cameras import camera_from_dict, scene_cameras
+
+    if scene is not None:
+        return scene_cameras(scene)
+    stored = sound.meta.get("cameras") if isinstance(sound.meta, dict) else None
+    if stored:
+        try:
+            return [camera_from_dict(d) for d in stored]
+        except (KeyError, TypeError, ValueError):
+            pass
+    name = str(sound.meta.get("scene", "")) if isinstance(sound.meta, dict) else ""
+    root = path.resolve().parent.parent / "scene"
+    for cand in ([root / name] if name else []) + [root]:
+        try:
+            return scene_cameras(cand)
+        except (DataError, OSError, KeyError, TypeError, ValueError):
+            continue
+    return []
+
+
+class SoundViewer:
+    """A viser server showing ``path`` (a ``sound_scene.pt`` from ``soundmask lift``, or a plain model); ``scene``: a
+    scene folder whose training cameras give the starting view (see :func:`viewer_cameras`)."""
+
+    def __init__(
+        self, path: str | Path, host: str = "127.0.0.1", port: int = 8080, scene: str | Path | None = None
+    ) -> None:
         import viser
 
         from soundmask.lift.tags import SoundScene
@@ -109,6 +221,10 @@ class SoundViewer:
         if self.sound is None:
             self.sound = SoundScene(load_model(p), [], {})
         self.g = self.sound.gaussians
+        self.cameras = viewer_cameras(p, self.sound, scene)
+        with torch.no_grad():
+            means = self.g.means.numpy()
+        self.view: ViewPose | None = initial_view(self.cameras, means, [t.centroid for t in self.sound.tags])
         self._lock = threading.Lock()
         self.server = viser.ViserServer(host=host, port=port, verbose=False)
         self.port = self.server.get_port()
@@ -144,8 +260,33 @@ class SoundViewer:
         for k, t in enumerate(tags):
             x, y, z = (float(v) for v in t.centroid)
             self.server.scene.add_label(f"/tags/{k}", f"#{k + 1} {t.label}", position=(x, y, z))
+        if self.view is not None:
+            button = gui.add_button("training view", hint=f"back to training camera {self.view.name}".strip())
+
+            @button.on_click
+            def _(event: Any) -> None:
+                if event.client is not None:
+                    self.move_client(event.client)
+
+    def move_client(self, client: Any) -> None:
+        """Put ``client``'s camera at the starting training view."""
+        v = self.view
+        if v is None:
+            return
+        with client.atomic():
+            client.camera.up_direction = v.up
+            client.camera.position = v.position
+            client.camera.look_at = v.look_at
+            client.camera.fov = v.fov
 
     def _place_camera(self) -> None:
+        cam = self.server.initial_camera
+        if self.view is not None:  # inside the room, at a training camera
+            cam.position = self.view.position
+            cam.look_at = self.view.look_at
+            cam.up = self.view.up
+            cam.fov = self.view.fov
+            return
         with torch.no_grad():
             m = self.g.means.numpy()
         lo, hi = np.percentile(m, 5, axis=0), np.percentile(m, 95, axis=0)
