@@ -305,3 +305,18 @@ def semantic_likelihood(scores: Any, temperature: float = 0.05, known: Any = Non
         e = np.exp(z - z.max())
         out[ok] = e / e.mean()
     return out.astype(np.float32)
+
+
+def semantic_matrix(categories: Sequence[CategoryEvidence], taggings: Sequence[Any], space: TextSpace) -> np.ndarray:
+    """(V, K): per audio window (``taggings[v]``, a :class:`~soundmask.audio.types.Tagging` or None) each
+    component's :func:`semantic_scores` minus their mean over the components (so 0 = average fit, and a window
+    without tags is all 0) — the binding's semantic cue (:mod:`soundmask.lift.binding`)."""
+    out = np.zeros((len(taggings), len(categories)))
+    if not any(c.visible for c in categories):
+        return out
+    for v, tg in enumerate(taggings):
+        if tg is None or not np.size(getattr(tg, "scores", ())):
+            continue
+        s = semantic_scores(categories, tg, space)
+        out[v] = s - s.mean()
+    return out

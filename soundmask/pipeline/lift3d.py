@@ -185,6 +185,7 @@ def sound_masks_2d(views: SceneViews, cfg: LiftConfig, which: list[int], audio: 
 
 # ------------------------------------------------------------------------------------------ the pipeline
 def _binding_cues(
+    scene: Scene,
     assocs: list[Any],
     fa: FrameAudio,
     lv: LiftViews,
@@ -195,7 +196,7 @@ def _binding_cues(
     c: float,
 ) -> BindingCues | None:
     """The visual, acoustic (and, with a semantic binding, semantic) cues of every component in every view."""
-    windows = lv.windows or list(range(len(lv)))
+    windows = list(lv.windows) or list(range(len(lv)))
     means = g.means.detach().cpu().numpy().astype(np.float64)
     remove = None if cfg.second_source == "none" else cfg.second_source
     ac = acoustic_cues(
@@ -214,6 +215,9 @@ def _binding_cues(
     if ac is None:
         return None
     ids = np.array([comp.id for comp in components], dtype=np.int64)
+    semantic = (
+        _semantic_cue(g, scene, lv, components, fa, windows, cfg) if cfg.binding in ("semantic", "joint") else None
+    )
     return BindingCues(
         ids,
         np.stack([a.candidates for a in assocs]),
@@ -221,8 +225,40 @@ def _binding_cues(
         ac[0],
         np.array([fa.active(t) for t in times], dtype=bool),
         ac[1],
+        semantic=semantic,
         visual=np.stack([a.selected for a in assocs]),
     )
+
+
+def _semantic_cue(
+    g: Gaussians,
+    scene: Scene,
+    lv: LiftViews,
+    components: list[Component],
+    fa: FrameAudio,
+    windows: list[int],
+    cfg: LiftConfig,
+) -> np.ndarray | None:
+    """(V, K) the semantic cue (:func:`soundmask.lift.semantic.semantic_matrix`) from the training images and the
+    views' audio tags; None when the offline text model is missing (``--binding semantic`` then fails)."""
+    from soundmask.audio.textspace import TextSpace
+    from soundmask.data.scene import load_rgb
+    from soundmask.lift.associate import component_masks
+    from soundmask.lift.semantic import component_categories, semantic_matrix
+
+    try:
+        space = TextSpace()
+    except ConfigError:
+        if cfg.binding == "semantic":
+            raise
+        return None
+    images = [load_rgb(scene, i) for i in windows]
+    masks = [
+        component_masks(g, cam, components, time=t, backend=cfg.backend)
+        for cam, t in zip(lv.cameras, lv.times, strict=True)
+    ]
+    cats = component_categories(images, masks, size=160)
+    return semantic_matrix(cats, [fa.taggings[w] for w in windows], space)
 
 
 def _group(
@@ -327,7 +363,7 @@ def run_lift(
         if cfg.binding == "visual":
             return timeline, None
         say(0.85, "acoustic evidence")
-        cues = _binding_cues(assocs, fa, lv, components, g, cfg, times, scene.speed_of_sound)
+        cues = _binding_cues(scene, assocs, fa, lv, components, g, cfg, times, scene.speed_of_sound)
         if cues is None:
             raise DataError(
                 f"--binding {cfg.binding} needs stereo audio and microphone positions",
