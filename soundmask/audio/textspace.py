@@ -127,7 +127,9 @@ class TextSpace:
     def _load_model(self) -> Any:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar in the pipeline's output
             try:
                 self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
             except Exception as e:  # sentence-transformers/transformers raise many types
