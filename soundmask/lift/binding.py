@@ -67,11 +67,12 @@ class BindingWeights:
         return np.array([self.bias, self.candidate, self.iou, self.acoustic, self.semantic])
 
 
-#: Fitted on train-split scenes (benchmarks/fit_binding.py), one set per binding.
+#: Fitted on train-split scenes (seeds 400 and 401, ``soundmask demo`` with the shipped SDAVS; class-balanced
+#: logistic regression, bias moved to the F1-best threshold): ``benchmarks/fit_binding.py --train ...``.
 DEFAULT_WEIGHTS: dict[str, BindingWeights] = {
-    "joint": BindingWeights(bias=-3.0, candidate=2.0, iou=2.0, acoustic=0.5, semantic=0.0),
-    "acoustic": BindingWeights(bias=-2.0, candidate=0.0, iou=0.0, acoustic=0.5, semantic=0.0),
-    "semantic": BindingWeights(bias=-1.0, candidate=0.0, iou=0.0, acoustic=0.0, semantic=1.0),
+    "joint": BindingWeights(bias=-2.868, candidate=2.235, iou=2.358, acoustic=0.275, semantic=0.538),
+    "acoustic": BindingWeights(bias=-0.529, candidate=0.0, iou=0.0, acoustic=0.415, semantic=0.0),
+    "semantic": BindingWeights(bias=-0.007, candidate=0.0, iou=0.0, acoustic=0.0, semantic=1.808),
 }
 
 
