@@ -165,13 +165,23 @@ def structure_planes(
 
 
 def geometric_components(
-    means: Any, opacities: Any | None = None, min_size: int = 20, min_opacity: float = 0.1, **plane_options: Any
+    means: Any,
+    opacities: Any | None = None,
+    min_size: int = 20,
+    min_opacity: float = 0.1,
+    *,
+    keep: Any | None = None,
+    **plane_options: Any,
 ) -> list[Component]:
     """Objects from geometry alone (no mask of any kind): the centres left after removing the large planes
     (:func:`structure_planes`) and the nearly transparent Gaussians, split into connected components
-    (:func:`spatial_components`)."""
+    (:func:`spatial_components`). ``keep`` (a bool (N,) mask or indices): Gaussians kept although they lie on a
+    plane (e.g. a flat object on a table that 2D instance masks mark, :func:`soundmask.lift.splitting.objectness`)."""
     m = _means(means)
-    keep = ~structure_planes(m, **plane_options)
+    on = structure_planes(m, **plane_options)
+    if keep is not None:
+        on[candidate_index(keep, len(m))] = False
+    keep = ~on
     if opacities is not None:
         keep &= np.asarray(opacities, dtype=np.float64).reshape(-1) > min_opacity
     return spatial_components(m, keep, min_size=min_size)

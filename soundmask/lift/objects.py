@@ -56,9 +56,11 @@ def group_gaussians(
     views: LiftViews,
     options: GroupingOptions,
     instance_masks: Sequence[np.ndarray] | None = None,
+    proposals: Sequence[np.ndarray] | None = None,
 ) -> list[Component]:
     """The objects of ``gaussians`` by grouping ``how`` (see the module docstring), from the training ``views``
-    (their 2D sound masks; for ``instances`` / ``affinity`` their ``instance_masks``)."""
+    (their 2D sound masks; for ``instances`` / ``affinity`` their ``instance_masks``; for ``geometry``, optional
+    instance ``proposals``, one id map per view, 0 = background)."""
     means = gaussians.means.detach().numpy()
     min_size = options.min_component
 
@@ -75,7 +77,18 @@ def group_gaussians(
     if how == "geometry":
         with torch.no_grad():
             op = gaussians.opacities().reshape(-1).numpy()
-        comps = geometric_components(means, op, min_size=min_size, inlier_fraction=options.plane_tolerance)
+        keep = None
+        if proposals is not None:
+            from soundmask.lift.splitting import objectness
+
+            keep = objectness(gaussians, views.cameras, proposals, times=views.times, visible=views.visible)
+        comps = geometric_components(means, op, min_size=min_size, keep=keep, inlier_fraction=options.plane_tolerance)
+        if proposals is not None:
+            from soundmask.lift.splitting import split_by_instances
+
+            comps = split_by_instances(
+                comps, gaussians, views.cameras, proposals, times=views.times, visible=views.visible, min_size=min_size
+            )
         if options.sound_split > 0:
             comps = split_by_sound(comps, means, sounded(), max_share=options.sound_split, min_size=min_size)
         return comps

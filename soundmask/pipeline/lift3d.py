@@ -69,6 +69,12 @@ class LiftConfig(MethodConfig):
         "the sound masks (see any-threshold) is split into its voted part and the rest (0: "
         "off)",
     )
+    instance_split: Literal["none", "learned", "yolo"] = option(
+        "none",
+        "geometry grouping: 2D instance proposals of the training frames by this proposer (soundmask.vision."
+        "proposals) keep the Gaussians they mark on the large planes and cut each component where they disagree "
+        "across views, before the sound split (issue 29, item 7; docs/scene3d.md) | none",
+    )
     vote_threshold: float = option(
         VOTE_THRESHOLD, "EchoSegnet vote rule: keep a Gaussian when votes1/(votes0+votes1) > this"
     )
@@ -280,7 +286,16 @@ def _group(
             )
         H, W = views.size
         inst = [resize_to(load_instance_mask(scene, i), W, H, nearest=True) for i in train]
-    return group_gaussians(how, g, lv, cfg, inst), how
+    proposals = None
+    if how == "geometry" and cfg.instance_split != "none":
+        from soundmask.data.scene import load_rgb
+        from soundmask.lift.splitting import instance_label_maps
+        from soundmask.vision.proposals import get_proposer
+
+        H, W = views.size
+        images = np.stack([resize_to(load_rgb(scene, i), W, H) for i in train])
+        proposals = instance_label_maps(get_proposer(cfg.instance_split).propose_batch(images))
+    return group_gaussians(how, g, lv, cfg, inst, proposals), how
 
 
 def run_lift(
