@@ -95,7 +95,7 @@ class LiftConfig(MethodConfig):
         "0: by angle error within --angle-tolerance",
     )
     binding: Binding = option(
-        "visual",
+        "joint",
         "which cues bind each sound to a component, per view: visual (the 2D mask rule and TDoA tie-break) | "
         "acoustic (steered response at each component's Gaussians against off-object points) | semantic (audio tags "
         "vs the component's visual category) | joint (all, weights fitted on train scenes; docs/scene3d.md)",
@@ -379,6 +379,8 @@ def run_lift(
             return timeline, None
         say(0.85, "acoustic evidence")
         cues = _binding_cues(scene, assocs, fa, lv, components, g, cfg, times, scene.speed_of_sound)
+        if cues is None and cfg.binding == "joint":  # mono audio or no microphone positions: the 2D masks decide
+            return timeline, None
         if cues is None:
             raise DataError(
                 f"--binding {cfg.binding} needs stereo audio and microphone positions",
@@ -457,6 +459,7 @@ def run_lift(
             "scene": scene.name,
             "method": "gt" if cfg.use_gt_2d else cfg.method,
             "grouping": grouping,
+            "binding": cfg.binding if cues is not None or cfg.binding == "visual" else "visual (no stereo audio)",
             "num_gaussians": len(g),
             "num_components": len(components),
             "num_tags": len(tags),
