@@ -43,7 +43,6 @@ __all__ = [
     "AssociationOptions",
     "ComponentTimeline",
     "associate_frame",
-    "associate_frames",
     "associate_views",
     "component_masks",
     "segment_of_views",
@@ -295,24 +294,6 @@ def associate_views(
         if progress is not None:
             progress((j + 1) / len(views))
     return assocs
-
-
-def associate_frames(
-    gaussians: Gaussians,
-    components: Sequence[Component],
-    views: LiftViews,
-    options: AssociationOptions,
-    *,
-    audio: FrameAudio | None = None,
-    c: float = SPEED_OF_SOUND,
-    progress: Callable[[float], None] | None = None,
-) -> ComponentTimeline:
-    """:func:`associate_views` → the components' timeline (rows = views)."""
-    segments = audio.segments if audio is not None else None
-    if not components:
-        return ComponentTimeline(np.zeros(0, np.int64), np.zeros((len(views), 0), bool), segments)
-    assocs = associate_views(gaussians, components, views, options, audio=audio, c=c, progress=progress)
-    return ComponentTimeline.from_associations(assocs, segments=segments)
 
 
 def segment_of_views(times: Sequence[float], window: float, segments: Sequence[tuple[float, float]]) -> np.ndarray:

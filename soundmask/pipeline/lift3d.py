@@ -5,10 +5,12 @@ views (every 8th frame is a test view that only the evaluation sees) and the Gau
 the audio cues per frame (:func:`soundmask.audio.cues.frame_audio`); the 2D sound masks of the training frames
 (ground truth or a 2D method); grouping the Gaussians into objects (:mod:`soundmask.lift.objects`); association
 of each object with each frame's sound mask, with the TDoA tie-break (:func:`soundmask.lift.associate.
-associate_frames`); EchoSegnet's vote within each sounding object (:func:`soundmask.lift.voting.vote_members`),
-optionally refined by direction; tagging (:func:`soundmask.lift.tags.tags_from_timeline` → a
-:class:`~soundmask.lift.tags.SoundScene`); and the evaluation on the test views
-(:func:`soundmask.metrics.scene3d.evaluate_scene`). docs/scene3d.md describes each stage and its numbers.
+associate_views`) and the binding of each sound to components over visual, acoustic and semantic cues
+(:func:`soundmask.lift.binding.decide`); EchoSegnet's vote within each sounding object
+(:func:`soundmask.lift.voting.vote_members`), optionally refined by direction; tagging
+(:func:`soundmask.lift.tags.tags_from_timeline` → a :class:`~soundmask.lift.tags.SoundScene`); and the evaluation
+on the test views (:func:`soundmask.metrics.scene3d.evaluate_scene`). docs/scene3d.md describes each stage and its
+numbers.
 """
 
 from __future__ import annotations
