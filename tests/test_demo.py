@@ -56,6 +56,13 @@ def test_demo_writes_report_and_metrics(first_run) -> None:
     # the progress callback saw every stage start and finish
     assert {s for s, f, _ in seen if f == 1.0} == set(STAGES)
     assert len(list((out / "renders").glob("orbit_*.png"))) == TINY["orbit"]
+    # each sounding object's own signal: a WAV in lift/objects/, a player in the report, the separation scores
+    with_audio = [t for t in m["tags"] if t["audio"]]
+    assert len(with_audio) == len(m["tags"]) and all((out / t["audio"]).is_file() for t in with_audio)
+    assert len(re.findall(r"<audio controls", html)) == len(with_audio)
+    assert len(re.findall(r"data:audio/wav;base64,", html)) == len(with_audio)
+    for k in ("separation_si_sdr_db", "separation_si_sdri_db", "label_accuracy_mixture"):
+        assert k in m["scene3d"]
 
 
 def test_demo_rerun_uses_cache_and_gives_same_metrics(first_run) -> None:

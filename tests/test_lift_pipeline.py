@@ -107,6 +107,13 @@ def test_lift_with_ground_truth_masks(scene3d: Path, model3d: tuple[Path, float]
     assert sound.tags and all(t.spans for t in sound.tags)
     t0 = sound.tags[0].spans[0][0]
     assert sound.tags[0] in sound.at_time(t0) and sound.mask_gaussians(t=t0).any()
+    # each sounding object's own signal: in the sound scene, as lift/objects/<component>.wav, and scored
+    for tag in sound.tags:
+        sig, sr = sound.audio_of(tag.component_id)
+        assert sr == read_scene(scene3d).sample_rate and sig.ndim == 1 and np.isfinite(sig).all()
+        assert (tmp_path / "out" / "objects" / f"{tag.component_id}.wav").is_file()
+    assert "separation_si_sdr_db" in m and "separation_si_sdri_db" in m and "label_accuracy_mixture" in m
+    assert m["separation_si_sdr_db"] is None or isinstance(m["separation_si_sdr_db"], float)
     # the training cameras travel with it (`soundmask view` starts at one of them)
     stored = [camera_from_dict(d) for d in sound.meta["cameras"]]
     train = scene_cameras(scene3d)

@@ -117,3 +117,26 @@ def test_load_errors_name_the_file(tmp_path, sound_scene):
     except DataError as e:
         err = str(e)
     assert err is not None and "\n" not in err and "fix:" in err
+
+
+def test_audio_of_round_trip_and_older_files(sound_scene, tmp_path):
+    rng = np.random.default_rng(3)
+    sig = (0.2 * rng.standard_normal(16000)).astype(np.float32)
+    sig[8000:] = 0.0  # silent where it does not sound
+    sound_scene.tags[0].audio, sound_scene.tags[0].sample_rate = sig, 16000
+    path = sound_scene.save(tmp_path / "scene.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["tags"][0]["audio"].dtype == torch.float16 and "audio" not in raw["tags"][1]
+    back = SoundScene.load(path)
+    for obj in (back.tags[0], 1):  # the tag itself or its component id
+        got, sr = back.audio_of(obj)
+        assert sr == 16000 and got.dtype == np.float32 and got.shape == sig.shape
+        assert np.max(np.abs(got - sig)) <= 1e-3 * np.max(np.abs(sig)) and not got[8000:].any()
+    with pytest.raises(DataError, match="no audio of its own"):
+        back.audio_of(2)  # a tag written without audio (an older file, or --separation none)
+    with pytest.raises(DataError, match="no sounding object with component id 9"):
+        back.audio_of(9)
+    try:
+        back.audio_of(2)
+    except DataError as e:
+        assert "\n" not in str(e) and "fix:" in str(e)

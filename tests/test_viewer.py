@@ -261,7 +261,10 @@ def test_viewer_in_headless_chromium(tmp_path: Path) -> None:
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     from soundmask.report.viewer import SoundViewer
 
-    path = _scene().save(tmp_path / "sound_scene.pt")
+    sound = _scene()
+    sound.tags[0].audio = (0.1 * np.sin(np.arange(16000) / 5.0)).astype(np.float32)  # the dog's own signal
+    sound.tags[0].sample_rate = 16000
+    path = sound.save(tmp_path / "sound_scene.pt")
     viewer = SoundViewer(path, port=0)
     try:
         with sync_playwright() as p:
@@ -296,6 +299,9 @@ def test_viewer_in_headless_chromium(tmp_path: Path) -> None:
             # the query highlights the dog only: its orange stays, the piano loses its blue
             after = _until(shoot, lambda c: c[2] < 0.05 * _counts(before)[2] and c[1] > 0.5 * _counts(before)[1])
             assert viewer.highlighted == [0]
+            # a player of its own signal for the dog (the piano has none)
+            assert page.locator("audio").count() == 1
+            assert page.locator("audio").first.get_attribute("src").startswith("data:audio/wav;base64,")
             (tmp_path / "before.png").write_bytes(before)
             (tmp_path / "after.png").write_bytes(after)
             browser.close()

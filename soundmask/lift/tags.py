@@ -7,9 +7,12 @@ its sound masks rendered from any view.
 * :class:`SoundTag` — one sounding component: its Gaussians, label, top scores, embedding, active spans.
 * :func:`spans_from_activity` — per-frame activity → merged (start, end) spans.
 * :class:`SoundScene` — the Gaussians plus their tags, with the query API (:meth:`~SoundScene.by_label`,
-  :meth:`~SoundScene.at_time`, :meth:`~SoundScene.by_audio`, :meth:`~SoundScene.mask_gaussians`) and a one-file
-  ``.pt`` format (:meth:`~SoundScene.save` / :meth:`~SoundScene.load`) holding only plain types and tensors, so
-  it loads with ``torch.load(weights_only=True)``.
+  :meth:`~SoundScene.at_time`, :meth:`~SoundScene.by_audio`, :meth:`~SoundScene.mask_gaussians`), each object's
+  own signal (:meth:`~SoundScene.audio_of`, from :mod:`soundmask.lift.separate`) and a one-file ``.pt`` format
+  (:meth:`~SoundScene.save` / :meth:`~SoundScene.load`) holding only plain types and tensors, so it loads with
+  ``torch.load(weights_only=True)``. A tag's audio is stored as float16 samples normalised to a peak of 1 plus
+  their scale (``audio``, ``audio_scale``, ``sample_rate``); files written before per-object audio load with
+  ``audio = None`` and :meth:`~SoundScene.audio_of` says so in one line.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ VERSION = 1
 class SoundTag:
     """A sounding object of the scene: Gaussians ``index`` (component ``component_id``), its audio ``label``
     and top ``scores`` (label → score), the audio ``embedding`` (D,), the ``spans`` (start, end) seconds when
-    it sounds, and its ``centroid`` (3,)."""
+    it sounds, and its ``centroid`` (3,). ``audio`` (S,) float32 is the object's own signal over the whole
+    recording at ``sample_rate`` (aligned with the left microphone, silent where it does not sound; None when not
+    extracted): label, scores and embedding are then YAMNet's on it (:mod:`soundmask.lift.separate`)."""
 
     component_id: int
     index: np.ndarray
@@ -51,6 +56,8 @@ class SoundTag:
     embedding: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     spans: list[tuple[float, float]] = field(default_factory=list)
     centroid: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    audio: np.ndarray | None = field(default=None, repr=False)
+    sample_rate: int = 0
 
     def active(self, t: float) -> bool:
         """True when ``t`` lies in one of the spans (start ≤ t < end)."""
@@ -62,7 +69,7 @@ class SoundTag:
         return q in self.label.lower() or any(q in k.lower() for k in self.scores)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "component_id": int(self.component_id),
             "index": torch.as_tensor(np.asarray(self.index, dtype=np.int64)),
             "label": str(self.label),
@@ -71,9 +78,20 @@ class SoundTag:
             "spans": [(float(s), float(e)) for s, e in self.spans],
             "centroid": torch.as_tensor(np.asarray(self.centroid, dtype=np.float64)),
         }
+        if self.audio is not None:
+            a = np.asarray(self.audio, dtype=np.float32).ravel()
+            peak = float(np.max(np.abs(a))) if a.size else 0.0
+            scale = peak if np.isfinite(peak) and peak > 0 else 1.0
+            d["audio"] = torch.as_tensor((a / scale).astype(np.float16))
+            d["audio_scale"] = scale
+            d["sample_rate"] = int(self.sample_rate)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SoundTag:
+        audio = None
+        if d.get("audio") is not None:
+            audio = np.asarray(d["audio"], dtype=np.float32).ravel() * np.float32(d.get("audio_scale", 1.0))
         return cls(
             component_id=int(d["component_id"]),
             index=np.asarray(d["index"], dtype=np.int64),
@@ -82,6 +100,8 @@ class SoundTag:
             embedding=np.asarray(d.get("embedding", np.zeros(0)), dtype=np.float32),
             spans=[(float(s), float(e)) for s, e in d.get("spans", [])],
             centroid=np.asarray(d.get("centroid", np.zeros(3)), dtype=np.float64),
+            audio=audio,
+            sample_rate=int(d.get("sample_rate", 0)),
         )
 
 
@@ -217,6 +237,30 @@ class SoundScene:
             if (t is None or tag.active(t)) and (label is None or tag.matches(label)):
                 out[np.asarray(tag.index, dtype=np.int64)] = True
         return out
+
+    def tag_of(self, obj: SoundTag | int) -> SoundTag:
+        """The tag ``obj`` itself, or the tag of component id ``obj``; :class:`DataError` when there is none."""
+        if isinstance(obj, SoundTag):
+            return obj
+        cid = int(obj)
+        for tag in self.tags:
+            if int(tag.component_id) == cid:
+                return tag
+        have = ", ".join(str(t.component_id) for t in self.tags) or "none"
+        raise DataError(f"no sounding object with component id {cid}", fix=f"use one of: {have}")
+
+    def audio_of(self, obj: SoundTag | int) -> tuple[np.ndarray, int]:
+        """(signal (S,) float32, sample rate) of a sounding object (a tag or its component id): its own signal over
+        the whole recording, aligned with the left microphone and silent where it does not sound
+        (:mod:`soundmask.lift.separate`). :class:`DataError` when the object was not extracted (a sound scene
+        written before per-object audio existed, or lifted with ``--separation none``)."""
+        tag = self.tag_of(obj)
+        if tag.audio is None or tag.sample_rate <= 0:
+            raise DataError(
+                f"sounding object {tag.component_id} has no audio of its own in this sound scene",
+                fix="re-run `soundmask lift` (with --separation mvdr or das) to extract it",
+            )
+        return np.asarray(tag.audio, dtype=np.float32), int(tag.sample_rate)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:

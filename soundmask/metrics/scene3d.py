@@ -470,17 +470,21 @@ def evaluate_scene(
     (H, W) of its sounding Gaussians, scored against the scene's ground-truth sound mask at that size (mIoU, F,
     pooled J/F); the centroid error of each sounding object against ``tags`` (:func:`tag_centroid_errors`); and,
     when the scene lists sound events, which objects the tags found (``objects_found``, ``objects_missed``,
-    ``false_sources``, ``label_accuracy``: :func:`soundmask.metrics.objects.score_objects`). Without
-    ground-truth masks the mask scores are None, with a note."""
+    ``false_sources``, ``label_accuracy``: :func:`soundmask.metrics.objects.score_objects`) and, when the scene
+    has per-object audio and the tags carry their own signals (``audio``), how well those are separated
+    (``separation_si_sdr_db``, ``separation_si_sdri_db``: :func:`soundmask.metrics.separation.score_separation`;
+    None otherwise). Without ground-truth masks the mask scores are None, with a note."""
     from soundmask.data.images import resize_mask
     from soundmask.data.scene import load_sound_mask
     from soundmask.metrics.objects import OBJECT_KEYS, score_objects
+    from soundmask.metrics.separation import SEPARATION_KEYS
 
-    out: dict[str, Any] = dict.fromkeys(OBJECT_KEYS)
+    out: dict[str, Any] = dict.fromkeys(OBJECT_KEYS + SEPARATION_KEYS)
     if scene.sound_events:
         obj = score_objects(scene, tags)
         out.update({k: getattr(obj, k) for k in OBJECT_KEYS})
         out["objects"] = obj.to_dict()
+        out.update(_separation(scene, tags, obj.pairs))
     gts, preds = [], []
     for i, a in test_alpha.items():
         H, W = np.shape(a)
@@ -510,6 +514,34 @@ def evaluate_scene(
         )
     out["centroid_errors_m"] = [None if not np.isfinite(e) else round(float(e), 4) for e in errs]
     return out
+
+
+def _separation(scene: Scene, tags: Sequence[Any], pairs: dict[int, int]) -> dict[str, Any]:
+    """``separation_*`` of the found objects' tag signals against the scene's stems ({} without stems/signals)."""
+    from soundmask.data.scene import load_object_audio, load_stereo, object_audio_ids
+    from soundmask.metrics.separation import score_separation
+
+    est = {i: (k, getattr(tags[k], "audio", None)) for i, k in pairs.items()}
+    est = {i: v for i, v in est.items() if v[1] is not None}
+    if scene.root is None or not est:
+        return {}
+    have = set(object_audio_ids(scene))
+    if not have:
+        return {}
+    try:
+        stems = {i: load_object_audio(scene, i) for i in est if i in have}
+        mixture = load_stereo(scene)
+    except DataError:  # stems without a stereo recording: nothing to compare with
+        return {}
+    events: dict[int, list[tuple[float, float]]] = {}
+    for e in scene.sound_events:
+        events.setdefault(e.object_id, []).append((e.start, e.end))
+    sc = score_separation(est, stems, mixture, scene.sample_rate, events)
+    return {
+        "separation_si_sdr_db": sc.separation_si_sdr_db,
+        "separation_si_sdri_db": sc.separation_si_sdri_db,
+        "separation_objects": sc.objects,
+    }
 
 
 def tag_centroid_errors(scene: Scene, tags: Sequence[TimedObject]) -> list[float]:

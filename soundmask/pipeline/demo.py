@@ -251,6 +251,7 @@ def _metrics(
     from soundmask.data.scene import load_sound_mask
     from soundmask.metrics.objects import OBJECT_KEYS
     from soundmask.metrics.pooled import PooledJF
+    from soundmask.metrics.separation import SEPARATION_KEYS
 
     H, W = views.size
     gt = np.stack([resize_mask(load_sound_mask(scene, i), W, H) for i in range(len(masks2d))])
@@ -299,6 +300,9 @@ def _metrics(
                 "pooled_f",
                 "centroid_error_m",
                 *OBJECT_KEYS,
+                "label_accuracy_mixture",
+                *SEPARATION_KEYS,
+                "separation_objects",
                 "num_components",
                 "num_tags",
                 "grouping",
@@ -313,6 +317,7 @@ def _metrics(
                 "spans": [list(s) for s in t.spans],
                 "gaussians": len(t.index),
                 "centroid": np.asarray(t.centroid).round(3).tolist(),
+                "audio": f"lift/objects/{int(t.component_id)}.wav" if t.audio is not None else None,
             }
             for t in sound.tags
         ],

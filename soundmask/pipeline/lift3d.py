@@ -8,9 +8,10 @@ of each object with each frame's sound mask, with the TDoA tie-break (:func:`sou
 associate_views`) and the binding of each sound to components over visual, acoustic and semantic cues
 (:func:`soundmask.lift.binding.decide`); EchoSegnet's vote within each sounding object
 (:func:`soundmask.lift.voting.vote_members`), optionally refined by direction; tagging
-(:func:`soundmask.lift.tags.tags_from_timeline` → a :class:`~soundmask.lift.tags.SoundScene`); and the evaluation
-on the test views (:func:`soundmask.metrics.scene3d.evaluate_scene`). docs/scene3d.md describes each stage and its
-numbers.
+(:func:`soundmask.lift.tags.tags_from_timeline` → a :class:`~soundmask.lift.tags.SoundScene`), with each sounding
+object's own signal and its tags from that signal (:mod:`soundmask.lift.separate`, ``--separation``); and the
+evaluation on the test views (:func:`soundmask.metrics.scene3d.evaluate_scene`). docs/scene3d.md describes each
+stage and its numbers.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from soundmask.lift.associate import ComponentTimeline, associate_views, selecti
 from soundmask.lift.binding import Binding, BindingCues, acoustic_cues, decide
 from soundmask.lift.grouping import PLANE_TOLERANCE, Component
 from soundmask.lift.objects import group_gaussians
-from soundmask.lift.tags import SoundScene, tags_from_timeline
+from soundmask.lift.tags import SoundScene, SoundTag, tags_from_timeline
 from soundmask.lift.views import LiftViews
 from soundmask.lift.voting import centre_visibility, vote_members
 from soundmask.metrics.scene3d import evaluate_scene
@@ -108,6 +109,12 @@ class LiftConfig(MethodConfig):
     )
     second_source: Literal["duet", "null", "none"] = option(
         "duet", "acoustic cue: take the best component out (DUET bin removal | nulling) and score the others again"
+    )
+    separation: Literal["mask", "mvdr", "das", "none"] = option(
+        "mask",
+        "each sounding object's own signal, which its audio tag comes from: mask (time-frequency mask from the "
+        "bound objects' delays and their spectra where each sounds alone) | mvdr (steer at it, null the other bound "
+        "objects) | das (delay-and-sum) | none (no per-object audio; tags from the mixture)",
     )
     refine: bool = option(False, "EchoSegnet-style refinement: keep the parts of a component the TDoA points at")
     alpha_threshold: float = option(
@@ -269,6 +276,72 @@ def _semantic_cue(
     return semantic_matrix(cats, [fa.taggings[w] for w in windows], space)
 
 
+def _frame_activity(
+    timeline: ComponentTimeline, fa: FrameAudio, views: SceneViews, times: list[float], K: int
+) -> np.ndarray:
+    """(frames, K) bool: which components sound in each frame window of the scene, training and held-out: a
+    training frame as the timeline decided, a held-out one as its nearest training frames (ties: the one whose
+    audio sounds more alike), nothing where the window is silent."""
+    out = np.zeros((len(views.times), K), dtype=bool)
+    if K == 0:
+        return out
+    row = {i: j for j, i in enumerate(views.train)}
+    sim = fa.similarity(views.times)
+    for i, t in enumerate(views.times):
+        if i in row:
+            out[i] = timeline.active[row[i]]
+        elif fa.active(t):
+            out[i] = timeline.active_at(t, times, audio_active=sim, segments=[(-np.inf, np.inf)])
+    return out
+
+
+def _separate(
+    g: Gaussians,
+    tags: list[SoundTag],
+    components: list[Component],
+    activity: np.ndarray,
+    fa: FrameAudio,
+    views: SceneViews,
+    cfg: LiftConfig,
+) -> list[SoundTag]:
+    """Each tag's own signal (:func:`soundmask.lift.separate.separate_objects`) over every frame window of the
+    scene, and its audio tags from it (:func:`~soundmask.lift.separate.tag_objects`)."""
+    from soundmask.lift.separate import object_positions, separate_objects, tag_objects
+
+    scene = views.scene
+    assert scene is not None
+    if not fa.windows:
+        return tags
+    col = {c.id: k for k, c in enumerate(components)}
+    act = activity[:, [col[t.component_id] for t in tags]]
+    mid = [None if t is None else float(t) + fa.window / 2 for t in views.times]
+    pos = object_positions(g, [t.index for t in tags], mid)
+    frames = scene.frames
+    mics = None
+    if len(frames) == len(fa.windows) and all(f.mic_left is not None and f.mic_right is not None for f in frames):
+        mics = np.stack([np.stack([np.asarray(f.mic_left), np.asarray(f.mic_right)]) for f in frames])
+    if fa.stereo is not None:
+        audio = fa.stereo
+    else:
+        from soundmask.audio.cues import scene_mono
+
+        audio = scene_mono(scene)[0]
+    assert cfg.separation != "none"  # the caller skips this stage then
+    sep = separate_objects(
+        audio,
+        fa.sample_rate or scene.sample_rate,
+        fa.windows,
+        act,
+        pos,
+        [t.component_id for t in tags],
+        mics,
+        method=cfg.separation,
+        c=scene.speed_of_sound,
+        seed=cfg.seed,
+    )
+    return tag_objects(tags, sep, fa.windows)
+
+
 def _group(
     g: Gaussians, views: SceneViews, cfg: LiftConfig, lv: LiftViews, train: list[int]
 ) -> tuple[list[Component], str]:
@@ -417,10 +490,14 @@ def run_lift(
 
     members = runner.run("voting", make_members)
 
-    # 7. tags
+    # 7. tags: the mixture's, then (unless --separation none) each object's own signal and its tags
     tags = tags_from_timeline(
         g.means.detach().numpy(), components, members, timeline, times, [fa.taggings[i] for i in train], fa.window
     )
+    activity = _frame_activity(timeline, fa, views, times, len(components))
+    mixture_tags = tags
+    if cfg.separation != "none" and tags:
+        tags = runner.run("separation", lambda say: _separate(g, tags, components, activity, fa, views, cfg))
     sound = SoundScene(
         g,
         tags,
@@ -434,15 +511,10 @@ def run_lift(
 
     # 8. evaluation and renders
     def make_eval(say: StageProgress) -> tuple[dict[int, np.ndarray], dict[str, Any]]:
-        sim = fa.similarity(views.times)
         test_masks: dict[int, np.ndarray] = {}
         for i in views.test:
             t = views.times[i]
-            active = (
-                timeline.active_at(t, times, audio_active=sim, segments=[(-np.inf, np.inf)])
-                if len(components) and fa.active(t)
-                else [False] * len(components)
-            )
+            active = activity[i]
             parts = [members[c.id] for c, a in zip(components, active, strict=True) if a and c.id in members]
             test_masks[i] = selection_alpha(
                 g,
@@ -452,7 +524,13 @@ def run_lift(
                 occlusion=cfg.occlusion,
                 backend=cfg.backend,
             )
-        return test_masks, evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold)
+        out = evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold)
+        out["label_accuracy_mixture"] = out.get("label_accuracy")
+        if mixture_tags is not tags and scene.sound_events:
+            from soundmask.metrics.objects import score_objects
+
+            out["label_accuracy_mixture"] = score_objects(scene, mixture_tags).label_accuracy
+        return test_masks, out
 
     test_masks, metrics = runner.run("evaluation", make_eval)
     timings = runner.timings

@@ -1,6 +1,6 @@
-"""What ``soundmask lift`` and ``soundmask render`` write: sound-mask renders of views, the sound scene and its
-metrics (:func:`write_lift_outputs`), and PNG renders of a model or sound scene from any camera
-(:func:`render_views`)."""
+"""What ``soundmask lift`` and ``soundmask render`` write: sound-mask renders of views, the sound scene, each
+sounding object's own signal and the metrics (:func:`write_lift_outputs`, :func:`write_object_audio`), and PNG
+renders of a model or sound scene from any camera (:func:`render_views`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from soundmask.data.cameras import orbit_cameras, read_camera_json
-from soundmask.data.io import write_image, write_json
+from soundmask.data.io import write_audio, write_image, write_json
 from soundmask.errors import ConfigError, DataError
 from soundmask.lift.tags import SoundScene
 from soundmask.report.overlay import overlay
@@ -19,7 +19,9 @@ from soundmask.splat.io import load_model
 from soundmask.splat.render import render
 from soundmask.splat.train import SceneViews, load_views
 
-__all__ = ["SOUND_COLOR", "render_views", "write_lift_outputs"]
+__all__ = ["OBJECT_AUDIO_DIR", "SOUND_COLOR", "render_views", "write_lift_outputs", "write_object_audio"]
+
+OBJECT_AUDIO_DIR = "objects"  # lift/objects/<component id>.wav
 
 SOUND_COLOR = (255, 40, 40)  # the tint of sounding Gaussians in renders
 
@@ -40,8 +42,9 @@ def write_lift_outputs(
     backend: str = "auto",
 ) -> Path:
     """Into ``out_dir``: ``renders/view_NNNNN.png`` (the view with its sound mask, alpha > ``alpha_threshold``,
-    tinted) and ``renders/mask_NNNNN.png`` (0/255) per test view when ``renders``, ``sound_scene.pt`` and
-    ``lift.json`` (``metrics``; NaN as null)."""
+    tinted) and ``renders/mask_NNNNN.png`` (0/255) per test view when ``renders``, ``sound_scene.pt``,
+    ``objects/<component id>.wav`` per tag with its own signal (:func:`write_object_audio`) and ``lift.json``
+    (``metrics``; NaN as null)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if renders:
@@ -56,8 +59,30 @@ def write_lift_outputs(
             write_image(rd / f"view_{i:05d}.png", overlay(_uint8(rgb), m, color=SOUND_COLOR, alpha=0.55, contour=False))
             write_image(rd / f"mask_{i:05d}.png", (m * 255).astype(np.uint8))
     sound.save(out / "sound_scene.pt")
+    write_object_audio(out, sound)
     write_json(out / "lift.json", metrics, indent=2)
     return out
+
+
+def write_object_audio(out_dir: str | Path, sound: SoundScene) -> list[Path]:
+    """``out_dir/objects/<component id>.wav`` for every tag of ``sound`` with its own signal (mono, the whole
+    recording, aligned with the left microphone, silent where the object does not sound): 16-bit PCM, or 32-bit
+    float when a sample reaches full scale (as the scene's own ``audio/objects/``); each written atomically.
+    Earlier files of tags no longer there are removed."""
+    folder = Path(out_dir) / OBJECT_AUDIO_DIR
+    written = []
+    for tag in sound.tags:
+        if tag.audio is None or tag.sample_rate <= 0:
+            continue
+        y = np.asarray(tag.audio, dtype=np.float32)
+        subtype = "PCM_16" if float(np.abs(y).max(initial=0.0)) < 1.0 else "FLOAT"
+        written.append(write_audio(folder / f"{int(tag.component_id)}.wav", y, tag.sample_rate, subtype=subtype))
+    if folder.is_dir():
+        keep = set(written)
+        for f in folder.glob("*.wav"):
+            if f not in keep:
+                f.unlink()
+    return written
 
 
 def render_views(

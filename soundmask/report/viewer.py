@@ -6,6 +6,8 @@ viser (the viewer nerfstudio uses; its client renders Gaussian splats in WebGL).
   order) and carry a floating label.
 * **Time** (a slider; for 4D models the Gaussians move): at time ``t`` only the objects sounding at ``t`` are
   highlighted; the *all times* checkbox highlights every sounding object.
+* **Listen**: each sounding object's row in the GUI has a player of its own signal (the sound scene's per-object
+  audio, :meth:`~soundmask.lift.tags.SoundScene.audio_of`; none for a sound scene written before it existed).
 * **Query** (a text box): a label (``dog``), a time (``t=3``, ``3s``) or both (``dog@3``); the matching objects are
   highlighted, the rest is shown in its own colours. :func:`parse_query` reads it.
 * **Camera**: every new client (and viser's *Reset View*, and the *training view* button) starts at a training
@@ -36,6 +38,7 @@ __all__ = [
     "initial_view",
     "parse_query",
     "splat_arrays",
+    "tag_row_html",
     "viewer_cameras",
 ]
 
@@ -199,6 +202,24 @@ def viewer_cameras(path: Path, sound: Any, scene: str | Path | None = None) -> l
     return []
 
 
+def tag_row_html(k: int, tag: Any) -> str:
+    """The GUI row of sounding object ``k``: its colour, label and spans, and a player of its own signal (the
+    tag's ``audio``, :mod:`soundmask.lift.separate`) when the sound scene has one."""
+    import html
+
+    from soundmask.report.figures import colour
+    from soundmask.report.html import audio_player
+
+    spans = ", ".join(f"{a:g}–{b:g} s" for a, b in tag.spans)
+    player = ""
+    if getattr(tag, "audio", None) is not None and int(getattr(tag, "sample_rate", 0)) > 0:
+        player = f"<div>{audio_player(tag.audio, tag.sample_rate, width=200)}</div>"
+    return (
+        f"<div><span style='display:inline-block;width:10px;height:10px;background:rgb{colour(k)}'>"
+        f"</span> #{k + 1} {html.escape(str(tag.label))}: {spans}{player}</div>"
+    )
+
+
 class SoundViewer:
     """A viser server showing ``path`` (a ``sound_scene.pt`` from ``soundmask lift``, or a plain model); ``scene``: a
     scene folder whose training cameras give the starting view (see :func:`viewer_cameras`)."""
@@ -239,13 +260,7 @@ class SoundViewer:
     def _build_gui(self) -> None:
         gui = self.server.gui
         tags = self.sound.tags
-        from soundmask.report.figures import colour
-
-        rows = "".join(
-            f"<div><span style='display:inline-block;width:10px;height:10px;background:rgb{colour(k)}'>"
-            f"</span> #{k + 1} {t.label}: " + ", ".join(f"{a:g}–{b:g} s" for a, b in t.spans) + "</div>"
-            for k, t in enumerate(tags)
-        )
+        rows = "".join(tag_row_html(k, t) for k, t in enumerate(tags))
         gui.add_html(f"<b>{len(tags)} sounding object(s)</b>{rows or '<div>none</div>'}")
         self.query = gui.add_text("query", "", hint="a label (dog), a time (t=3) or both (dog@3)")
         self.all_times = gui.add_checkbox("all times", True, hint="highlight every sounding object")
