@@ -24,7 +24,7 @@ all). The weights (:data:`DEFAULT_WEIGHTS`) were fitted by logistic regression o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from soundmask.data.types import SceneFrame
 
 __all__ = [
-    "BINDINGS",
     "DEFAULT_WEIGHTS",
     "Binding",
     "BindingCues",
@@ -49,7 +48,6 @@ __all__ = [
 ]
 
 Binding = Literal["visual", "acoustic", "semantic", "joint"]
-BINDINGS: tuple[str, ...] = ("visual", "acoustic", "semantic", "joint")
 Z_CLIP = (-5.0, 15.0)  # the acoustic z enters the logistic score clipped: one loud window must not decide alone
 
 
@@ -208,8 +206,3 @@ def acoustic_cues(
     rows = np.flatnonzero(first >= 0)
     out[rows, first[rows]] = z[rows, first[rows]]
     return out, first
-
-
-def with_semantic(cues: BindingCues, semantic: np.ndarray | None) -> BindingCues:
-    """The same cues with a semantic term (V, K) added."""
-    return replace(cues, semantic=semantic)
