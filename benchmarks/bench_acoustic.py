@@ -6,9 +6,9 @@ into *events* (maximal runs of consecutive frames with the same set of sounding 
 
 * single-source events: accuracy of the best-scoring object, per response model (direct / images / soft);
 * two-source windows: both sources found (the best two, or the best then the best after taking it out by
-  nulling or DUET bin removal);
-* with ``audio/objects/<id>.wav`` (the generator's per-object stems): SI-SDR improvement of :func:`extract` over the
-  mixture on two-source windows, against the object's own left channel.
+  nulling or DUET bin removal).
+
+Separation (SI-SDR against the generator's per-object stems) is ``benchmarks/bench_object_audio.py``.
 
     .venv/bin/python benchmarks/bench_acoustic.py /work/obj/demo*/scene/scene3d_* --json out.json
 """
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from soundmask.audio.evidence import (
-    extract,
     object_evidence,
     predicted_delays,
     window_responses,
@@ -110,28 +109,6 @@ def scene_case(path: Path, rng: np.random.Generator) -> dict:
                 zz[first[e]] = -np.inf
                 ok[e] = {first[e], int(np.argmax(zz))} == truth[e]
             res["double"][mode] = per_window(ok)
-        stems = path / "audio" / "objects"
-        if stems.is_dir():
-            import soundfile as sf
-
-            from soundmask.metrics.separation import si_sdr
-
-            gains = []
-            for v in two:
-                a, b = sounding[v]  # noqa
-                lo, hi = int(windows[v].start * sr), int(windows[v].end * sr)
-                one = [Segment(windows[v].start, windows[v].end)]
-                for tgt, oth in ((a, b), (b, a)):
-                    ref = sf.read(stems / f"{tgt}.wav", dtype="float32", always_2d=True)[0].T[0][lo:hi]
-                    tt = predicted_delays(pos[tgt][v], mics[v, 0], mics[v, 1], c)
-                    to = predicted_delays(pos[oth][v], mics[v, 0], mics[v, 1], c)
-                    seg_audio = stereo[:, lo:hi]
-                    one0 = [Segment(0.0, (hi - lo) / sr)]
-                    y = extract(seg_audio, sr, one0, [tt], [[to]])
-                    mix = si_sdr(seg_audio[0], ref)
-                    gains.append(si_sdr(y, ref) - mix)
-                    del one
-            res["double"]["si_sdr_improvement_db"] = gains
     return res
 
 
@@ -158,7 +135,7 @@ def main() -> None:
     for w in (0, 1, 2):
         h = [x for r in rows for x in r["window"][w]]
         print(f"single-source windows, +-{w} windows: {np.mean(h):.3f} ({sum(h)}/{len(h)})")
-    for k in ("top2", "first_right", "null", "duet", "si_sdr_improvement_db"):
+    for k in ("top2", "first_right", "null", "duet"):
         h = [x for r in rows for x in r["double"].get(k, [])]
         if h:
             print(f"two-source windows, {k}: {np.mean(h):.3f} (n={len(h)}, median {np.median(h):.2f})")

@@ -55,18 +55,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import fft as sfft
 from scipy import signal
 
 from soundmask.audio.tdoa import (
-    _WORKERS,
     BAND,
     FLOOR,
     _active,
     _check_stereo,
     _coherent_norm,
     _correlation_near,
-    _frame_view,
+    _frame_spectra,
     _phat,
 )
 from soundmask.audio.types import Segment
@@ -90,10 +88,11 @@ RemoveMode = Literal["null", "duet"]
 
 
 def predicted_delays(points: Any, mic_left: Any, mic_right: Any, c: float = SPEED_OF_SOUND) -> np.ndarray:
-    """``t_right − t_left`` (s) of sources at ``points`` (..., 3) for one microphone pair (positive: left first)."""
-    p = np.asarray(points, dtype=np.float64)
-    left, right = np.asarray(mic_left, np.float64), np.asarray(mic_right, np.float64)
-    return (np.linalg.norm(p - right, axis=-1) - np.linalg.norm(p - left, axis=-1)) / c
+    """``t_right − t_left`` (s) of sources at ``points`` (..., 3) for one microphone pair (positive: left first),
+    always as an array: :func:`soundmask.synth.acoustics.geometric_tdoa`, the convention of the whole package."""
+    from soundmask.synth.acoustics import geometric_tdoa  # not at module top: audio does not load the generator
+
+    return np.asarray(geometric_tdoa(points, mic_left, mic_right, c), dtype=np.float64)
 
 
 def mirror_points(points: Any, planes: Sequence[float], axis: int = 2) -> np.ndarray:
@@ -130,19 +129,6 @@ class WindowSpectra:
         return r.reshape(d.shape)
 
 
-def _stft_frames(x: np.ndarray, sr: float, frame: float, hop: float | None) -> tuple[np.ndarray, ...]:
-    """Hann-windowed short frames of both channels: L, R (F, K) spectra, energy (F,), centres (F,) s, nfft."""
-    n = max(8, round(frame * sr))
-    h = max(1, round((hop if hop is not None else frame / 2) * sr))
-    nfft = sfft.next_fast_len(2 * n, real=True)  # zero padding: linear, not circular, correlation
-    win = signal.get_window("hann", n).astype(np.float32)
-    L = sfft.rfft(_frame_view(x[0].astype(np.float32), n, h) * win, nfft, axis=-1, workers=_WORKERS)
-    R = sfft.rfft(_frame_view(x[1].astype(np.float32), n, h) * win, nfft, axis=-1, workers=_WORKERS)
-    energy = (np.sum(np.abs(L) ** 2, axis=-1) + np.sum(np.abs(R) ** 2, axis=-1)).astype(np.float64)
-    centres = (np.arange(len(L)) * h + n / 2) / sr
-    return L, R, energy, centres, np.asarray(nfft)
-
-
 def _window_of(centres: np.ndarray, windows: Sequence[Segment]) -> np.ndarray:
     """(F,) index of the window holding each short frame's centre (−1: none; the first window wins)."""
     out = np.full(len(centres), -1, dtype=np.int64)
@@ -175,8 +161,7 @@ def window_spectra(
     x = _check_stereo(stereo, sr)
     if remove_mode not in ("null", "duet"):
         raise ConfigError(f"remove_mode must be null or duet, got {remove_mode!r}")
-    L, R, energy, centres, nfft_a = _stft_frames(x, sr, frame, hop)
-    nfft = int(nfft_a)
+    L, R, energy, centres, nfft = _frame_spectra(x, sr, frame, hop, None)
     freqs = np.fft.rfftfreq(nfft, 1.0 / sr)
     V = len(windows)
     owner = _window_of(centres, windows)

@@ -264,6 +264,16 @@ def _framed(
 ) -> _Framed:
     """Hann-windowed frames of both channels → PHAT-weighted cross-spectra (one batched rfft per channel)."""
     x = _check_stereo(stereo, sr)
+    L, R, energy, centres, nfft = _frame_spectra(x, sr, frame, hop, max_lag)
+    W, keep = _phat(R * np.conj(L), np.fft.rfftfreq(nfft, 1.0 / sr).astype(np.float32), band, floor)
+    return _Framed(W.astype(np.complex64), keep, energy, centres, nfft, sr)
+
+
+def _frame_spectra(
+    x: np.ndarray, sr: float, frame: float, hop: float | None, max_lag: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Hann-windowed short frames of both channels of ``x`` (2, S): their spectra L, R (F, K), energy (F,), centre
+    times (F,) s and the transform length (zero-padded by ``max_lag`` samples, or a frame: linear correlation)."""
     n = max(8, round(frame * sr))
     h = max(1, round((hop if hop is not None else frame / 2) * sr))
     pad = n if max_lag is None else int(np.ceil(min(max_lag, n / 2))) + 1  # zero padding: linear, not circular
@@ -272,9 +282,8 @@ def _framed(
     L = sfft.rfft(_frame_view(x[0].astype(np.float32), n, h) * win, nfft, axis=-1, workers=_WORKERS)
     R = sfft.rfft(_frame_view(x[1].astype(np.float32), n, h) * win, nfft, axis=-1, workers=_WORKERS)
     energy = (np.sum(np.abs(L) ** 2, axis=-1) + np.sum(np.abs(R) ** 2, axis=-1)).astype(np.float64)
-    W, keep = _phat(R * np.conj(L), np.fft.rfftfreq(nfft, 1.0 / sr).astype(np.float32), band, floor)
-    centres = (np.arange(len(W)) * h + n / 2) / sr
-    return _Framed(W.astype(np.complex64), keep, energy, centres, nfft, sr)
+    centres = (np.arange(len(L)) * h + n / 2) / sr
+    return L, R, energy, centres, nfft
 
 
 def _active(energy: np.ndarray, active_db: float) -> np.ndarray:
