@@ -289,7 +289,7 @@ def test_bad_configs_are_config_errors() -> None:
         SynthConfig(categories="dog,unicorn").resolved()
     with pytest.raises(ConfigError, match="AVSS class"):
         generate_scene(SynthConfig(preset="avss", categories="tv,radio,phone", width=32), 1)
-    assert set(PRESETS) == {"s4", "ms3", "avss", "scene3d", "scene4d"}
+    assert set(PRESETS) == {"s4", "ms3", "avss", "scene3d", "scene4d", "s4real", "ms3real"}
 
 
 def test_cli_bad_option_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ that do not know it ignore it)::
 
     <subset>_data/instance_masks/<the gt_masks path>/<name>_<k>.png   uint16 object ids, 0 = background, k = 1..5
     <subset>_data/instance_masks/<the gt_masks path>/objects.csv      id,category
+    <subset>_data/object_audio/<the gt_masks path>/<id>.wav           an object's own sound (16 kHz), optional
 
 Frame ``k`` was sampled at about ``(k-1) + 15/16`` s of the 5-s clip and is paired with audio second
 ``[k-1, k)``; :attr:`Clip.frame_times` holds ``k-1``, the start of that second. See ``docs/formats.md``.
@@ -76,6 +77,7 @@ AVSBENCH_SPLITS: tuple[str, ...] = ("train", "val", "test")
 NUM_FRAMES = AVSBENCH_NUM_FRAMES  # every AVSBench-object clip has 5 frames (one per second)
 INSTANCE_DIR = "instance_masks"  # our addition: every object's ids (see the module docstring)
 OBJECTS_FILE = "objects.csv"
+OBJECT_AUDIO_DIR = "object_audio"  # our addition: each object's own sound, ``<id>.wav`` (see the module docstring)
 FRAME_OFFSET_S = 15 / 16  # frame k is the 16th of 16 samples taken in second k-1 (preprocess_s4.py)
 
 # The 23 S4 categories (preprocess_scripts/preprocess_s4.py); informative only, the CSV is authoritative.
@@ -112,6 +114,9 @@ class _Layout:
 
     def instance_dir(self, data: Path, split: str, category: str, name: str) -> Path:
         return data / INSTANCE_DIR / self.mask_dir(data, split, category, name).relative_to(data / "gt_masks")
+
+    def object_audio_dir(self, data: Path, split: str, category: str, name: str) -> Path:
+        return data / OBJECT_AUDIO_DIR / self.mask_dir(data, split, category, name).relative_to(data / "gt_masks")
 
     def audio_file(self, data: Path, split: str, category: str, name: str) -> Path:
         if self.subset == "s4":
@@ -179,8 +184,8 @@ class AVSBenchDataset(ClipDataset):
     which). Each item is a :class:`Clip` with 5 frames, the clip's audio at its file's sample rate, binary
     ``masks`` and ``mask_valid`` (False for frames without ground truth, e.g. frames 2-5 of S4 train),
     ``category`` (S4; empty for MS3), ``split`` and ``meta`` (``subset``, ``start_time`` for S4 and any
-    further CSV columns), and ``instances`` / ``instance_categories`` where the clip has an
-    ``instance_masks/`` folder (generated data).
+    further CSV columns), ``instances`` / ``instance_categories`` where the clip has an
+    ``instance_masks/`` folder and ``object_audio`` where it has an ``object_audio/`` folder (generated data).
     """
 
     def __init__(self, root: PathLike, subset: Subset | None = None, split: str = "test"):
@@ -253,6 +258,29 @@ class AVSBenchDataset(ClipDataset):
         e = self._entry(i)
         return self._layout.audio_file(self.data_root, e.split, e.category, e.name)
 
+    def object_audio_dir(self, i: int) -> Path:
+        """The folder of the clip's per-object sounds, ``<id>.wav`` (generated data only; may not exist)."""
+        e = self._entry(i)
+        return self._layout.object_audio_dir(self.data_root, e.split, e.category, e.name)
+
+    def _object_audio(self, i: int, num_samples: int, sr: int) -> dict[int, np.ndarray]:
+        d = self.object_audio_dir(i)
+        if not d.is_dir():
+            return {}
+        out: dict[int, np.ndarray] = {}
+        for p in sorted(d.glob("*.wav")):
+            if not p.stem.isdigit():
+                continue
+            y, y_sr = read_audio(p)
+            if y_sr != sr or y.shape[1] != num_samples:
+                raise DataError(
+                    f"object audio has {y.shape[1]} samples at {y_sr} Hz, the clip's audio {num_samples} at {sr} Hz",
+                    p,
+                    "regenerate the clip or remove its object_audio folder",
+                )
+            out[int(p.stem)] = y
+        return out
+
     # -------------------------------------------------------------------------------------------- items
     def _load(self, i: int) -> Clip:
         e = self._entries[i]
@@ -267,6 +295,7 @@ class AVSBenchDataset(ClipDataset):
                 valid[k - 1] = True
         audio, sr = read_audio(self.audio_path(i))
         instances, instance_categories = self._instances(i, size)
+        object_audio = self._object_audio(i, audio.shape[1], sr)
         return Clip(
             name=e.name,
             frames=frames,
@@ -280,6 +309,7 @@ class AVSBenchDataset(ClipDataset):
             meta=dict(e.meta),
             instances=instances,
             instance_categories=instance_categories,
+            object_audio=object_audio,
         )
 
 
@@ -331,7 +361,8 @@ def write_avsbench(root: PathLike, clips: Iterable[Clip], subset: Subset = "s4",
     annotates (S4 train: frame 1; otherwise all 5) — further frames are written where ``mask_valid`` is
     True. Audio is resampled to 16 kHz and written as 16-bit PCM WAV (clipped to [-1, 1]).
     ``meta['start_time']`` (S4) is written to the CSV (0 when absent). A clip with ``instances`` also gets its
-    ``instance_masks/`` folder (see the module docstring). Returns ``root``.
+    ``instance_masks/`` folder, one with ``object_audio`` its ``object_audio/`` folder (resampled and clipped like
+    the clip's audio; see the module docstring). Returns ``root``.
     """
     if subset not in _LAYOUTS:
         raise DataError(f"unknown AVSBench subset {subset!r}", root, "use 's4' or 'ms3'")
@@ -401,3 +432,8 @@ def _write_clip(data: Path, c: Clip, layout: _Layout) -> None:
             w.writerows(sorted(c.instance_categories.items()))
     audio = np.clip(resample_audio(c.audio, c.sample_rate, AVSBENCH_SAMPLE_RATE), -1.0, 1.0)
     write_audio(layout.audio_file(data, c.split, c.category, c.name), audio, AVSBENCH_SAMPLE_RATE)
+    if c.object_audio:
+        odir = layout.object_audio_dir(data, c.split, c.category, c.name)
+        for oid, y in sorted(c.object_audio.items()):
+            y = np.clip(resample_audio(y, c.sample_rate, AVSBENCH_SAMPLE_RATE), -1.0, 1.0)
+            write_audio(odir / f"{int(oid)}.wav", y, AVSBENCH_SAMPLE_RATE)

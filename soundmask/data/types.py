@@ -104,7 +104,9 @@ class Clip:
     whether frame ``t`` has ground truth at all (AVSBench S4 *train* annotates only the first frame).
     ``labels`` holds AVSS semantic class ids (0 = background) when the dataset has them. ``instances`` holds
     every object's id per pixel (0 = background; the generator writes them, AVSBench does not) and
-    ``instance_categories`` the category of each id, sounding or not.
+    ``instance_categories`` the category of each id, sounding or not. ``object_audio`` holds, where known, an
+    object's own recording as it would sound in this clip (object id → (C, S) float32, as long as ``audio``),
+    for silent objects too (the photo presets fill it for every visible object that has a recording).
     """
 
     name: str
@@ -120,6 +122,7 @@ class Clip:
     meta: dict[str, Any] = field(default_factory=dict)
     instances: np.ndarray | None = None  # (T, H, W) int32 object ids, 0 = background
     instance_categories: dict[int, str] = field(default_factory=dict)  # object id → category
+    object_audio: dict[int, np.ndarray] = field(default_factory=dict)  # object id → (C, S) float32, its own sound
 
     def __post_init__(self) -> None:
         f = np.asarray(self.frames)
@@ -155,6 +158,15 @@ class Clip:
             if ins.shape != (T, H, W):
                 raise ValueError(f"Clip.instances must be {(T, H, W)}, got {ins.shape}")
             self.instances = ins
+        if self.object_audio:
+            oa: dict[int, np.ndarray] = {}
+            for oid, y in self.object_audio.items():
+                y = np.asarray(y, dtype=np.float32)
+                y = y[None] if y.ndim == 1 else y
+                if y.ndim != 2 or y.shape[1] != a.shape[1]:
+                    raise ValueError(f"Clip.object_audio[{oid}] must be (channels, {a.shape[1]}), got {y.shape}")
+                oa[int(oid)] = y
+            self.object_audio = oa
         if self.frame_times is None:
             self.frame_times = np.arange(T, dtype=np.float64) * (self.duration / max(T, 1))
 

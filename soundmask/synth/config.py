@@ -17,7 +17,7 @@ from .catalog import CATEGORIES, MeshSource, category_names
 
 __all__ = ["PRESETS", "SPLITS", "Preset", "SynthConfig", "split_of"]
 
-PresetName = Literal["s4", "ms3", "avss", "scene3d", "scene4d"]
+PresetName = Literal["s4", "ms3", "avss", "scene3d", "scene4d", "s4real", "ms3real"]
 Framing = Literal["sounding", "all", "random"]
 SPLITS = ("train", "val", "test")
 
@@ -41,6 +41,7 @@ class Preset:
     max_gap: float = 1.0
     same_category: float = 0.0  # probability that a distractor copies a sounding object's category
     index: int = 0
+    source: Literal["render", "photo"] = "render"  # OpenGL renders, or real photos composited (synth.photos)
 
 
 PRESETS: dict[str, Preset] = {
@@ -56,6 +57,11 @@ PRESETS: dict[str, Preset] = {
                max_gap=6.0, same_category=0.25, index=4),
         Preset("scene4d", "scene", "orbit", 60, 256, SCENE_SAMPLE_RATE, (3, 6), (1, 3), moving=(1, 2), min_on=2.0,
                max_on=10.0, max_gap=6.0, same_category=0.25, index=5),
+        # real photographs: Tux Paint cut-outs pasted on photo backgrounds, their real recordings (synth.photos)
+        Preset("s4real", "avsbench-s4", "static", AVSBENCH_NUM_FRAMES, 224, AVSBENCH_SAMPLE_RATE, (2, 3), (1, 1),
+               index=6, source="photo"),
+        Preset("ms3real", "avsbench-ms3", "static", AVSBENCH_NUM_FRAMES, 224, AVSBENCH_SAMPLE_RATE, (3, 4), (2, 3),
+               index=7, source="photo"),
     )
 }  # fmt: skip
 
@@ -65,7 +71,9 @@ class SynthConfig:
     """What to generate; ``None`` fields take the preset's default. Every field is a ``soundmask synth`` option."""
 
     preset: PresetName = option(
-        "scene3d", "s4 | ms3 | avss (2D clips, AVSBench layouts) | scene3d | scene4d (posed scenes)"
+        "scene3d",
+        "s4 | ms3 | avss (2D clips, AVSBench layouts) | s4real | ms3real (2D clips made of real photos, AVSBench "
+        "layouts) | scene3d | scene4d (posed scenes)",
     )
     width: int | None = option(None, "image width in pixels (preset default: 224 for 2D, 256 for scenes)")
     height: int | None = option(None, "image height in pixels (default: the width)")
@@ -122,8 +130,14 @@ class SynthConfig:
             raise ConfigError("need frames >= 1, fps > 0 and sample-rate >= 8000")
         if c.min_objects < 1 or c.max_objects < c.min_objects or c.max_objects > 12:
             raise ConfigError(f"bad object counts {c.min_objects}..{c.max_objects}", fix="use 1 <= min <= max <= 12")
-        if c.min_objects < p.sounding[0] + (1 if p.name == "s4" else 0):
-            raise ConfigError(f"preset {p.name} needs at least {p.sounding[0] + (p.name == 's4')} objects")
+        need = p.sounding[0] + (1 if p.name in ("s4", "s4real", "ms3real") else 0)  # these keep a silent object
+        if c.min_objects < need:
+            raise ConfigError(f"preset {p.name} needs at least {need} objects")
+        if p.source == "photo" and self.categories.strip():
+            raise ConfigError(
+                f"--categories does not apply to preset {p.name} (its categories are the Tux Paint stamps')",
+                fix="drop --categories",
+            )
         if not 0 <= c.rt60_max <= 2.0:
             raise ConfigError(f"rt60-max {c.rt60_max} s is out of range", fix="use 0..2 s")
         if c.framing not in get_args(Framing):

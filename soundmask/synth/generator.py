@@ -10,6 +10,8 @@ preset     layout                scene
 ``avss``   AVSBench-semantic     like ``ms3``, with AVSS class labels (sounding objects from AVSS classes)
 ``scene3d`` 3DAVS-S34-O7 + ours  camera on a smooth orbit around static objects, 60 frames at 1 fps
 ``scene4d`` 3DAVS-S34-O7 + ours  like ``scene3d``, and 1–2 sounding objects move back and forth
+``s4real``  AVSBench S4           real photos: one sounding Tux Paint cut-out among 1–2 silent ones on a photo
+``ms3real`` AVSBench MS3          real photos: 2–3 sounding cut-outs among 3–4 (:mod:`soundmask.synth.photos`)
 ========== ===================== ====================================================================
 
 Time and ground truth: frame ``i`` is shown at ``t_i = i / fps`` and owns the audio window ``[t_i, t_i + 1/fps)``;
@@ -37,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -462,14 +465,42 @@ def generate_scene(
 def _scene_stream(
     cfg: SynthConfig,
     seeds: list[int],
-    on_scene: Callable[[SynthScene], None] | None,
+    on_scene: Callable[[Any], None] | None,
     progress: Callable[[str], None] | None,
-) -> Iterator[SynthScene]:
+    make: Callable[..., Any] = generate_scene,
+) -> Iterator[Any]:
     for s in seeds:
-        sc = generate_scene(cfg, s, progress=progress)
+        sc = make(cfg, s, progress=progress)
         yield sc
         if on_scene is not None:  # after the consumer has written it
             on_scene(sc)
+
+
+def _photo_dataset(
+    cfg: SynthConfig,
+    root: Path,
+    subset: Literal["s4", "ms3"],
+    seeds: list[int],
+    on_scene: Callable[[Any], None] | None,
+    progress: Callable[[str], None] | None,
+) -> Path:
+    """Real-photo presets: the AVSBench folder, then ``<subset>_licenses.csv`` (every asset the clips use)."""
+    from soundmask.data.avsbench import write_avsbench
+
+    from .photos import PhotoScene, generate_photo_clip, photo_assets, write_licences
+
+    photo_assets()  # a missing package fails here, before anything is written
+    usage: dict[str, tuple[str, str, int]] = {}
+
+    def clips(stream: Iterator[PhotoScene]) -> Iterator[Clip]:
+        for sc in stream:
+            for asset, (licence, attribution) in sc.assets.items():
+                usage[asset] = (licence, attribution, usage.get(asset, ("", "", 0))[2] + 1)
+            yield sc.clip
+
+    write_avsbench(root, clips(_scene_stream(cfg, seeds, on_scene, progress, generate_photo_clip)), subset)
+    write_licences(root / f"{subset}_licenses.csv", usage)
+    return root
 
 
 def generate_dataset(
@@ -478,14 +509,17 @@ def generate_dataset(
     count: int = 1,
     seed: int = 0,
     *,
-    on_scene: Callable[[SynthScene], None] | None = None,
+    on_scene: Callable[[Any], None] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Generate ``count`` scenes with seeds ``seed .. seed + count - 1`` into ``out`` in the preset's layout.
 
     2D presets write one AVSBench S4 / MS3 / AVSS dataset (the whole data folder is replaced atomically);
     scene presets write ``out/<preset>_<seed>/`` per scene (each atomically) and update ``out/index.csv``
-    (name, seed, split, preset). ``on_scene`` is called after each scene (e.g. to advance a progress bar).
+    (name, seed, split, preset). ``on_scene`` is called after each scene (e.g. to advance a progress bar) with
+    the :class:`SynthScene` (or, for the real-photo presets, the :class:`~soundmask.synth.photos.PhotoScene`;
+    both have ``name``, ``seed`` and ``split``). The real-photo presets also write ``<subset>_licenses.csv``
+    (asset, licence, attribution, clips) beside the metadata CSV.
     """
     from soundmask.data.avsbench import write_avsbench
     from soundmask.data.avss import write_avss
@@ -499,6 +533,8 @@ def generate_dataset(
     p = cfg.preset_spec()
     root = Path(out)
     seeds = list(range(int(seed), int(seed) + int(count)))
+    if p.source == "photo":
+        return _photo_dataset(cfg, root, "s4" if p.layout == "avsbench-s4" else "ms3", seeds, on_scene, progress)
     stream = _scene_stream(cfg, seeds, on_scene, progress)
     if p.layout == "avsbench-s4":
         return write_avsbench(root, (s.to_clip() for s in stream), "s4")
