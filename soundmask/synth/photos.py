@@ -376,9 +376,9 @@ def _discover_stamps(root: Path) -> tuple[Stamp, ...]:
             lo, hi = sorted((g, d), key=lambda k: (k.startswith("audio:"), k))
             parent[hi] = lo
     out = []
-    for rel, p, size, ogg, _digest in found:
+    for rel, p, size, rec, _digest in found:
         group = find(_group_of(p.stem))
-        out.append(Stamp(rel, p, stamp_category(p.stem), group, asset_split("stamp:" + group), size, ogg))
+        out.append(Stamp(rel, p, stamp_category(p.stem), group, asset_split("stamp:" + group), size, rec))
     return tuple(out)
 
 
