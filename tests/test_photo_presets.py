@@ -40,6 +40,7 @@ def test_asset_splits_are_disjoint_and_each_has_everything() -> None:
         c = a.counts()
         assert c["sounding"] >= 5 and c["silent"] >= 5 and c["backgrounds"] >= 1, (s, c)
         assert all(x.split == s for x in a.stamps + a.backgrounds)
+        assert {b.asset.split(":")[0] for b in a.backgrounds} == {"skimage", "mate-backgrounds"}, s
     for i, a in enumerate(SPLITS):
         for b in SPLITS[i + 1 :]:
             assert not per[a].names() & per[b].names(), (a, b)

@@ -23,9 +23,11 @@ public domain (:data:`SKIMAGE_BACKGROUNDS`). :func:`generate_dataset` writes the
 every asset a dataset uses to ``<subset>_licenses.csv`` beside the metadata CSV.
 
 Split by asset, not by clip: every stamp and every background belongs to exactly one of train/val/test
-(:data:`SPLIT_FRACTIONS` = 70/10/20) by a stable hash of its *group* — the stem without variant suffixes
-(``frog-1`` ~ ``frog``, ``pig_golden2`` ~ ``pig_golden``, ``gnu-baby`` ~ ``gnu-stand``; a photo that ships in
-two folders counts once) joined with every stamp whose recording is sample-identical (``beaver``/``badger``).
+(:data:`SPLIT_FRACTIONS` = 70/10/20). A stamp's split is a stable hash of its *group* — the stem without variant
+suffixes (``frog-1`` ~ ``frog``, ``pig_golden2`` ~ ``pig_golden``, ``gnu-baby`` ~ ``gnu-stand``; a photo that
+ships in two folders counts once) joined with every stamp whose recording is sample-identical
+(``beaver``/``badger``). Backgrounds are few, so each source (scikit-image, MATE) is ordered by the same kind of
+hash and cut 70/10/20 by rank, at least one per split: every split has photos of both sources.
 A clip's split is :func:`~soundmask.synth.config.split_of` of its seed and it draws only assets of that split,
 so the ``test`` clips show objects, sounds and backgrounds never seen in training. :func:`photo_assets` lists
 the assets of a split.
@@ -251,7 +253,7 @@ def _group_of(stem: str) -> str:
 
 def asset_split(key: str, salt: str = _SPLIT_SALT) -> str:
     """The split (train/val/test, :data:`SPLIT_FRACTIONS`) of an asset group ``key``, by a stable hash."""
-    u = int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "big") / 2.0**64
+    u = _hash_unit(key, salt)
     a, b = SPLIT_FRACTIONS[0], SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1]
     return SPLITS[0] if u < a else (SPLITS[1] if u < b else SPLITS[2])
 
@@ -382,24 +384,44 @@ def _discover_stamps(root: Path) -> tuple[Stamp, ...]:
     return tuple(out)
 
 
+def _hash_unit(key: str, salt: str = _SPLIT_SALT) -> float:
+    return int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "big") / 2.0**64
+
+
+def _ranked_splits(keys: list[str]) -> dict[str, str]:
+    """Splits for a small family of assets: ordered by their stable hash, the first ~70 % train, then ~10 % val
+    and ~20 % test, at least one each (when there are three), so every split gets some of the family."""
+    order = sorted(keys, key=lambda k: (_hash_unit(k), k))
+    n = len(order)
+    n_val = max(1, round(SPLIT_FRACTIONS[1] * n)) if n >= 3 else 0
+    n_test = max(1, round(SPLIT_FRACTIONS[2] * n)) if n >= 2 else 0
+    n_train = n - n_val - n_test
+    return {
+        k: SPLITS[0] if i < n_train else SPLITS[1] if i < n_train + n_val else SPLITS[2] for i, k in enumerate(order)
+    }
+
+
 @functools.lru_cache(maxsize=4)
 def _discover_backgrounds(mate_root: Path, skimage_dir: Path | None) -> tuple[PhotoBackground, ...]:
     out = []
     if skimage_dir is not None:
-        for name, (licence, attribution) in SKIMAGE_BACKGROUNDS.items():
-            p = skimage_dir / name
-            if p.is_file():
-                out.append(
-                    PhotoBackground(f"skimage:{name}", p, asset_split("background:" + name), licence, attribution)
+        found = {n: v for n, v in SKIMAGE_BACKGROUNDS.items() if (skimage_dir / n).is_file()}
+        split = _ranked_splits([f"background:{n}" for n in found])
+        for name, (licence, attribution) in found.items():
+            out.append(
+                PhotoBackground(
+                    f"skimage:{name}", skimage_dir / name, split[f"background:{name}"], licence, attribution
                 )
-    for p in sorted(mate_root.glob("*.jpg")):
+            )
+    mate = sorted(mate_root.glob("*.jpg"))
+    split = _ranked_splits([f"background:{p.name}" for p in mate])
+    for p in mate:
         authors = MATE_AUTHORS.get(p.name, "MATE backgrounds contributors")
-        key = f"mate-backgrounds:{mate_root.name}/{p.name}"
         out.append(
             PhotoBackground(
-                key,
+                f"mate-backgrounds:{mate_root.name}/{p.name}",
                 p,
-                asset_split("background:" + p.name),
+                split[f"background:{p.name}"],
                 MATE_LICENCE,
                 f"{p.stem} {authors} (Debian mate-backgrounds)",
             )
@@ -585,7 +607,7 @@ def _background(bg: PhotoBackground, H: int, W: int, rng: np.random.Generator) -
         im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     out = np.asarray(im, dtype=np.float32) / 255.0
     if grey:  # brick, grass, gravel, camera: a mild random tint
-        out = np.clip(out * rng.uniform(0.8, 1.2, 3).astype(np.float32), 0.0, 1.0)
+        out = np.clip(out * rng.uniform(0.92, 1.08, 3).astype(np.float32), 0.0, 1.0)
     return out
 
 
