@@ -803,7 +803,7 @@ def generate_photo_clip(
                 "recording": q.stamp.recording_asset if q.object_id in tracks else "",
                 "visible_fraction": round(vis / max(1, q.full_area), 4),
                 "flipped": q.flipped,
-                "gain_db": round(20 * np.log10(gains[q.object_id] * scale), 3) if q.object_id in gains else None,
+                "gain_db": round(float(20 * np.log10(gains[q.object_id] * scale)), 3) if q.object_id in gains else None,
             }
         )
     clip = Clip(
