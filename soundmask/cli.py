@@ -458,9 +458,13 @@ def _evaluate_robust(
             progress=lambda d, n: bar.update(task, completed=d, total=n),
             options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts},
         )
-    table = Table(title=f"{cls.name} listening on {data} ({split}, {rep.clips} clips, seed {rep.seed})")
-    for col in ("condition", "clips", "skipped", "frames", "J", "F", "empty", "moved", "stayed", "frames/s"):
-        table.add_column(col, justify="left" if col == "condition" else "right")
+    table = Table(
+        title=f"{cls.name} listening on {data} ({split}, {rep.clips} clips, seed {rep.seed})",
+        box=None,  # fits 80 columns
+        pad_edge=False,
+    )
+    for col in ("condition", "clips", "skip", "frames", "J", "F", "empty", "moved", "stayed", "fps"):
+        table.add_column(col, justify="left" if col == "condition" else "right", no_wrap=True)
 
     def f(v: float) -> str:
         return "-" if v != v else f"{v:.3f}"

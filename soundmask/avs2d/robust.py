@@ -402,7 +402,7 @@ def _checked(masks: Any, shape: tuple[int, ...] | None, condition: str) -> np.nd
 
 
 def _empty(p: np.ndarray) -> np.ndarray:
-    return ~(p > 0.5).reshape(len(p), -1).any(1)
+    return np.asarray(~(p > 0.5).reshape(len(p), -1).any(1))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
