@@ -164,9 +164,14 @@ def test_offscreen_without_instances_falls_back_to_the_category() -> None:
         make_clip("b", "dog", "cat"),
         make_clip("c", "cat", "dog"),
     ]
+    clips[2].masks[4] = False  # the cat is silent in the last frame: that frame does not count
     conds = RobustConditions(clips, ["offscreen"])
-    assert conds.trial("offscreen", 0, clips[0]).category == "cat"  # only the category (dog) is known of "a"
+    off = conds.trial("offscreen", 0, clips[0])
+    assert off.category == "cat"  # only the category (dog) is known of "a"
+    assert off.frames.tolist() == [True, True, True, True, False]
     assert conds.trial("offscreen", 1, clips[1]) is None  # b shows dog and cat: every other clip is one of them
+    clips[2].masks[:] = False  # a donor that never sounds is no donor
+    assert RobustConditions(clips, ["offscreen"]).trial("offscreen", 0, clips[0]) is None
 
 
 def test_swap_prefers_the_objects_own_recording() -> None:

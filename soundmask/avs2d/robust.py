@@ -9,7 +9,8 @@ Every clip of a split is segmented again under up to five audio conditions (the 
 * ``noise`` — noise at the RMS of the clip's audio: white/pink/brown (seeded) and real ambience recordings
   (:mod:`soundmask.audio.noise`), one source per clip in turn (from a seeded start), scores kept per source;
 * ``offscreen`` — the audio of another clip of the split whose S4 category is *not* among this clip's object
-  categories (``instance_categories``; the clip's category when it has no instance data);
+  categories (``instance_categories``; the clip's category when it has no instance data), scored in the frames
+  where that donor sounds (its sound mask is not empty) — elsewhere it would be a silence test;
 * ``swap`` — the audio of another *visible, silent* object of the clip: its own recording
   (``clip.object_audio[id]``) when the clip has one, else the audio of another clip of the split whose S4
   category is that object's. The target is the object's instance mask, in the frames where it is visible and the
@@ -137,7 +138,8 @@ def silent_objects(clip: Any, min_area: float = MIN_OBJECT_AREA) -> list[int]:
 class ClipInfo:
     """What the conditions of *other* clips need to know of a clip: its S4 ``category``, the ``categories`` it
     shows (its objects', or its own when it has no instance data), whether it has instance masks, and ``active``:
-    per frame, whether its sound mask is known and not empty."""
+    per frame, whether it sounds (its sound mask is not empty; where the frame has no ground truth, its audio
+    window is not quiet)."""
 
     name: str
     category: str
@@ -148,19 +150,25 @@ class ClipInfo:
     @classmethod
     def of(cls, clip: Any) -> ClipInfo:
         cats = frozenset(v for v in clip.instance_categories.values() if v) or frozenset({clip.category} - {""})
-        if clip.masks is None:
-            active = (False,) * len(clip.frames)
-        else:
-            active = tuple(bool(v and m.any()) for v, m in zip(_valid(clip), clip.masks, strict=True))
-        return cls(clip.name, clip.category, cats, clip.instances is not None, active)
+        loud = _sounding_windows(clip.audio, clip)
+        if clip.masks is not None:
+            valid = _valid(clip)
+            loud = np.where(valid, clip.masks.reshape(len(valid), -1).any(1), loud)
+        return cls(clip.name, clip.category, cats, clip.instances is not None, tuple(bool(v) for v in loud))
+
+    def frames(self, n: int) -> np.ndarray:
+        """``active`` for ``n`` frames (False past this clip's own frames)."""
+        a = self.active[:n]
+        return np.array(a + (False,) * (n - len(a)), bool)
 
 
 # ------------------------------------------------------------------------------------------------- trials
 @dataclass
 class Trial:
     """A clip's audio under one condition. ``source`` names where the audio came from (``own``, ``zeros``, a noise
-    source, ``<category>:<clip>`` or ``object_audio:<id>``); for ``swap``, ``target`` (T, H, W) is the object's
-    instance mask, ``frames`` (T,) the frames that count and ``object_id`` / ``category`` the object."""
+    source, ``<category>:<clip>`` or ``object_audio:<id>``); ``frames`` (T,) bool: the frames that count (None:
+    all; ``offscreen`` and ``swap``: those where the played sound sounds); for ``swap``, ``target`` (T, H, W) is
+    the object's instance mask and ``object_id`` / ``category`` the object (``offscreen``: the donor's category)."""
 
     condition: str
     audio: np.ndarray
@@ -258,13 +266,18 @@ class RobustConditions:
         return fit_audio(audio, sr, like.sample_rate, C, S)
 
     def _offscreen(self, i: int, clip: Any, rng: np.random.Generator) -> Trial | None:
-        shown = self.infos[i].categories
-        donors = [j for j, d in enumerate(self.infos) if j != i and d.category and d.category not in shown]
+        shown, T = self.infos[i].categories, len(clip.frames)
+        donors = [
+            j
+            for j, d in enumerate(self.infos)
+            if j != i and d.category and d.category not in shown and d.frames(T).any()
+        ]
         if not donors:
             return None
         j = donors[int(rng.integers(len(donors)))]
         d = self.infos[j]
-        return Trial("offscreen", self._donor_audio(j, clip), f"{d.category}:{d.name}", category=d.category)
+        audio = self._donor_audio(j, clip)
+        return Trial("offscreen", audio, f"{d.category}:{d.name}", frames=d.frames(T), category=d.category)
 
     def _swap(self, i: int, clip: Any, rng: np.random.Generator) -> Trial | None:
         if clip.instances is None or clip.masks is None:
@@ -286,8 +299,7 @@ class RobustConditions:
                 donors = [j for j in self.by_category[cat] if j != i]
                 j = donors[int(rng.integers(len(donors)))]
                 audio = self._donor_audio(j, clip)
-                act = self.infos[j].active[:T]
-                active = np.array(act + (False,) * (T - len(act)), bool)
+                active = self.infos[j].frames(T)
                 source = f"{cat}:{self.infos[j].name}"
             target = clip.instances == o
             frames = active & (target.reshape(T, -1).mean(1) >= MIN_OBJECT_AREA)
@@ -463,9 +475,15 @@ class NegativeScore(_Score):
         super().__init__(condition)
         self._by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # clips, frames, empty
 
-    def update(self, masks: Any, source: str = "") -> None:
-        """Add one clip's predicted masks (T, H, W) under audio from ``source``."""
+    def update(self, masks: Any, source: str = "", frames: np.ndarray | None = None) -> None:
+        """Add one clip's predicted masks (T, H, W) under audio from ``source``; ``frames`` (T,) bool: the frames
+        that count (default all; ``offscreen``: those where the donor sounds)."""
         p = _checked(masks, None, self.condition)
+        if frames is not None:
+            f = np.asarray(frames, bool)
+            if f.shape != (len(p),):
+                raise DataError(f"{self.condition}: {f.shape} frame flags for {len(p)} frames")
+            p = p[f]
         s = self._by_source[source]
         s[0] += 1
         s[1] += len(p)
@@ -573,7 +591,7 @@ def evaluate_robust(
                     clip=clip.name, object_id=trial.object_id, category=trial.category, source=trial.source,
                 )  # fmt: skip
             else:
-                sc.update(pred.masks, trial.source)
+                sc.update(pred.masks, trial.source, trial.frames)
         if progress is not None:
             progress(i + 1, n)
     results = {c: s.compute() for c, s in scores.items()}
