@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libfluidsynth3 timgm6mb-soundfont      # General MIDI instruments for the generator's sounds
   espeak-ng                              # synthetic speech (people, TV, radio)
   tuxpaint-stamps-default                # real recordings (animals, instruments, vehicles...)
+  sonic-pi-samples                       # CC0 ambience recordings (hiss, sauna, 3D printer, drone): evaluate --robust noise
   chromium                               # the viewer's browser test (Playwright drives it headless)
 )
 PYTHON="${SOUNDMASK_PYTHON:-python3.11}"
