@@ -277,3 +277,26 @@ def test_cli_writes_the_report(s4: Path, tmp_path: Path, monkeypatch: pytest.Mon
     assert d["noise_sources"][0]["name"] == "white" and "licence" in d["noise_sources"][0]
     r = CliRunner().invoke(app, ["evaluate", "--method", "oracle", "--data", str(s4), "--conditions", "swap"])
     assert r.exit_code != 0 and "--robust" in str(r.exception)
+
+
+def test_cli_swap_without_instance_masks_is_one_line_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from soundmask import avs2d
+    from soundmask import cli as cli_mod
+
+    monkeypatch.setitem(avs2d.METHODS, "oracle", Oracle)
+    plain = [make_clip("a", "dog", "cat", instances=False), make_clip("b", "cat", "dog", instances=False)]
+    root = write_avsbench(tmp_path / "plain", plain)
+    out = tmp_path / "r.json"
+    monkeypatch.setattr(
+        sys, "argv", ["soundmask", "evaluate", "-m", "oracle", "-d", str(root), "--robust", "--json", str(out)]
+    )
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli_mod.main()
+    err = capfd.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "instance mask" in err, err
+    assert not out.exists()
