@@ -14,6 +14,7 @@ APT_PACKAGES=(
   espeak-ng                              # synthetic speech (people, TV, radio)
   tuxpaint-stamps-default                # real recordings (animals, instruments, vehicles...)
   mate-backgrounds                       # real nature photos (GPL-2+): backgrounds of the s4real/ms3real presets
+  sonic-pi-samples                       # CC0 ambience recordings (hiss, sauna, 3D printer, drone): evaluate --robust noise
   chromium                               # the viewer's browser test (Playwright drives it headless)
 )
 PYTHON="${SOUNDMASK_PYTHON:-python3.11}"

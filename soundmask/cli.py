@@ -356,19 +356,41 @@ def evaluate(
     max_clips: int = typer.Option(0, help="Evaluate only the first N clips (0: all)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON here."),
     set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    robust: bool = typer.Option(
+        False,
+        "--robust",
+        help="Listening test: score the clips again with silence, noise, off-screen and swapped audio "
+        "(docs/avs2d.md, 'Listening').",
+    ),
+    conditions: str | None = typer.Option(
+        None, "--conditions", help="With --robust: comma-separated subset of original,silence,noise,offscreen,swap."
+    ),
+    noise_dir: Path | None = typer.Option(
+        None,
+        "--noise-dir",
+        help="With --robust: a folder of .wav/.flac/.ogg noise recordings to add to the built-in ones.",
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="With --robust: seed of the noise and donor choices (default 0)."
+    ),
 ) -> None:
     """Score a method on an AVSBench-layout split (or on generated scenes, as 5-frame clips): AVSBench mIoU/F,
-    pooled J/F, per category, frames/s."""
+    pooled J/F, per category, frames/s; with --robust, whether it listens (silence, noise, off-screen, swap)."""
     from rich.table import Table
 
     from soundmask.avs2d.evaluate import evaluate as run_eval
     from soundmask.avs2d.features import open_training_dataset
     from soundmask.data.io import write_json
 
+    if not robust and (conditions is not None or noise_dir is not None or seed is not None):
+        raise ConfigError("--conditions, --noise-dir and --seed need --robust", fix="add --robust or drop them")
     cls, opts, infer = _method_options(method, set_)
     dataset = open_training_dataset(data, split)
     if max_clips:
         dataset = dataset[:max_clips]
+    if robust:
+        _evaluate_robust(cls, checkpoint, infer, opts, dataset, data, split, conditions, noise_dir, seed or 0, json_out)
+        return
     with err_console.status(f"loading {method}"):
         seg = cls.load(checkpoint, **infer)
     with _progress_bar(f"evaluate {method}") as bar:
@@ -390,6 +412,82 @@ def evaluate(
     console.print(table)
     if json_out is not None:
         write_json(json_out, d)
+        console.print(f"report written to {json_out}")
+
+
+def _evaluate_robust(
+    cls: type[Segmenter],
+    checkpoint: Path | None,
+    infer: dict,
+    opts: dict,
+    dataset: Any,
+    data: Path,
+    split: str,
+    conditions: str | None,
+    noise_dir: Path | None,
+    seed: int,
+    json_out: Path | None,
+) -> None:
+    """`evaluate --robust`: the listening test of :mod:`soundmask.avs2d.robust`, as a table and JSON."""
+    from rich.table import Table
+
+    from soundmask.audio.noise import noise_sources
+    from soundmask.avs2d.robust import (
+        NegativeResult,
+        OriginalResult,
+        RobustConditions,
+        SwapResult,
+        evaluate_robust,
+        parse_conditions,
+    )
+    from soundmask.data.io import write_json
+
+    names = parse_conditions(conditions)
+    noise = noise_sources(noise_dir) if "noise" in names else []
+    conds = RobustConditions(dataset, names, seed, noise, str(data))  # data that cannot support a condition fails here
+    with err_console.status(f"loading {cls.name}"):
+        seg = cls.load(checkpoint, **infer)
+    with _progress_bar(f"robust {cls.name}") as bar:
+        task = bar.add_task(f"robust {cls.name}", total=len(dataset), stage=split)
+        rep = evaluate_robust(
+            seg,
+            dataset,
+            conds,
+            data=str(data),
+            split=split,
+            progress=lambda d, n: bar.update(task, completed=d, total=n),
+            options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts},
+        )
+    table = Table(
+        title=f"{cls.name} listening on {data} ({split}, {rep.clips} clips, seed {rep.seed})",
+        box=None,  # fits 80 columns
+        pad_edge=False,
+    )
+    for col in ("condition", "clips", "skip", "frames", "J", "F", "empty", "moved", "stayed", "fps"):
+        table.add_column(col, justify="left" if col == "condition" else "right", no_wrap=True)
+
+    def f(v: float) -> str:
+        return "-" if v != v else f"{v:.3f}"
+
+    for c, r in rep.results.items():
+        j = fs = empty = moved = stayed = float("nan")
+        if isinstance(r, OriginalResult):
+            j, fs, empty = r.pooled_j, r.pooled_f, r.empty_predicted_on_empty
+        elif isinstance(r, NegativeResult):
+            empty = r.negative_empty
+        elif isinstance(r, SwapResult):
+            j, fs, moved, stayed = r.pooled_j, r.pooled_f, r.swap_moved, r.swap_stayed
+        table.add_row(
+            c, str(r.clips), str(r.skipped_clips), str(r.frames), f(j), f(fs), f(empty), f(moved), f(stayed),
+            f"{r.frames_per_second:.1f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"listening score {f(rep.score)} (harmonic mean of the original J and the negatives' empty fraction); "
+        f"{rep.frames_per_second:.1f} frames/s"
+    )
+    if json_out is not None:
+        write_json(json_out, rep.to_dict())
         console.print(f"report written to {json_out}")
 
 

@@ -19,7 +19,7 @@ from soundmask.avs2d.base import Segmenter
 from soundmask.errors import DataError
 from soundmask.metrics.pooled import AvsbenchJF, PooledJF
 
-__all__ = ["EvalReport", "evaluate", "probs_to_logits"]
+__all__ = ["ClipScores", "EvalReport", "evaluate", "probs_to_logits"]
 
 
 def probs_to_logits(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -51,6 +51,68 @@ class EvalReport:
         return asdict(self)
 
 
+class ClipScores:
+    """The sufficient statistics of :func:`evaluate` (validate → :meth:`update` per clip → :meth:`compute`): pooled
+    J/F overall and per category, AVSBench's per-batch J/F (``batch_size`` clips a batch) and how often an empty
+    ground truth gets an empty prediction. Only frames with a ground-truth mask count."""
+
+    def __init__(self, batch_size: int = 1) -> None:
+        if batch_size < 1:
+            raise DataError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.pooled = PooledJF(from_logits=False)
+        self.per_category: dict[str, PooledJF] = {}
+        self.bench = AvsbenchJF()
+        self._pending_p: list[np.ndarray] = []
+        self._pending_g: list[np.ndarray] = []
+        self.empty = 0
+        self.empty_ok = 0
+
+    def update(self, clip: Any, masks: np.ndarray, where: str = "") -> None:
+        """Add one clip: ``masks`` (T, H, W) the predicted probabilities for ``clip``'s frames."""
+        if clip.masks is None:
+            raise DataError(f"clip {clip.name} has no ground-truth masks", where or None, "evaluate a split with masks")
+        valid = clip.mask_valid if clip.mask_valid is not None else np.ones(len(clip.frames), bool)
+        p, g = np.asarray(masks)[valid], clip.masks[valid]
+        if len(p) == 0:
+            return
+        self.pooled.update(p, g)
+        self.per_category.setdefault(clip.category or "?", PooledJF(from_logits=False)).update(p, g)
+        ge = g.reshape(len(g), -1).sum(1) == 0
+        self.empty += int(ge.sum())
+        self.empty_ok += int(((p > 0.5).reshape(len(p), -1).sum(1) == 0)[ge].sum())
+        self._pending_p.append(p)
+        self._pending_g.append(g)
+        if len(self._pending_p) == self.batch_size:
+            self._flush(self.bench)
+
+    def _flush(self, bench: AvsbenchJF) -> None:
+        bench.update(probs_to_logits(np.concatenate(self._pending_p)), np.concatenate(self._pending_g))
+        self._pending_p, self._pending_g = [], []
+
+    def compute(self) -> dict[str, Any]:
+        """``miou``, ``fscore`` (AVSBench), ``pooled_j``, ``pooled_f``, ``per_category``, ``frames``,
+        ``empty_frames`` and ``empty_predicted_on_empty``; a short last batch counts as a batch."""
+        if self._pending_p:
+            self._flush(self.bench)
+        b = self.bench.compute()
+        pj = self.pooled.compute()
+        cats = {}
+        for c, m in sorted(self.per_category.items()):
+            r = m.compute()
+            cats[c] = {"j": r["j"], "f": r["f"], "frames": r["frames"]}
+        return {
+            "miou": float(b["j"]),
+            "fscore": float(b["f"]),
+            "pooled_j": float(pj["j"]),
+            "pooled_f": float(pj["f"]),
+            "per_category": cats,
+            "frames": int(pj["frames"]),
+            "empty_frames": self.empty,
+            "empty_predicted_on_empty": self.empty_ok / self.empty if self.empty else float("nan"),
+        }
+
+
 def evaluate(
     segmenter: Segmenter,
     dataset: Sequence[Any],
@@ -62,20 +124,12 @@ def evaluate(
     options: dict[str, Any] | None = None,
 ) -> EvalReport:
     """Score ``segmenter`` on every clip of ``dataset`` (clips with ``masks``; see the module docstring)."""
-    if batch_size < 1:
-        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    scores = ClipScores(batch_size)
     n = len(dataset)
     if n == 0:
         raise DataError("the dataset has no clips", data, "check --split")
-    pooled = PooledJF(from_logits=False)
-    per_cat: dict[str, PooledJF] = {}
-    bench = AvsbenchJF()
-    pending_p: list[np.ndarray] = []
-    pending_g: list[np.ndarray] = []
-    pending_clips = 0
     frames = 0
     seconds = 0.0
-    empty, empty_ok = 0, 0
     for i in range(n):
         clip = dataset[i]
         if clip.masks is None:
@@ -84,46 +138,25 @@ def evaluate(
         pred = segmenter.predict(clip.frames, clip.audio, clip.sample_rate, clip.frame_times)
         seconds += time.perf_counter() - t0
         frames += len(clip.frames)
-        valid = clip.mask_valid if clip.mask_valid is not None else np.ones(len(clip.frames), bool)
-        p, g = pred.masks[valid], clip.masks[valid]
-        if len(p) == 0:
-            continue
-        pooled.update(p, g)
-        per_cat.setdefault(clip.category or "?", PooledJF(from_logits=False)).update(p, g)
-        ge = g.reshape(len(g), -1).sum(1) == 0
-        empty += int(ge.sum())
-        empty_ok += int(((p > 0.5).reshape(len(p), -1).sum(1) == 0)[ge].sum())
-        pending_p.append(p)
-        pending_g.append(g)
-        pending_clips += 1
-        if pending_clips == batch_size:
-            bench.update(probs_to_logits(np.concatenate(pending_p)), np.concatenate(pending_g))
-            pending_p, pending_g, pending_clips = [], [], 0
+        scores.update(clip, pred.masks, data)
         if progress is not None:
             progress(i + 1, n)
-    if pending_clips:
-        bench.update(probs_to_logits(np.concatenate(pending_p)), np.concatenate(pending_g))
-    b = bench.compute()
-    pj = pooled.compute()
-    cats = {}
-    for c, m in sorted(per_cat.items()):
-        r = m.compute()
-        cats[c] = {"j": r["j"], "f": r["f"], "frames": r["frames"]}
+    s = scores.compute()
     return EvalReport(
         method=getattr(segmenter, "name", type(segmenter).__name__),
         data=str(data),
         split=split,
         clips=n,
-        frames=int(pj["frames"]),
+        frames=s["frames"],
         batch_size=batch_size,
-        miou=float(b["j"]),
-        fscore=float(b["f"]),
-        pooled_j=float(pj["j"]),
-        pooled_f=float(pj["f"]),
-        per_category=cats,
+        miou=s["miou"],
+        fscore=s["fscore"],
+        pooled_j=s["pooled_j"],
+        pooled_f=s["pooled_f"],
+        per_category=s["per_category"],
         frames_per_second=frames / seconds if seconds > 0 else float("nan"),
         seconds=seconds,
-        empty_frames=empty,
-        empty_predicted_on_empty=empty_ok / empty if empty else float("nan"),
+        empty_frames=s["empty_frames"],
+        empty_predicted_on_empty=s["empty_predicted_on_empty"],
         options=dict(options or {}),
     )
