@@ -89,6 +89,29 @@ def test_a_short_training_run_lowers_the_loss(s4, tmp_path):
     assert load_segmenter("seac", tmp_path / "m0.pt").association.mask_encoder is None
 
 
+def test_noise_negatives_and_the_calibrated_confidence_floor(s4, tmp_path):
+    ckpt = tmp_path / "neg.pt"
+    kw = dict(split="test", epochs=3, batch_size=4, lr=1e-3, mask_layers=0)
+    log = get_method("seac").train(s4, ckpt, noise_negatives=0.5, confidence_quantile=0.2, **kw)
+    assert len(log["loss"]) == 3 and all(np.isfinite(log["loss"]))
+    seg = load_segmenter("seac", ckpt)
+    assert seg.config.min_confidence == pytest.approx(log["min_confidence"]) and -1 < log["min_confidence"] < 1
+    # the floor keeps (1 − quantile) of the training frames: the rest of them now predict nothing
+    clips = AVSBenchDataset(s4, split="test")
+    best, heard = [], []
+    for clip in clips:
+        pred = seg.predict(clip.frames, clip.audio, clip.sample_rate)
+        for t, o in enumerate(pred.objects):
+            if pred.active[t] and len(o.confidence):
+                best.append(float(o.confidence.max()))
+                heard.append(bool(pred.masks[t].max() > 0.5))
+    best_a = np.array(best)
+    assert np.array_equal(np.array(heard), best_a >= seg.config.min_confidence)
+    assert 0.5 < (best_a >= seg.config.min_confidence).mean() < 1.0
+    plain = get_method("seac").train(s4, tmp_path / "plain.pt", **kw)
+    assert "min_confidence" not in plain and load_segmenter("seac", tmp_path / "plain.pt").config.min_confidence == -1
+
+
 def test_train_resumes_an_interrupted_run(s4, tmp_path):
     kw = dict(split="test", epochs=4, batch_size=4, lr=1e-3, mix_max_prob=0.5)
     full = get_method("seac").train(s4, tmp_path / "full.pt", **kw)

@@ -90,6 +90,19 @@ def test_eq6_by_hand():
     assert torch.allclose(micl_loss(S, tau), rows + cols)
 
 
+def test_noise_negatives_join_only_the_image_to_audio_denominator():
+    S = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    N = torch.tensor([[0.5, -0.3, 0.1], [0.7, 0.0, -1.0]])  # 2 images × 3 noise audios
+    tau = 0.5
+    rows = -(torch.log_softmax(torch.cat([S, N], 1) / tau, 1).diag()).mean()
+    cols = -(torch.log_softmax(S / tau, 0).diag()).mean()
+    assert torch.allclose(micl_loss(S, tau, N), rows + cols)
+    assert micl_loss(S, tau, N) > micl_loss(S, tau)  # a noise that matches an image costs
+    assert torch.allclose(micl_loss(S, tau, torch.full((2, 3), -1e4)), micl_loss(S, tau))
+    groups = torch.tensor([0, 1])
+    assert torch.allclose(msa_micl_loss(S, groups, tau, N), micl_loss(S, tau, N), atol=1e-6)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(2, 9), st.floats(0.03, 1.0), st.integers(0, 10_000))
 def test_eq8_reduces_to_eq6_when_K_equals_B(B, tau, seed):

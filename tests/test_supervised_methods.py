@@ -222,6 +222,32 @@ def test_counterfactual_audio_pairs_a_silent_object_with_its_categorys_sound(s4_
     assert cf.draw([rows for rows in cf.clips], 0.0, g) == [None] * len(cf.clips)
 
 
+def test_negative_audio_is_noise_or_an_offscreen_sound_with_an_empty_target(s4_few, tmp_path):
+    from soundmask.avs2d.supervised import CounterfactualAudio, SupervisedConfig, noise_features
+
+    f = build_training_features([s4_few], "test", {"audio": "yamnet", "audio_path": None, "min_active": 0.6}, tmp_path)
+    noise = noise_features(SupervisedConfig(), count=8)
+    assert noise.shape == (8, f.audio.shape[1]) and torch.isfinite(noise).all()
+    assert not any(torch.allclose(n, a) for n in noise for a in f.audio)
+    g = torch.Generator().manual_seed(0)
+    offscreen = [CounterfactualAudio(f).negative(rows[:2], g) for rows in CounterfactualAudio(f).clips]
+    cf = CounterfactualAudio(f)
+    for c, neg in enumerate(offscreen):
+        if neg is None:  # every category of the data is visible in this clip
+            assert all(k in cf.visible[c] for k in cf.donors)
+            continue
+        assert not neg.target.any()
+        donor = next(k for k, d in enumerate(cf.clips) if any(torch.equal(neg.audio[0], f.audio[r]) for r in d))
+        assert int(f.category[cf.clips[donor][0]]) not in cf.visible[c]  # its category is nowhere in this clip
+    assert any(n is not None for n in offscreen)
+    with_noise = CounterfactualAudio(f, noise)
+    draws = with_noise.draw([rows[:2] for rows in with_noise.clips] * 8, 0.0, g, negative_prob=1.0)
+    assert all(d is not None and not d.target.any() for d in draws)
+    from_noise = [d for d in draws if d is not None and any(torch.equal(d.audio[0], n) for n in noise)]
+    assert 0 < len(from_noise) < len(draws)  # both kinds of negative occur
+    assert with_noise.draw([rows[:2] for rows in with_noise.clips], 0.0, g) == [None] * len(with_noise.clips)
+
+
 def test_sdavs_trains_with_counterfactual_audio(s4_few, s4, tmp_path):
     with pytest.raises(ConfigError, match="swap_prob"):  # no clip of s4 has a usable silent object
         get_method("sdavs").train(
@@ -243,6 +269,7 @@ def test_sdavs_trains_with_counterfactual_audio(s4_few, s4, tmp_path):
         width=16,
         batch_size=2,
         swap_prob=0.5,
+        negative_prob=0.3,
         cache_dir=str(tmp_path / "cache"),
     )
     assert len(log["net"]["loss"]) == 3 and all(np.isfinite(log["net"]["loss"]))

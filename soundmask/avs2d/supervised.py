@@ -28,11 +28,13 @@ from soundmask.metrics.pooled import PooledJF
 
 __all__ = [
     "CounterfactualAudio",
+    "CounterfactualOptions",
     "FeatureSegmenter",
     "Swap",
     "SupervisedConfig",
     "one_row_per_clip",
     "pooled_j",
+    "noise_features",
     "upsample_logits",
 ]
 
@@ -51,6 +53,23 @@ class SupervisedConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)  # every Literal field, the methods' own (subclasses) included
+
+
+@dataclass
+class CounterfactualOptions:
+    """Training options of the supervised methods' counterfactual audio (:class:`CounterfactualAudio`)."""
+
+    swap_prob: float = option(
+        0.0,
+        "probability that a training window gets counterfactual audio: the sound of a visible silent object, "
+        "with that object's instance mask as the target (generated data only; see CounterfactualAudio)",
+    )
+    negative_prob: float = option(
+        0.0,
+        "probability that a training window gets negative audio — ambient noise or an off-screen clip's sound — "
+        "with an empty target (balanced negatives: the model learns to predict nothing for sounds of no visible "
+        "object)",
+    )
 
 
 def upsample_logits(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -101,11 +120,12 @@ class CounterfactualAudio:
     targets apart. An object counts as sounding in a clip when more than half of its mask lies in an annotated
     sound mask (or it has the clip's S4 category)."""
 
-    def __init__(self, feats: TrainingFeatures) -> None:
+    def __init__(self, feats: TrainingFeatures, noise: torch.Tensor | None = None) -> None:
         self.feats = feats
         self.clips = feats.clip_rows()
         self.donors: dict[int, list[torch.Tensor]] = defaultdict(list)
         self.silent: list[list[int]] = []
+        self.visible: list[set[int]] = []  # every category seen in the clip (sounding or not)
         for rows in self.clips:
             seen: set[int] = set()
             sounding: set[int] = set()
@@ -120,15 +140,21 @@ class CounterfactualAudio:
                     inside = (masks & feats.masks[r]).flatten(1).sum(1) / masks.flatten(1).sum(1).clamp(min=1)
                     sounding.update(cats[inside > 0.5].tolist())
             self.silent.append(sorted(seen - sounding))
+            self.visible.append(seen | sounding)
+        self.noise = noise
 
     @classmethod
-    def for_training(cls, feats: TrainingFeatures, prob: float) -> CounterfactualAudio | None:
-        """The pairs of ``feats`` when ``prob`` > 0 (None otherwise); :class:`ConfigError` when no clip can
-        have one."""
-        if prob <= 0:
+    def for_training(
+        cls, feats: TrainingFeatures, prob: float, negative_prob: float = 0.0, config: Any = None
+    ) -> CounterfactualAudio | None:
+        """The pairs of ``feats`` when ``prob`` or ``negative_prob`` > 0 (None otherwise); negatives hear ambient
+        noise embedded with ``config``'s audio embedder (:func:`noise_features`) or an off-screen clip's audio.
+        :class:`ConfigError` when no clip can have a swap."""
+        if prob <= 0 and negative_prob <= 0:
             return None
-        cf = cls(feats)
-        if not cf.available:
+        noise = noise_features(config) if negative_prob > 0 and config is not None else None
+        cf = cls(feats, noise)
+        if prob > 0 and not cf.available:
             raise ConfigError(
                 "swap_prob needs clips with every object's instance mask (generated data) and a visible silent object",
                 fix="train on `soundmask synth` data or set swap_prob=0",
@@ -161,11 +187,54 @@ class CounterfactualAudio:
                 target[t] = masks[hit].any(0)
         return Swap(self.feats.audio[drows], target)
 
-    def draw(self, windows: list[torch.Tensor], prob: float, g: torch.Generator) -> list[Swap | None]:
-        """For each window, with probability ``prob``, its counterfactual version (else None)."""
-        if prob <= 0:
+    def negative(self, rows: torch.Tensor, g: torch.Generator) -> Swap | None:
+        """A negative version of the consecutive ``rows`` of one clip: ambient noise or the audio of a clip whose
+        category is visible nowhere in this one (half each when both exist), with an empty target."""
+        clip = int(self.feats.clip[rows[0]])
+        seen = self.visible[clip]
+        cats = [c for c, ds in self.donors.items() if c not in seen and any(len(d) >= len(rows) for d in ds)]
+        target = torch.zeros((len(rows), *self.feats.masks.shape[1:]), dtype=torch.bool)
+        use_noise = self.noise is not None and (not cats or float(torch.rand(1, generator=g)) < 0.5)
+        if use_noise:
+            assert self.noise is not None
+            pick = torch.randint(len(self.noise), (len(rows),), generator=g)
+            return Swap(self.noise[pick], target)
+        if not cats:
+            return None
+        cat = cats[int(torch.randint(len(cats), (1,), generator=g))]
+        donors = [d for d in self.donors[cat] if len(d) >= len(rows)]
+        d = donors[int(torch.randint(len(donors), (1,), generator=g))]
+        start = int(torch.randint(len(d) - len(rows) + 1, (1,), generator=g))
+        return Swap(self.feats.audio[d[start : start + len(rows)]], target)
+
+    def draw(
+        self, windows: list[torch.Tensor], prob: float, g: torch.Generator, negative_prob: float = 0.0
+    ) -> list[Swap | None]:
+        """For each window: with probability ``negative_prob`` a negative (:meth:`negative`), else with probability
+        ``prob`` its counterfactual version (:meth:`window`), else None."""
+        if prob <= 0 and negative_prob <= 0:
             return [None] * len(windows)
-        return [self.window(w, g) if float(torch.rand(1, generator=g)) < prob else None for w in windows]
+        out: list[Swap | None] = []
+        for w in windows:
+            u = float(torch.rand(1, generator=g))
+            out.append(
+                self.negative(w, g) if u < negative_prob else self.window(w, g) if u < negative_prob + prob else None
+            )
+        return out
+
+
+def noise_features(config: Any, count: int = 256, seed: int = 12345) -> torch.Tensor:
+    """(count, Da) audio feature rows of ambient-noise windows (:func:`soundmask.avs2d.negatives.noise_waves`),
+    computed with ``config``'s audio embedder exactly as the training clips' rows were."""
+    from soundmask.avs2d.negatives import noise_waves
+    from soundmask.constants import AVSBENCH_SAMPLE_RATE
+
+    sr = AVSBENCH_SAMPLE_RATE
+    ext = FeatureExtractor(config.audio, config.audio_path, config.min_active)
+    waves = noise_waves(sr, count, 1.0, seed)
+    return torch.from_numpy(
+        ext.audio_features(np.concatenate(waves), sr, [(i * sr, (i + 1) * sr) for i in range(count)])
+    )
 
 
 class FeatureSegmenter(Segmenter):

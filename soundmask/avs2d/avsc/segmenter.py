@@ -28,6 +28,7 @@ from soundmask.avs2d.base import FrameObjects
 from soundmask.avs2d.features import ClipFeatures, TrainingFeatures
 from soundmask.avs2d.supervised import (
     CounterfactualAudio,
+    CounterfactualOptions,
     FeatureSegmenter,
     SupervisedConfig,
     one_row_per_clip,
@@ -64,7 +65,7 @@ class AVSCConfig(SupervisedConfig):
 
 
 @dataclass
-class AVSCTrainConfig(TrainConfig):
+class AVSCTrainConfig(TrainConfig, CounterfactualOptions):
     """Training options of AVSC: phase ``objects`` uses these; phase ``audio`` uses ``audio_epochs``/``audio_lr``."""
 
     epochs: int = option(
@@ -85,12 +86,6 @@ class AVSCTrainConfig(TrainConfig):
     instance_min_area: float = option(
         0.005,
         "instance targets: leave out objects covering less of the frame than this (slivers cut off by the frame edge)",
-    )
-    swap_prob: float = option(
-        0.0,
-        "audio phase: probability that a training frame gets counterfactual audio (the "
-        "sound of a visible silent object, that object's mask as the target; "
-        "generated data only, see CounterfactualAudio)",
     )
 
 
@@ -264,14 +259,16 @@ class AVSC(FeatureSegmenter):
                 "train the objects phase longer (--set epochs=...) or raise --set noobj_threshold",
             )
 
-        counterfactual = CounterfactualAudio.for_training(train, tcfg.swap_prob)
+        counterfactual = CounterfactualAudio.for_training(train, tcfg.swap_prob, tcfg.negative_prob, config)
 
         def audio_batches(g: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
             perm = arows[torch.randperm(len(arows), generator=g)]
             audio, target = train.audio[perm].clone(), train.masks[perm].clone()
             if counterfactual is not None:
                 for i, sw in enumerate(
-                    counterfactual.draw([perm[i : i + 1] for i in range(len(perm))], tcfg.swap_prob, g)
+                    counterfactual.draw(
+                        [perm[i : i + 1] for i in range(len(perm))], tcfg.swap_prob, g, tcfg.negative_prob
+                    )
                 ):
                     if sw is not None:
                         audio[i], target[i] = sw.audio[0], sw.target[0]
@@ -314,6 +311,7 @@ class AVSC(FeatureSegmenter):
                 "model": {**net_opts, **audio_opts},
                 "instance_targets": tcfg.instance_targets,
                 "swap_prob": tcfg.swap_prob,
+                "negative_prob": tcfg.negative_prob,
             },
         )
         return log

@@ -21,6 +21,7 @@ from soundmask.avs2d.sdavs.losses import sdavs_loss
 from soundmask.avs2d.sdavs.model import SDAVSNet, SDAVSNetConfig
 from soundmask.avs2d.supervised import (
     CounterfactualAudio,
+    CounterfactualOptions,
     FeatureSegmenter,
     SupervisedConfig,
     Swap,
@@ -45,7 +46,7 @@ class SDAVSConfig(SupervisedConfig):
 
 
 @dataclass
-class SDAVSTrainConfig(TrainConfig):
+class SDAVSTrainConfig(TrainConfig, CounterfactualOptions):
     """Training options of SDAVS (one phase, ``net``)."""
 
     epochs: int = option(20, "training epochs (every clip once per epoch)")
@@ -56,12 +57,6 @@ class SDAVSTrainConfig(TrainConfig):
         "frame (0: the whole clip); prediction always sees the whole clip",
     )
     lr: float = option(5e-4, "AdamW learning rate (the paper's 5e-5 is for a fine-tuned backbone; ours is frozen)")
-    swap_prob: float = option(
-        0.0,
-        "probability that a training window gets counterfactual audio: the sound of a "
-        "visible silent object, with that object's instance mask as the target "
-        "(generated data only; see CounterfactualAudio)",
-    )
 
 
 class SDAVS(FeatureSegmenter):
@@ -121,13 +116,15 @@ class SDAVS(FeatureSegmenter):
             "train_config": asdict(tcfg),
         }
         clips = [r for r in train.clip_rows() if bool(train.valid[r].any())]
-        counterfactual = CounterfactualAudio.for_training(train, tcfg.swap_prob)
+        counterfactual = CounterfactualAudio.for_training(train, tcfg.swap_prob, tcfg.negative_prob, config)
 
         def batches(g: torch.Generator) -> list[tuple[list[torch.Tensor], list[Swap | None]]]:
             order = torch.randperm(len(clips), generator=g).tolist()
             wins = [_window(clips[i], train.valid[clips[i]], tcfg.clip_frames, g) for i in order]
             swaps: list[Swap | None] = (
-                counterfactual.draw(wins, tcfg.swap_prob, g) if counterfactual is not None else [None] * len(wins)
+                counterfactual.draw(wins, tcfg.swap_prob, g, tcfg.negative_prob)
+                if counterfactual is not None
+                else [None] * len(wins)
             )
             return [
                 (wins[b : b + tcfg.batch_size], swaps[b : b + tcfg.batch_size])

@@ -39,6 +39,11 @@ class SeACConfig:
         0.6, "a frame predicts nothing unless this fraction of its audio window sounds (or it holds an onset)"
     )
     min_confidence: float = option(-1.0, "frames whose best raw audio-mask cosine is below this predict nothing")
+    semantic_weight: float = option(
+        0.0,
+        "trained mode: add this times the training-free score (the audio's YAMNet tags against each mask's "
+        "ImageNet names in the MiniLM text space) to each mask's cosine before ranking (0: the paper's s_n only)",
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -65,6 +70,16 @@ class SeACTrainConfig:
     max_clips: int = option(0, "use at most this many clips (0: all)")
     seed: int = option(0, "random seed (batches, mixing, initialisation)")
     mask_layers: int = option(4, "Transformer layers of the mask encoder (the paper's 4; 0: each mask alone)")
+    noise_negatives: float = option(
+        0.0,
+        "ambient-noise audios added to every batch as negatives of every image, as a fraction of B (our "
+        "addition, 0: the paper's MICL): the model learns that noise matches no object",
+    )
+    confidence_quantile: float = option(
+        0.0,
+        "after training, set min_confidence to this quantile of the training frames' own best cosine (e.g. 0.05 "
+        "keeps 95 in 100); frames below it predict nothing — noise and sounds of no visible object (0: off)",
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:

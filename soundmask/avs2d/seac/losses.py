@@ -24,22 +24,28 @@ def set_similarity(masks: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor
     return sim.max(dim=1).values.clamp(min=-1.0)
 
 
-def micl_loss(S: torch.Tensor, tau: torch.Tensor | float) -> torch.Tensor:
+def micl_loss(S: torch.Tensor, tau: torch.Tensor | float, negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 6: symmetric InfoNCE on the B×B set-to-audio similarity ``S`` (positives on the diagonal):
-    ``−Σ_i log softmax_j(S_ij/τ)[i] − Σ_i log softmax_j(S_ji/τ)[i]``, averaged over ``i``."""
+    ``−Σ_i log softmax_j(S_ij/τ)[i] − Σ_i log softmax_j(S_ji/τ)[i]``, averaged over ``i``.
+
+    ``negatives`` (B, Q), optional (our addition): the similarity of each image to Q audios that belong to no
+    image (ambient noise); they join the denominator of the image-to-audio term only."""
     logits = S / tau
     target = torch.arange(S.shape[0], device=S.device)
-    return F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
+    rows = logits if negatives is None else torch.cat([logits, negatives / tau], dim=1)
+    return F.cross_entropy(rows, target) + F.cross_entropy(logits.t(), target)
 
 
-def msa_micl_loss(S: torch.Tensor, groups: torch.Tensor, tau: torch.Tensor | float) -> torch.Tensor:
+def msa_micl_loss(
+    S: torch.Tensor, groups: torch.Tensor, tau: torch.Tensor | float, negatives: torch.Tensor | None = None
+) -> torch.Tensor:
     """Eq. 8 on ``S'`` (B, K), the similarity of image ``i``'s masks to mixed audio ``k``; ``groups`` (B,) int is
     ``Ω(i)``, the mixture that holds image ``i``'s audio.
 
     First term (per mixture ``k``): ``−log Σ_{i∈K_k} exp(S'_ik/τ) / Σ_j exp(S'_jk/τ)`` — every image whose audio
     is in the mixture is a positive. Second term (per image ``i``): ``−log softmax_k(S'_ik/τ)[Ω(i)]``. The first
     is averaged over the K mixtures, the second over the B images; with ``K = B`` and ``Ω(i) = i`` this is
-    exactly :func:`micl_loss` (Eq. 6)."""
+    exactly :func:`micl_loss` (Eq. 6). ``negatives`` (B, Q) join the second term's denominator, as there."""
     logits = S / tau  # (B, K)
     B, K = S.shape
     member = F.one_hot(groups, K).bool()  # (B, K)
@@ -47,7 +53,7 @@ def msa_micl_loss(S: torch.Tensor, groups: torch.Tensor, tau: torch.Tensor | flo
     pos = torch.logsumexp(logits.masked_fill(~member, float("-inf")), dim=0)  # (K,)
     has = member.any(0)
     term1 = (col - pos)[has].mean()
-    term2 = F.cross_entropy(logits, groups)
+    term2 = F.cross_entropy(logits if negatives is None else torch.cat([logits, negatives / tau], dim=1), groups)
     return term1 + term2
 
 

@@ -280,13 +280,18 @@ class SeAC(Segmenter):
                     k += 1
                 objects.append(FrameObjects(props.masks, np.zeros(n, np.float32), props.names, np.zeros(n, np.float32)))
                 continue
+            s0, s1 = windows[t]
             if self.config.mode == "trained":
                 s = self.similarities(emb, patches[k])
                 k += 1
+                heard = float(s.max()) >= self.config.min_confidence
+                if self.config.semantic_weight and heard:
+                    tf = self.training_free_similarities(emb, props.names, audio[:, s0:s1], sr)
+                    s = s + self.config.semantic_weight * tf
             else:
-                s0, s1 = windows[t]
                 s = self.training_free_similarities(emb, props.names, audio[:, s0:s1], sr)
-            s_hat = minmax_normalise(s) if float(s.max()) >= self.config.min_confidence else np.zeros(n, np.float32)
+                heard = float(s.max()) >= self.config.min_confidence
+            s_hat = minmax_normalise(s) if heard else np.zeros(n, np.float32)
             masks[t] = similarity_aggregation(props.masks, s_hat)
             labels: tuple[str, ...] = props.names
             if semantic:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -290,6 +290,8 @@ def train_seac(
             start = len(log["loss"])
     t0 = time.time()
     lam = sc.lam
+    noise = _noise_patches(seac, feats, cfg) if cfg.noise_negatives > 0 else None
+    n_noise = int(round(cfg.noise_negatives * cfg.batch_size))
     for ep in range(start, cfg.epochs):
         model.train()
         p_mix = cfg.mix_max_prob * (ep / max(1, cfg.epochs - 1))
@@ -299,16 +301,20 @@ def train_seac(
             valid = feats.valid[idx]
             masks = model.embed_masks(f, valid)
             B = len(idx)
+            neg = None
+            if noise is not None and n_noise > 0:
+                pick = torch.randint(len(noise), (n_noise,), generator=g)
+                neg = set_similarity(masks, valid, model.embed_audio(noise[pick]))
             if float(torch.rand(1, generator=g)) < p_mix and B >= 4:
                 K = B // 2
                 groups = random_groups(B, K, g)
                 with torch.no_grad():
                     patches = _mixed_patches(seac, feats, idx, groups, K)
                 a = model.embed_audio(patches)
-                loss = msa_micl_loss(set_similarity(masks, valid, a), groups, model.tau)
+                loss = msa_micl_loss(set_similarity(masks, valid, a), groups, model.tau, neg)
             else:
                 a = model.embed_audio(feats.audio[idx])
-                loss = micl_loss(set_similarity(masks, valid, a), model.tau)
+                loss = micl_loss(set_similarity(masks, valid, a), model.tau, neg)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -328,6 +334,9 @@ def train_seac(
             "torch_rng": torch.get_rng_state(),
         }
         final = ep + 1 == cfg.epochs
+        if final and cfg.confidence_quantile > 0:
+            sc = replace(sc, min_confidence=_confidence_floor(model, feats, lam, cfg.confidence_quantile))
+            log["min_confidence"] = sc.min_confidence
         ckpt = checkpoint_dict(
             model.eval(),
             sc,
@@ -344,6 +353,33 @@ def train_seac(
                 f"epoch {ep + 1}/{cfg.epochs} loss {log['loss'][-1]:.3f} τ {log['tau'][-1]:.3f}", ep + 1, cfg.epochs
             )
     return log
+
+
+def _noise_patches(seac: FrozenStages, feats: TrainingFeatures, cfg: SeACTrainConfig) -> torch.Tensor:
+    """(Q, P, Da) patch embeddings of ambient-noise windows (:func:`soundmask.avs2d.negatives.noise_waves`), the
+    length of a frame's window, embedded like the training audio."""
+    from soundmask.avs2d.negatives import noise_waves
+
+    sr, P = feats.sample_rate, feats.audio.shape[1]
+    seconds = float(feats.wave_len.float().median()) / sr
+    waves = noise_waves(sr, max(64, 2 * cfg.batch_size), seconds, cfg.seed + 1)
+    return torch.stack([torch.from_numpy(_pad_patches(seac.embedder.embed(w, sr).embeddings, P)) for w in waves])
+
+
+@torch.no_grad()
+def _confidence_floor(model: AssociationModule, feats: TrainingFeatures, lam: float, quantile: float) -> float:
+    """The ``quantile`` of the training frames' best cosine with their own audio (``max_n s_n``, the score that
+    ``min_confidence`` thresholds): below it a frame is taken to hear none of its objects."""
+    model.eval()
+    best = []
+    for b in range(0, len(feats.clip), 256):
+        sl = slice(b, b + 256)
+        f = lam * feats.local[sl].float() + (1 - lam) * feats.global_[sl].float()
+        valid = feats.valid[sl]
+        masks = model.embed_masks(f, valid)
+        a = model.embed_audio(feats.audio[sl])
+        best.append(torch.diagonal(set_similarity(masks, valid, a)))
+    return float(torch.quantile(torch.cat(best), quantile))
 
 
 # ------------------------------------------------------------------------------------------ proposer stage
