@@ -160,3 +160,40 @@ def test_confidence_is_objectness_times_class_probability(cat):
     assert np.all(out[:, 5:] <= out[:, 4:5] + 1e-6)
     small = out[:, 5:][(out[:, 5:] > 0) & (out[:, 5:] < 0.2)]
     assert small.size > 0  # not cut at the region layer's default 0.2
+
+
+def _props(masks: list[np.ndarray], scores: list[float], names: tuple[str, ...] = ()):
+    from soundmask.vision.types import Proposals
+
+    m = np.stack(masks)
+    boxes = np.array([[0, 0, m.shape[2], m.shape[1]]] * len(m), np.float32)
+    return Proposals(m, np.array(scores, np.float32), boxes, names)
+
+
+def test_hybrid_puts_detections_first_and_drops_learned_masks_that_repeat_them():
+    from soundmask.vision.proposals.hybrid import HybridProposer, mask_iou
+
+    def rect(y0, x0, y1, x1):
+        m = np.zeros((32, 32), bool)
+        m[y0:y1, x0:x1] = True
+        return m
+
+    dog, cow, kettle, dog_again = rect(0, 0, 16, 16), rect(16, 16, 32, 32), rect(0, 20, 10, 30), rect(0, 0, 16, 15)
+    assert mask_iou(np.stack([dog]), np.stack([dog_again, kettle]))[0, 0] > 0.9
+    h = HybridProposer.__new__(HybridProposer)
+    h.top_n, h.nms_iou = 3, 0.5
+    out = h._merge(_props([dog, cow], [0.9, 0.2], ("dog", "cow")), _props([dog_again, kettle, cow], [0.99, 0.5, 0.4]))
+    assert out.names == ("dog", "cow", "") and np.array_equal(out.masks[2], kettle)  # dog_again and cow repeat
+    assert out.scores[0] > out.scores[1] > out.scores[2] and out.scores.max() <= 1.0
+    none = _props([dog], [0.5]).subset([])
+    only_learned = h._merge(none, _props([kettle], [0.8]))
+    assert len(only_learned) == 1 and only_learned.scores[0] == pytest.approx(0.4)
+    assert len(h._merge(none, none)) == 0
+
+
+def test_hybrid_proposer_on_a_real_photo_names_the_detection():
+    photo, box = _on_canvas(skimage.data.chelsea())
+    p = get_proposer("hybrid", top_n=6)
+    out = p.propose(photo)
+    assert 1 <= len(out) <= 6 and out.source == "hybrid"
+    assert "cat" in out.names[: p.detector.top_n] and out.names[-1] == ""  # detections first, learned masks after

@@ -24,7 +24,7 @@ AudioEmbedderName = Literal["yamnet", "vggish", "clap", "ast"]
 #: image encoders (``soundmask.vision.backbones.IMAGE_ENCODERS``)
 ImageEncoderName = Literal["efficientnet-lite0", "clip"]
 #: proposal sources (``soundmask.vision.proposals.PROPOSERS``)
-ProposerName = Literal["learned", "yolo", "sam"]
+ProposerName = Literal["learned", "yolo", "sam", "hybrid"]
 
 
 def _registered(hint: Any) -> tuple[str, ...]:

@@ -25,8 +25,10 @@ class SeACConfig:
     mode: Literal["trained", "training-free"] = option(
         "trained", "trained: the association module of the checkpoint; training-free: audio tags ↔ visual class names"
     )
-    proposer: ProposerName = option("learned", "proposal source: learned | yolo | sam")
-    proposer_path: str | None = option(None, "weights (learned) or local Hugging Face folder (sam) of the proposer")
+    proposer: ProposerName = option("learned", "proposal source: learned | yolo | sam | hybrid")
+    proposer_path: str | None = option(
+        None, "weights (learned, hybrid) or local Hugging Face folder (sam) of the proposer"
+    )
     top_n: int = option(8, "masks kept per frame after NMS(0.5) (the paper's N)")
     encoder: ImageEncoderName = option("efficientnet-lite0", "visual encoder ψ: efficientnet-lite0 | clip")
     encoder_path: str | None = option(None, "local Hugging Face CLIP folder (encoder clip)")

