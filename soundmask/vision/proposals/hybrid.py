@@ -4,9 +4,9 @@ On real photographs the learned decoder (trained on the generator's renders and 
 objects that YOLOv3-tiny finds whenever they are of a COCO class (dog, cow, elephant, bear, bird, toilet...); on
 renders and for non-COCO objects (instruments, kettles) the learned masks are better. This source keeps the
 ``detections`` (4) most confident detections with confidence ≥ ``min_detection`` (GrabCut-refined,
-:class:`~.yolo.YoloGrabCutProposer`, with their COCO names), then adds the learned masks that overlap no kept mask by more than ``nms_iou`` (mask IoU), up to
-``top_n`` in all. Scores: ``0.5 + 0.5·confidence`` for detections and ``0.5·objectness`` for learned masks, so
-the final selection ranks detections first.
+:class:`~.yolo.YoloGrabCutProposer`, with their COCO names), then adds the learned masks that overlap no kept
+mask by more than ``nms_iou`` (mask IoU), up to ``top_n`` in all. Scores: ``0.5 + 0.5·confidence`` for
+detections and ``0.5·objectness`` for learned masks, so the final selection ranks detections first.
 """
 
 from __future__ import annotations
