@@ -94,6 +94,10 @@ def test_noise_negatives_and_the_calibrated_confidence_floor(s4, tmp_path):
     kw = dict(split="test", epochs=3, batch_size=4, lr=1e-3, mask_layers=0)
     log = get_method("seac").train(s4, ckpt, noise_negatives=0.5, confidence_quantile=0.2, **kw)
     assert len(log["loss"]) == 3 and all(np.isfinite(log["loss"]))
+    one = get_method("seac").train(s4, tmp_path / "one.pt", frames_per_clip=1, **kw)
+    assert one["samples"] == one["clips"] < log["samples"]  # one cached frame per clip
+    with pytest.raises(ConfigError, match="confidence_quantile"):
+        get_method("seac").train(s4, tmp_path / "bad.pt", confidence_quantile=1.0, **kw)
     seg = load_segmenter("seac", ckpt)
     assert seg.config.min_confidence == pytest.approx(log["min_confidence"]) and -1 < log["min_confidence"] < 1
     # the floor keeps (1 − quantile) of the training frames: the rest of them now predict nothing

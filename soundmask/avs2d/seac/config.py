@@ -70,6 +70,9 @@ class SeACTrainConfig:
     mix_max_prob: float = option(0.5, "final probability of audio mixing (ramped from 0 over the epochs)")
     split: str = option("train", "dataset split to train on")
     max_clips: int = option(0, "use at most this many clips (0: all)")
+    frames_per_clip: int = option(
+        0, "cache the features of at most this many active frames per clip (0: all; an epoch uses one per clip)"
+    )
     seed: int = option(0, "random seed (batches, mixing, initialisation)")
     mask_layers: int = option(4, "Transformer layers of the mask encoder (the paper's 4; 0: each mask alone)")
     noise_negatives: float = option(
@@ -90,6 +93,11 @@ class SeACTrainConfig:
             raise ConfigError(f"mask_layers must be >= 0, got {self.mask_layers}")
         if not 0.0 <= self.mix_max_prob <= 1.0:
             raise ConfigError(f"mix_max_prob must be in [0, 1], got {self.mix_max_prob}")
+        if self.frames_per_clip < 0 or self.noise_negatives < 0 or not 0.0 <= self.confidence_quantile < 1.0:
+            raise ConfigError(
+                "frames_per_clip and noise_negatives must be >= 0 and confidence_quantile in [0, 1)",
+                fix="e.g. --set frames_per_clip=2 --set noise_negatives=0.25 --set confidence_quantile=0.05",
+            )
 
 
 @dataclass

@@ -99,12 +99,15 @@ class _Concat:
         return self.parts[k][int(i - self.offsets[k])]
 
 
-def _feature_key(seac: FrozenStages, data: Path, split: str, max_clips: int) -> dict[str, Any]:
+def _feature_key(
+    seac: FrozenStages, data: Path, split: str, max_clips: int, frames_per_clip: int = 0
+) -> dict[str, Any]:
     c = seac.config
     return {
         "data": str(data.resolve()),
         "split": split,
         "max_clips": max_clips,
+        "frames_per_clip": frames_per_clip,
         "proposer": c.proposer,
         "proposer_path": c.proposer_path,
         "top_n": c.top_n,
@@ -120,8 +123,11 @@ def _feature_key(seac: FrozenStages, data: Path, split: str, max_clips: int) -> 
 def extract_features(
     seac: FrozenStages, clips: Any, key: dict[str, Any], progress: Progress | None = None
 ) -> TrainingFeatures:
-    """Run the frozen stages over every clip (frames + audio only; masks are never read)."""
+    """Run the frozen stages over every clip (frames + audio only; masks are never read); with
+    ``key["frames_per_clip"]`` > 0, over at most that many of a clip's active frames (drawn with a fixed seed)."""
     top_n = seac.config.top_n
+    per_clip = int(key.get("frames_per_clip", 0))
+    pick_rng = np.random.default_rng(0)
     rows: dict[str, list[Any]] = {k: [] for k in ("local", "global_", "valid", "audio", "wave", "clip")}
     sr_out = int(getattr(seac.embedder, "sample_rate", 16000) or 16000)
     total = len(clips)
@@ -131,13 +137,15 @@ def extract_features(
         windows = frame_windows(len(frames), audio.shape[1], clip.sample_rate, clip.frame_times)
         active, _ = window_activity(audio, clip.sample_rate, windows, seac.config.min_active)
         if active.any():
-            visual = seac.segment_frames(frames)
             act = np.flatnonzero(active)
+            if 0 < per_clip < len(act):
+                act = np.sort(pick_rng.choice(act, per_clip, replace=False))
+            visual = seac.segment_frames(frames[act])
             patches = window_embeddings(seac.embedder, audio, clip.sample_rate, [windows[t] for t in act])
             mono = audio.mean(0)
-            for t, p in zip(act, patches, strict=True):
+            for k, (t, p) in enumerate(zip(act, patches, strict=True)):
                 w = windows[t]
-                props, emb = visual[t]
+                props, emb = visual[k]
                 n = min(len(props), top_n)
                 if n == 0:
                     continue
@@ -248,7 +256,7 @@ def train_seac(
     torch.manual_seed(cfg.seed)
     model = AssociationModule(AssociationConfig())
     seac = segmenter(sc, model)
-    key = _feature_key(seac, data, cfg.split, cfg.max_clips)
+    key = _feature_key(seac, data, cfg.split, cfg.max_clips, cfg.frames_per_clip)
     cache = out.with_name(out.name + ".features.pt")
     feats = TrainingFeatures.load(cache) if cache.is_file() else None
     if feats is None or feats.key != key:
