@@ -22,7 +22,7 @@ import torch
 
 from soundmask.avs2d.audio import window_activity, window_embeddings
 from soundmask.avs2d.base import FrameObjects, Prediction, Segmenter, check_inputs, frame_windows
-from soundmask.avs2d.features import unique_frames
+from soundmask.avs2d.features import FrameMemo, unique_frames
 from soundmask.avs2d.seac.aggregate import category_aware_aggregation, minmax_normalise, similarity_aggregation
 from soundmask.avs2d.seac.checkpoint import load_checkpoint
 from soundmask.avs2d.seac.config import ProposerStageConfig, SeACConfig, SeACTrainConfig
@@ -120,6 +120,7 @@ class SeAC(Segmenter):
         self.categories = tuple(categories) if categories else _default_categories()
         self._classifier: Any = None
         self._text: Any = None
+        self._memo = FrameMemo()
 
     # ------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -185,13 +186,17 @@ class SeAC(Segmenter):
     # ------------------------------------------------------------------------------------------ stages
     def segment_frames(self, frames: np.ndarray) -> list[tuple[Any, MaskEmbeddings]]:
         """Stage 1 + the visual half of stage 2 for each frame; identical frames (a static camera) are computed
-        once."""
+        once, and frames of the last calls are not computed again (:class:`~soundmask.avs2d.features.FrameMemo`)."""
         firsts, index = unique_frames(frames)
-        props = self.proposer.propose_batch(frames[firsts])
-        done = [
-            (p, mask_embeddings(self.encoder, frames[i], p.masks, self.config.view_size))
-            for i, p in zip(firsts, props, strict=True)
-        ]
+
+        def compute(batch: np.ndarray) -> list[tuple[Any, MaskEmbeddings]]:
+            props = self.proposer.propose_batch(batch)
+            return [
+                (p, mask_embeddings(self.encoder, im, p.masks, self.config.view_size))
+                for im, p in zip(batch, props, strict=True)
+            ]
+
+        done = self._memo.map(frames[firsts], compute)
         return [done[k] for k in index]
 
     def audio_patches(self, audio: np.ndarray, sr: int, windows: list[tuple[int, int]]) -> list[np.ndarray]:
