@@ -325,3 +325,15 @@ def test_a_clip_subset_is_cut_from_the_cached_full_set(s4, tmp_path):
     for r_sub, k in zip(sub.clip_rows(), picked, strict=True):
         assert torch.equal(sub.masks[r_sub], full.masks[rows[k]])
         assert torch.equal(sub.frame_levels(r_sub)[2], full.frame_levels(rows[k])[2])
+
+
+def test_the_listening_sdavs_checkpoint_loads_and_predicts(s4):
+    from soundmask.avs2d.sdavs.segmenter import SDAVS
+
+    path = SDAVS.default_checkpoint().with_name("sdavs_listen.pt")
+    seg = load_segmenter("sdavs", path)
+    assert seg.categories != load_segmenter("sdavs").categories  # trained with the real-photo categories too
+    clip = AVSBenchDataset(s4, split="test")[0]
+    pred = seg.predict(clip.frames, clip.audio, clip.sample_rate)
+    assert pred.masks.shape == clip.masks.shape and np.isfinite(pred.masks).all()
+    assert not (seg.predict(clip.frames, np.zeros_like(clip.audio), clip.sample_rate).masks > 0.5).any()

@@ -66,7 +66,6 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-import importlib.util
 import io
 import re
 import time
@@ -83,6 +82,7 @@ from soundmask.data.types import Clip
 from soundmask.errors import ConfigError, DataError
 
 from .config import SPLITS, SynthConfig, split_of
+from .room import _skimage_data_dir
 from .sounds import TUXPAINT_ATTRIBUTION, TUXPAINT_LICENCE, TUXPAINT_ROOT, SoundLibrary, SoundSource
 
 __all__ = [
@@ -313,12 +313,6 @@ class PhotoAssets:
 
 
 # -------------------------------------------------------------------------------------------- discovery
-def _skimage_data_dir() -> Path | None:
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or spec.origin is None:
-        return None
-    d = Path(spec.origin).parent / "data"
-    return d if d.is_dir() else None
 
 
 def _excluded(rel: str, path: Path) -> bool:
