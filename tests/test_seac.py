@@ -94,6 +94,8 @@ def test_noise_negatives_and_the_calibrated_confidence_floor(s4, tmp_path):
     kw = dict(split="test", epochs=3, batch_size=4, lr=1e-3, mask_layers=0)
     log = get_method("seac").train(s4, ckpt, noise_negatives=0.5, confidence_quantile=0.2, **kw)
     assert len(log["loss"]) == 3 and all(np.isfinite(log["loss"]))
+    again = get_method("seac").train(s4, ckpt, noise_negatives=0.5, confidence_quantile=0.2, **kw)
+    assert again == log  # finished, calibrated run: nothing retrained
     one = get_method("seac").train(s4, tmp_path / "one.pt", frames_per_clip=1, **kw)
     assert one["samples"] == one["clips"] < log["samples"]  # one cached frame per clip
     with pytest.raises(ConfigError, match="confidence_quantile"):

@@ -283,7 +283,9 @@ def train_seac(
     start = 0
     if resume and out.is_file():
         old = load_checkpoint(out)
-        same = old.get("train_config") == asdict(cfg) and old.get("seac") == asdict(sc)
+        calibrated = old.get("train_log", {}).get("min_confidence")  # set by confidence_quantile at the end
+        want = asdict(sc if calibrated is None else replace(sc, min_confidence=calibrated))
+        same = old.get("train_config") == asdict(cfg) and old.get("seac") == want
         if same and not old.get("train_state") and len(old.get("train_log", {}).get("loss", [])) == cfg.epochs:
             if progress is not None:
                 progress("already trained (use --no-resume to train again)", cfg.epochs, cfg.epochs)
