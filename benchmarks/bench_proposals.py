@@ -15,15 +15,8 @@ import numpy as np
 import torch
 
 from soundmask.data.avsbench import AVSBenchDataset
-from soundmask.vision.proposals import get_proposer
-
-
-def best_ious(proposals: np.ndarray, target: np.ndarray) -> float:
-    if len(proposals) == 0:
-        return 0.0
-    inter = (proposals & target).reshape(len(proposals), -1).sum(1)
-    union = (proposals | target).reshape(len(proposals), -1).sum(1)
-    return float((inter / np.maximum(union, 1)).max())
+from soundmask.data.io import write_json
+from soundmask.vision.proposals import get_proposer, mask_iou
 
 
 def main() -> None:
@@ -53,7 +46,8 @@ def main() -> None:
         gt = clip.masks[0] if clip.masks is not None else np.zeros(ids.shape, bool)
         for k in np.unique(ids[ids > 0]):
             m = ids == k
-            (sounding if (m & gt).sum() > 0.5 * m.sum() else silent).append(best_ious(p.masks, m))
+            best = float(mask_iou(p.masks, m[None]).max()) if len(p) else 0.0
+            (sounding if (m & gt).sum() > 0.5 * m.sum() else silent).append(best)
     s, q = np.array(sounding), np.array(silent)
     out = {
         "data": args.data,
@@ -71,8 +65,7 @@ def main() -> None:
     }
     print(json.dumps(out, indent=1))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from soundmask.splat.train import ReconstructConfig
 from soundmask.synth.config import SynthConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from soundmask.avs2d import Segmenter
 
 app = typer.Typer(
@@ -391,19 +393,16 @@ def evaluate(
     if robust:
         _evaluate_robust(cls, checkpoint, infer, opts, dataset, data, split, conditions, noise_dir, seed or 0, json_out)
         return
-    with err_console.status(f"loading {method}"):
-        seg = cls.load(checkpoint, **infer)
-    with _progress_bar(f"evaluate {method}") as bar:
-        task = bar.add_task(f"evaluate {method}", total=len(dataset), stage=split)
-        rep = run_eval(
-            seg,
-            dataset,
-            batch_size,
-            data=str(data),
-            split=split,
-            progress=lambda d, n: bar.update(task, completed=d, total=n),
-            options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts},
-        )
+    rep = _run_loaded(
+        cls,
+        checkpoint,
+        infer,
+        opts,
+        "evaluate",
+        dataset,
+        split,
+        lambda seg, **kw: run_eval(seg, dataset, batch_size, data=str(data), split=split, **kw),
+    )
     d = rep.to_dict()
     table = Table(title=f"{method} on {data} ({split}, {rep.clips} clips, {rep.frames} frames)", show_header=False)
     for k in ("miou", "fscore", "batch_size", "pooled_j", "pooled_f", "empty_predicted_on_empty", "frames_per_second"):
@@ -413,6 +412,29 @@ def evaluate(
     if json_out is not None:
         write_json(json_out, d)
         console.print(f"report written to {json_out}")
+
+
+def _run_loaded(
+    cls: type[Segmenter],
+    checkpoint: Path | None,
+    infer: dict,
+    opts: dict,
+    label: str,
+    dataset: Any,
+    split: str,
+    run: Callable[..., Any],
+) -> Any:
+    """Load ``cls`` (a status line while it loads), then ``run(segmenter, progress=..., options=...)`` over
+    ``dataset`` under a progress bar; ``options`` record the checkpoint and the method options."""
+    with err_console.status(f"loading {cls.name}"):
+        seg = cls.load(checkpoint, **infer)
+    with _progress_bar(f"{label} {cls.name}") as bar:
+        task = bar.add_task(f"{label} {cls.name}", total=len(dataset), stage=split)
+        return run(
+            seg,
+            progress=lambda d, n: bar.update(task, completed=d, total=n),
+            options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts},
+        )
 
 
 def _evaluate_robust(
@@ -445,19 +467,16 @@ def _evaluate_robust(
     names = parse_conditions(conditions)
     noise = noise_sources(noise_dir) if "noise" in names else []
     conds = RobustConditions(dataset, names, seed, noise, str(data))  # data that cannot support a condition fails here
-    with err_console.status(f"loading {cls.name}"):
-        seg = cls.load(checkpoint, **infer)
-    with _progress_bar(f"robust {cls.name}") as bar:
-        task = bar.add_task(f"robust {cls.name}", total=len(dataset), stage=split)
-        rep = evaluate_robust(
-            seg,
-            dataset,
-            conds,
-            data=str(data),
-            split=split,
-            progress=lambda d, n: bar.update(task, completed=d, total=n),
-            options={"checkpoint": str(checkpoint) if checkpoint else "default", **opts},
-        )
+    rep = _run_loaded(
+        cls,
+        checkpoint,
+        infer,
+        opts,
+        "robust",
+        dataset,
+        split,
+        lambda seg, **kw: evaluate_robust(seg, dataset, conds, data=str(data), split=split, **kw),
+    )
     table = Table(
         title=f"{cls.name} listening on {data} ({split}, {rep.clips} clips, seed {rep.seed})",
         box=None,  # fits 80 columns

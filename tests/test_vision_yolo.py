@@ -171,7 +171,8 @@ def _props(masks: list[np.ndarray], scores: list[float], names: tuple[str, ...] 
 
 
 def test_hybrid_puts_detections_first_and_drops_learned_masks_that_repeat_them():
-    from soundmask.vision.proposals.hybrid import HybridProposer, mask_iou
+    from soundmask.vision.proposals import mask_iou
+    from soundmask.vision.proposals.hybrid import HybridProposer
 
     def rect(y0, x0, y1, x1):
         m = np.zeros((32, 32), bool)

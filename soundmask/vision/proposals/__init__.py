@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from soundmask.registry import resolve
-from soundmask.vision.proposals.base import ProposalSource, box_iou, select_top
+from soundmask.vision.proposals.base import ProposalSource, box_iou, mask_iou, select_top
 from soundmask.vision.types import Proposals
 
-__all__ = ["PROPOSERS", "ProposalSource", "Proposals", "box_iou", "get_proposer", "select_top"]
+__all__ = ["PROPOSERS", "ProposalSource", "Proposals", "box_iou", "get_proposer", "mask_iou", "select_top"]
 
 #: name → ``"module:Class"`` (imported on first use, so that importing this package stays light).
 PROPOSERS: dict[str, Any] = {

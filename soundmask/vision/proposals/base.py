@@ -33,6 +33,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) IoU of the boolean masks ``a`` (N, H, W) and ``b`` (M, H, W) (0 where both are empty)."""
+    fa = a.reshape(len(a), -1).astype(np.float32)
+    fb = b.reshape(len(b), -1).astype(np.float32)
+    inter = fa @ fb.T
+    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
 def select_top(p: Proposals, top_n: int, nms_iou: float = 0.5) -> Proposals:
     """Greedy NMS on the boxes (IoU > ``nms_iou`` suppressed), then the ``top_n`` most confident (SeAC §3.2)."""
     if len(p) == 0:

@@ -16,19 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from soundmask.vision.proposals.base import ProposalSource, check_image
+from soundmask.vision.proposals.base import ProposalSource, check_image, mask_iou
 from soundmask.vision.types import Proposals
 
-__all__ = ["HybridProposer", "mask_iou"]
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of the boolean masks ``a`` (N, H, W) and ``b`` (M, H, W)."""
-    fa = a.reshape(len(a), -1).astype(np.float32)
-    fb = b.reshape(len(b), -1).astype(np.float32)
-    inter = fa @ fb.T
-    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+__all__ = ["HybridProposer"]
 
 
 class HybridProposer(ProposalSource):
@@ -53,9 +44,6 @@ class HybridProposer(ProposalSource):
         super().__init__(top_n, nms_iou)
         self.learned = LearnedProposer(weights=weights, top_n=top_n, nms_iou=nms_iou, encoder=encoder)
         self.detector = YoloGrabCutProposer(top_n=min(detections, top_n), nms_iou=nms_iou, conf_threshold=min_detection)
-
-    def _propose(self, image: np.ndarray) -> Proposals:
-        return self._merge(self.detector.propose(image), self.learned.propose(image))
 
     def propose(self, image: np.ndarray) -> Proposals:
         return self.propose_batch(np.asarray(image)[None])[0]
