@@ -97,3 +97,15 @@ def test_proposer_stage_trains_on_generated_avsbench_instance_masks(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="neither"):
         train_proposer_stage(tmp_path / "x.pt", ProposerStageConfig(), data=tmp_path / "empty")
+
+
+def test_batch_targets_from_target_grid_ids_equal_full_resolution_targets():
+    """Training keeps only the ids on the target grid and makes targets per batch: they must equal the targets
+    of the full-resolution instance image (including its mirror image)."""
+    from soundmask.vision.proposals.learned import _batch_targets, target_ids
+
+    big = np.kron(_toy_ids(), np.ones((2, 2), np.uint16))  # 224² → sampled back to the 112² grid
+    for im in (big, big[:, ::-1]):
+        full = np.concatenate([a if a.ndim == 3 else a[None] for a in instance_targets(im, sigma=3.0)])
+        small = torch.from_numpy(target_ids(im).astype(np.int32))[None]
+        np.testing.assert_array_equal(_batch_targets(small, 3.0)[0].numpy(), full)

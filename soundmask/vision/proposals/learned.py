@@ -19,7 +19,7 @@ centre heatmap (σ = ``sigma`` px at stride 2), L1 on offsets inside objects; Ad
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,15 @@ def to_net_input(images: np.ndarray) -> torch.Tensor:
     return x
 
 
+def target_ids(ids: np.ndarray, size: int = NET_SIZE // 2) -> np.ndarray:
+    """An H×W instance-id image sampled (nearest, pixel centres) to the ``size²`` target grid."""
+    ids = np.asarray(ids)
+    h, w = ids.shape
+    yi = (np.arange(size) + 0.5) * h / size
+    xi = (np.arange(size) + 0.5) * w / size
+    return ids[np.clip(yi.astype(int), 0, h - 1)][:, np.clip(xi.astype(int), 0, w - 1)]
+
+
 def instance_targets(
     ids: np.ndarray, size: int = NET_SIZE // 2, sigma: float = 3.0, min_area: int = 4
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -110,11 +119,7 @@ def instance_targets(
     instance's centre of mass), offsets (2, S, S) float32 (centre − pixel, in target pixels; 0 off objects)
     and an offset weight (S, S) float32 (1 on instances of at least ``min_area`` target pixels).
     """
-    ids = np.asarray(ids)
-    h, w = ids.shape
-    yi = (np.arange(size) + 0.5) * h / size
-    xi = (np.arange(size) + 0.5) * w / size
-    small = ids[np.clip(yi.astype(int), 0, h - 1)][:, np.clip(xi.astype(int), 0, w - 1)]
+    small = target_ids(ids, size)
     fg = (small > 0).astype(np.float32)
     heat = np.zeros((size, size), np.float32)
     off = np.zeros((2, size, size), np.float32)
@@ -266,30 +271,40 @@ class ProposerTrainConfig:
 
 def _cache_features(
     encoder: Any,
-    images: Iterable[np.ndarray],
-    ids: Iterable[np.ndarray],
+    images: list[np.ndarray],
+    ids: list[np.ndarray],
     flip: bool,
-    sigma: float,
     progress: Callable[[str, int, int], None] | None,
-    total: int,
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    feats: list[list[torch.Tensor]] = [[] for _ in LEVEL_BLOCKS]
-    targets: list[torch.Tensor] = []
-    done = 0
-    for im, idm in zip(images, ids, strict=True):
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Frozen backbone levels (float16) of every image (and its mirror image with ``flip``) and the instance ids
+    on the target grid (int32). The targets themselves are made per batch (:func:`_batch_targets`): held for a
+    whole training set they would take more memory than the features (5 float32 maps per image)."""
+    n_var = 2 if flip else 1
+    total = len(images) * n_var
+    feats: list[torch.Tensor] = []
+    small = torch.zeros((total, NET_SIZE // 2, NET_SIZE // 2), dtype=torch.int32)
+    for k, (im, idm) in enumerate(zip(images, ids, strict=True)):
         variants = [(im, idm)] + ([(im[:, ::-1], idm[:, ::-1])] if flip else [])
-        batch = np.stack([v[0] for v in variants])
         with torch.no_grad():
-            lv = backbone_levels(encoder, to_net_input(batch))
-        for i, f in enumerate(lv):
-            feats[i].append(f.half())
-        for _, i_ in variants:
-            fg, heat, off, wgt = instance_targets(i_, sigma=sigma)
-            targets.append(torch.from_numpy(np.concatenate([fg[None], heat[None], off, wgt[None]])))
-        done += 1
+            lv = backbone_levels(encoder, to_net_input(np.stack([v[0] for v in variants])))
+        if not feats:  # preallocated once the level shapes are known: no list of pieces concatenated at the end
+            feats = [torch.empty((total, *f.shape[1:]), dtype=torch.float16) for f in lv]
+        for dst, f in zip(feats, lv, strict=True):
+            dst[k * n_var : (k + 1) * n_var] = f.half()
+        for j, (_, i_) in enumerate(variants):
+            small[k * n_var + j] = torch.from_numpy(target_ids(i_).astype(np.int32))
         if progress is not None:
-            progress("features", done, total)
-    return [torch.cat(f) for f in feats], targets
+            progress("features", k + 1, len(images))
+    return feats, small
+
+
+def _batch_targets(small: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, 5, S, S) targets (objectness, centre heat, offsets y/x, offset weight) of (B, S, S) target-grid ids."""
+    out = []
+    for ids in small.numpy():
+        fg, heat, off, wgt = instance_targets(ids, size=ids.shape[0], sigma=sigma)
+        out.append(np.concatenate([fg[None], heat[None], off, wgt[None]]))
+    return torch.from_numpy(np.stack(out))
 
 
 def proposer_loss(out: torch.Tensor, tgt: torch.Tensor, cfg: ProposerTrainConfig) -> torch.Tensor:
@@ -319,13 +334,12 @@ def train_proposer(
         raise ConfigError(f"need matching, non-empty images and instance maps, got {len(images)} and {len(ids)}")
     torch.manual_seed(cfg.seed)
     encoder = get_image_encoder("efficientnet-lite0")
-    feats, targets = _cache_features(encoder, images, ids, cfg.flip, cfg.sigma, progress, len(images))
-    tg = torch.stack(targets)
+    feats, small = _cache_features(encoder, images, ids, cfg.flip, progress)
     net = ProposalNet()
     if cfg.init:
         net.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True)["state_dict"])
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n = tg.shape[0]
+    n = small.shape[0]
     steps = cfg.epochs * ((n + cfg.batch_size - 1) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / max(1, steps)))
     g = torch.Generator().manual_seed(cfg.seed)
@@ -336,7 +350,7 @@ def train_proposer(
         total = 0.0
         for b in range(0, n, cfg.batch_size):
             idx = perm[b : b + cfg.batch_size]
-            loss = proposer_loss(net([f[idx] for f in feats]), tg[idx], cfg)
+            loss = proposer_loss(net([f[idx] for f in feats]), _batch_targets(small[idx], cfg.sigma), cfg)
             opt.zero_grad()
             loss.backward()
             opt.step()
