@@ -209,3 +209,15 @@ def test_segment_command_on_a_video_with_its_sound(s4, tmp_path):
     assert r.exit_code == 0, r.output
     assert len(list((out / "masks").glob("*.png"))) == 5
     assert (out / "overlay.mp4").is_file()
+
+
+def test_max_clips_draws_a_seeded_subset_of_every_folder():
+    from soundmask.avs2d.seac.train import _Concat, _subset
+
+    both = _Concat([[f"a{i}" for i in range(50)], [f"b{i}" for i in range(50)]])
+    sub = _subset(both, 20)
+    names = [sub[i] for i in range(len(sub))]
+    assert len(names) == 20 == len(set(names))
+    assert any(n.startswith("a") for n in names) and any(n.startswith("b") for n in names)
+    assert names == [_subset(both, 20)[i] for i in range(20)]  # seeded: the same clips every run
+    assert _subset(both, 0) is both and _subset(both, 100) is both

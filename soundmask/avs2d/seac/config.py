@@ -69,7 +69,7 @@ class SeACTrainConfig:
     weight_decay: float = option(0.01, "AdamW weight decay")
     mix_max_prob: float = option(0.5, "final probability of audio mixing (ramped from 0 over the epochs)")
     split: str = option("train", "dataset split to train on")
-    max_clips: int = option(0, "use at most this many clips (0: all)")
+    max_clips: int = option(0, "use at most this many clips, a seeded subset drawn from every --data folder (0: all)")
     frames_per_clip: int = option(
         0, "cache the features of at most this many active frames per clip (0: all; an epoch uses one per clip)"
     )

@@ -16,7 +16,7 @@ optimiser state, and ``resume=True`` continues from it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,6 +99,29 @@ class _Concat:
         return self.parts[k][int(i - self.offsets[k])]
 
 
+class _Pick:
+    """The clips ``indices`` of ``dataset``, read lazily (``max_clips``: a seeded subset of every folder)."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[self.indices[i]]
+
+
+def _subset(dataset: Any, max_clips: int) -> Any:
+    """At most ``max_clips`` clips of ``dataset`` (0: all): a seeded draw over every folder, in order, so that
+    ``--data s4 --data s4real --set max_clips=N`` sees both folders, not the first one only."""
+    if not 0 < max_clips < len(dataset):
+        return dataset
+    return _Pick(
+        dataset, sorted(int(i) for i in np.random.default_rng(0).choice(len(dataset), max_clips, replace=False))
+    )
+
+
 def _feature_key(
     seac: FrozenStages, data: Path, split: str, max_clips: int, frames_per_clip: int = 0
 ) -> dict[str, Any]:
@@ -107,6 +130,7 @@ def _feature_key(
         "data": str(data.resolve()),
         "split": split,
         "max_clips": max_clips,
+        "subset": "seeded",  # max_clips draws clips from every folder (before: the first max_clips)
         "frames_per_clip": frames_per_clip,
         "proposer": c.proposer,
         "proposer_path": c.proposer_path,
@@ -249,7 +273,7 @@ def train_seac(
         from soundmask.avs2d.features import open_training_dataset
 
         dataset = _Concat([open_training_dataset(r, cfg.split) for r in roots])
-    clips = dataset if not cfg.max_clips else dataset[: cfg.max_clips]
+    clips = _subset(dataset, cfg.max_clips)
     if len(clips) == 0:
         raise DataError(f"no clips in split {cfg.split!r}", roots[0], "pass --split with clips in it")
     data = roots[0] if len(roots) == 1 else Path(",".join(str(r.resolve()) for r in roots))
