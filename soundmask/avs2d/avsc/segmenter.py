@@ -248,8 +248,8 @@ class AVSC(FeatureSegmenter):
             )
         }
         net.eval()
-        inst = _instances(net, train, config)
-        vinst = _instances(net, val, config) if val is not None else None
+        inst = _instances(net, train, config, progress)
+        vinst = _instances(net, val, config, progress, "val") if val is not None else None
         arows = torch.nonzero(train.valid & train.active).flatten()
         if not bool((inst[1][train.image[arows]] >= 0).any()):
             raise DataError(
@@ -357,11 +357,15 @@ def _objects_loss(
 
 
 @torch.no_grad()
-def _instances(net: PotentialObjectNet, feats: TrainingFeatures, c: AVSCConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _instances(
+    net: PotentialObjectNet, feats: TrainingFeatures, c: AVSCConfig, progress: Any = None, label: str = "train"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image, its potential instances at 112²: ((M, J, 112, 112) bool, (M, J) category, −1 pad)."""
     n_img = len(feats.levels[0])
     found: list[tuple[torch.Tensor, torch.Tensor]] = []
     for b in range(0, n_img, 32):
+        if progress is not None:  # minutes on a large training set, between the two phases
+            progress(f"potential objects ({label})", b, n_img)
         idx = torch.arange(b, min(n_img, b + 32))
         cls_logits, mask_logits = net([lv[idx].float() for lv in feats.levels])
         for u in range(len(idx)):
