@@ -225,3 +225,20 @@ def test_max_clips_draws_a_seeded_subset_of_every_folder():
     assert any(n.startswith("a") for n in names) and any(n.startswith("b") for n in names)
     assert names == [_subset(both, 20)[i] for i in range(20)]  # seeded: the same clips every run
     assert _subset(both, 0) is both and _subset(both, 100) is both
+
+
+def test_the_listening_seac_checkpoint_loads_and_predicts(s4, seac):
+    """``weights/seac_listen.pt``: the association retrained with noise negatives on generated and real-photo
+    clips, its confidence floor calibrated on held-out training clips."""
+    import torch
+
+    path = Path(seac.default_checkpoint()).with_name("seac_listen.pt")
+    ck = torch.load(path, weights_only=False)
+    cfg, log = ck["train_config"], ck["train_log"]
+    assert cfg["noise_negatives"] > 0 and cfg["confidence_quantile"] > 0 and len(log["calibration_clips"]) > 0
+    seg = load_segmenter("seac", path)
+    assert seg.config.min_confidence == pytest.approx(log["min_confidence"]) and -1 < seg.config.min_confidence < 1
+    clip = AVSBenchDataset(s4, split="test")[0]
+    pred = seg.predict(clip.frames, clip.audio, clip.sample_rate)
+    assert pred.masks.shape == clip.masks.shape and np.isfinite(pred.masks).all()
+    assert not seg.predict(clip.frames, np.zeros_like(clip.audio), clip.sample_rate).binary().any()

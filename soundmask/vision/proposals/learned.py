@@ -1,6 +1,6 @@
 """A class-agnostic learned proposal source: a small decoder on frozen EfficientNet-Lite0 features that predicts,
 per pixel, *objectness*, an *instance-centre heatmap* and an *offset to the instance centre*, trained on the
-scene generator's instance masks (never on sound masks: it knows objects, not sounds).
+scene generator's instance masks and real-photo composites (never on sound masks: it knows objects, not sounds).
 
 Grouping follows Panoptic-DeepLab (Cheng et al. 2020): centres are the local maxima of the heatmap (max-pool
 NMS, ``center_threshold``); every foreground pixel joins the centre nearest to ``pixel + offset``. A proposal's
