@@ -650,6 +650,7 @@ def lift(
         console.print(
             f"sounding objects: {m['objects_found']} found, {m['objects_missed']} missed, {m['false_sources']} false "
             f"source(s), label accuracy {f(m.get('label_accuracy'))}"
+            + (f", track error {f(m['track_error_m'])} m" if m.get("track_error_m") is not None else "")
         )
 
 
@@ -807,6 +808,7 @@ def demo(
         console.print(
             f"sounding objects: {s3['objects_found']} of {n} found, {s3['false_sources']} false source(s), label "
             f"accuracy {f(s3.get('label_accuracy'))}"
+            + (f", track error {f(s3['track_error_m'])} m" if s3.get("track_error_m") is not None else "")
         )
     console.print(f"report: {res.report}  (metrics: {out / 'metrics.json'}; {m['seconds']:.0f} s)")
 

@@ -61,8 +61,10 @@ def test_demo_writes_report_and_metrics(first_run) -> None:
     assert len(with_audio) == len(m["tags"]) and all((out / t["audio"]).is_file() for t in with_audio)
     assert len(re.findall(r"<audio controls", html)) == len(with_audio)
     assert len(re.findall(r"data:audio/wav;base64,", html)) == len(with_audio)
-    for k in ("separation_si_sdr_db", "separation_si_sdri_db", "label_accuracy_mixture"):
+    for k in ("separation_si_sdr_db", "separation_si_sdri_db", "label_accuracy_mixture", "track_error_m"):
         assert k in m["scene3d"]
+    te = m["scene3d"]["track_errors_m"]  # one per found object (None: no sound events, or nothing found)
+    assert (te is None and not m["scene3d"]["objects_found"]) or len(te) == m["scene3d"]["objects_found"]
 
 
 def test_demo_rerun_uses_cache_and_gives_same_metrics(first_run) -> None:

@@ -100,6 +100,8 @@ def test_lift_with_ground_truth_masks(scene3d: Path, model3d: tuple[Path, float]
     assert m["centroid_error_m"] is not None and m["centroid_error_m"] < 0.5
     n = m["objects"]["sounding_objects"]  # ground-truth masks and instances: every sounding object found
     assert n >= 1 and m["objects_found"] == n and m["objects_missed"] == 0, m["objects"]
+    # every found object's track (its tag's Gaussians at each frame's time against its true position)
+    assert len(m["track_errors_m"]) == n and 0 <= m["track_error_m"] < 0.5, m["track_errors_m"]
     assert m["false_sources"] is not None and (m["label_accuracy"] is None or 0 <= m["label_accuracy"] <= 1)
     renders = sorted((tmp_path / "out" / "renders").glob("view_*.png"))
     assert len(renders) == len(m["test_views"])

@@ -61,3 +61,21 @@ def test_a_moving_object_is_scored_at_its_mean_position():
     scene = _scene()
     scene.objects[0].positions = np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])  # walks through the origin
     assert score_objects(scene, [_tag(0.0, "Bark")]).objects_found == 1
+
+
+def test_track_error_follows_a_moving_object_frame_by_frame():
+    from soundmask.metrics.objects import track_errors
+
+    scene = _scene()
+    walk = np.stack([np.linspace(-1, 1, 5), np.zeros(5), np.zeros(5)], axis=1)
+    scene.objects[0].positions = walk  # the dog walks; the piano stands still
+    tracks = np.zeros((5, 2, 3))
+    tracks[:, 0] = walk + [0.0, 0.1, 0.0]  # tag 0 follows the dog 0.1 m off
+    tracks[:, 1] = [2.0, 0.0, 0.3]  # tag 1 sits 0.3 m above the piano
+    tracks[2, 1] = np.nan  # a frame without the tag's Gaussians is skipped
+    errs = track_errors(scene, tracks, {1: 0, 2: 1})
+    assert errs == {1: pytest.approx(0.1), 2: pytest.approx(0.3)}
+    frozen = np.repeat(tracks[:1], 5, axis=0)  # a tag stuck at the dog's first position
+    assert track_errors(scene, frozen, {1: 0})[1] == pytest.approx(np.median(np.hypot(walk[:, 0] + 1, 0.1)))
+    with pytest.raises(ValueError, match="positions"):
+        track_errors(scene, tracks[:3], {1: 0})

@@ -28,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:
     from soundmask.data.types import Scene
 
-__all__ = ["FOUND_RADIUS", "OBJECT_KEYS", "ObjectScores", "TaggedObject", "score_objects"]
+__all__ = ["FOUND_RADIUS", "OBJECT_KEYS", "ObjectScores", "TaggedObject", "score_objects", "track_errors"]
 
 FOUND_RADIUS = 0.5
 """A tag within this distance (m) of a sounding object's position has found it."""
@@ -101,3 +101,24 @@ def score_objects(scene: Scene, tags: Sequence[TaggedObject], radius: float = FO
         false=false,
         correct_labels=sorted(correct),
     )
+
+
+def track_errors(scene: Scene, tracks: np.ndarray, pairs: dict[int, int]) -> dict[int, float]:
+    """Track error (m) of each found sounding object: the median over the scene's frames of the distance from its
+    tag's position at that frame's time, ``tracks[f, k]`` ((F, K, 3) for the F frames and K tags, e.g. the median
+    of the tag's Gaussians moved to the frame's time), to the object's position at that frame. ``pairs``: object
+    id → tag index (:attr:`ObjectScores.pairs`). Frames where the track is NaN (a tag without Gaussians) are
+    skipped; an object with none left gets NaN. A static object (one position) is compared at every frame."""
+    tr = np.asarray(tracks, np.float64)
+    if tr.ndim != 3 or tr.shape[-1] != 3:
+        raise ValueError(f"tracks must be (frames, tags, 3), got {tr.shape}")
+    by_id = {o.id: o for o in scene.objects}
+    out: dict[int, float] = {}
+    for oid, k in pairs.items():
+        pos = np.asarray(by_id[oid].positions, np.float64).reshape(-1, 3)
+        if len(pos) not in (1, tr.shape[0]):
+            raise ValueError(f"object {oid} has {len(pos)} positions, the tracks {tr.shape[0]} frames")
+        d = np.linalg.norm(tr[:, k] - pos, axis=-1)
+        d = d[np.isfinite(d)]
+        out[oid] = float(np.median(d)) if d.size else float("nan")
+    return out

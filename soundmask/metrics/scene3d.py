@@ -465,6 +465,7 @@ def evaluate_scene(
     test_alpha: dict[int, np.ndarray],
     tags: Sequence[TimedObject],
     alpha_threshold: float = ALPHA_THRESHOLD,
+    tracks: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The EchoSegnet protocol on one scene's test views: ``test_alpha`` maps a test frame to the rendered alpha
     (H, W) of its sounding Gaussians, scored against the scene's ground-truth sound mask at that size (mIoU, F,
@@ -473,18 +474,25 @@ def evaluate_scene(
     ``false_sources``, ``label_accuracy``: :func:`soundmask.metrics.objects.score_objects`) and, when the scene
     has per-object audio and the tags carry their own signals (``audio``), how well those are separated
     (``separation_si_sdr_db``, ``separation_si_sdri_db``: :func:`soundmask.metrics.separation.score_separation`;
-    None otherwise). Without ground-truth masks the mask scores are None, with a note."""
+    None otherwise); with ``tracks`` ((F, K, 3): each tag's position at each frame's time), the track error of
+    each found object (``track_errors_m``, their median ``track_error_m``:
+    :func:`soundmask.metrics.objects.track_errors`). Without ground-truth masks the mask scores are None, with a
+    note."""
     from soundmask.data.images import resize_mask
     from soundmask.data.scene import load_sound_mask
-    from soundmask.metrics.objects import OBJECT_KEYS, score_objects
+    from soundmask.metrics.objects import OBJECT_KEYS, score_objects, track_errors
     from soundmask.metrics.separation import SEPARATION_KEYS
 
-    out: dict[str, Any] = dict.fromkeys(OBJECT_KEYS + SEPARATION_KEYS)
+    out: dict[str, Any] = dict.fromkeys(OBJECT_KEYS + SEPARATION_KEYS + ("track_error_m", "track_errors_m"))
     if scene.sound_events:
         obj = score_objects(scene, tags)
         out.update({k: getattr(obj, k) for k in OBJECT_KEYS})
         out["objects"] = obj.to_dict()
         out.update(_separation(scene, tags, obj.pairs))
+        if tracks is not None:
+            te = {i: e for i, e in track_errors(scene, tracks, obj.pairs).items() if np.isfinite(e)}
+            out["track_errors_m"] = {str(i): round(e, 4) for i, e in te.items()}
+            out["track_error_m"] = round(float(np.median(list(te.values()))), 4) if te else None
     gts, preds = [], []
     for i, a in test_alpha.items():
         H, W = np.shape(a)

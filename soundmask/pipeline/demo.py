@@ -299,6 +299,8 @@ def _metrics(
                 "pooled_j",
                 "pooled_f",
                 "centroid_error_m",
+                "track_error_m",
+                "track_errors_m",
                 *OBJECT_KEYS,
                 "label_accuracy_mixture",
                 *SEPARATION_KEYS,

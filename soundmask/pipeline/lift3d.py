@@ -524,7 +524,14 @@ def run_lift(
                 occlusion=cfg.occlusion,
                 backend=cfg.backend,
             )
-        out = evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold)
+        from soundmask.lift.separate import object_positions
+
+        tracks = (  # each tag's Gaussians at each frame's time: the track error of moving sources
+            object_positions(g, [t.index for t in tags], list(views.times))
+            if len(views.times) == len(scene.frames)
+            else None
+        )
+        out = evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold, tracks=tracks)
         out["label_accuracy_mixture"] = out.get("label_accuracy")
         if mixture_tags is not tags and scene.sound_events:
             from soundmask.metrics.objects import score_objects
