@@ -44,6 +44,7 @@ __all__ = [
     "TrainingFeatures",
     "build_training_features",
     "frame_digest",
+    "seeded_subset",
     "unique_frames",
 ]
 
@@ -281,6 +282,12 @@ def _cache_path(key: dict[str, Any], cache_dir: Path) -> Path:
     return cache_dir / f"features-{key['split']}-{h}.pt"
 
 
+def seeded_subset(n: int, k: int) -> list[int]:
+    """``k`` of the indices ``0..n-1``, sorted, drawn with a fixed seed: ``max_clips`` of a training set made of
+    several folders is a mixed subset of every folder, not the first folder only, and the same on every run."""
+    return sorted(int(i) for i in np.random.default_rng(0).choice(n, k, replace=False))
+
+
 def open_training_dataset(root: Path, split: str) -> Any:
     """``split`` of a training folder: an AVSBench-layout dataset, or posed scenes read as 5-frame clips
     (:class:`~soundmask.data.scene_clips.SceneClipsDataset`)."""
@@ -318,8 +325,7 @@ def build_training_features(
     datasets = [open_training_dataset(r, split) for r in root_dirs]
     clips = [(d, i) for d in datasets for i in range(len(d))]
     if max_clips and max_clips < len(clips):
-        rng = np.random.default_rng(0)  # a mixed subset of every dataset, not the first folder only
-        chosen = sorted(int(i) for i in rng.choice(len(clips), max_clips, replace=False))
+        chosen = seeded_subset(len(clips), max_clips)
         full = _cache_path({**key, "max_clips": 0}, cache_dir)
         cached = TrainingFeatures.load(full) if full.is_file() else None
         if cached is not None and cached.key == {**key, "max_clips": 0}:

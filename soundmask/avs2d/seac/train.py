@@ -134,9 +134,9 @@ def _subset(dataset: Any, max_clips: int) -> Any:
     ``--data s4 --data s4real --set max_clips=N`` sees both folders, not the first one only."""
     if not 0 < max_clips < len(dataset):
         return dataset
-    return _Pick(
-        dataset, sorted(int(i) for i in np.random.default_rng(0).choice(len(dataset), max_clips, replace=False))
-    )
+    from soundmask.avs2d.features import seeded_subset
+
+    return _Pick(dataset, seeded_subset(len(dataset), max_clips))
 
 
 def _feature_key(
