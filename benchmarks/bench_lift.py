@@ -31,6 +31,11 @@ def scenes_of(data: Path, split: str) -> list[Path]:
     return [data / r["name"] for r in rows if split == "all" or r["split"] == split]
 
 
+def _median(values: list) -> float | None:
+    v = [x for x in values if x is not None and np.isfinite(x)]
+    return float(np.median(v)) if v else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, action="append", required=True, help="generated scenes (repeatable)")
@@ -40,13 +45,15 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="LiftConfig KEY=VALUE")
+    ap.add_argument("--recon-set", action="append", default=[], help="ReconstructConfig KEY=VALUE (e.g. motion=basis)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     from soundmask.config import parse_overrides
 
     extra = parse_overrides(a.set, LiftConfig)
     cfg = LiftConfig(**{"use_gt_2d": a.method == "gt", "method": a.method if a.method != "gt" else "sdavs", **extra})
-    rcfg = ReconstructConfig(**({"iterations": a.iterations} if a.iterations else {}))
+    rextra = parse_overrides(a.recon_set, ReconstructConfig)
+    rcfg = ReconstructConfig(**({"iterations": a.iterations} if a.iterations else {}), **rextra)
     scenes = [s for d in a.data for s in scenes_of(d, a.split)]
     if a.limit:
         scenes = scenes[: a.limit]
@@ -83,6 +90,7 @@ def main() -> None:
             "fscore": r.metrics["fscore"],
             "pooled_j": r.metrics["pooled_j"],
             "centroid_error_m": r.metrics["centroid_error_m"],
+            "track_error_m": r.metrics.get("track_error_m"),
             "lift_seconds": round(lift_s, 1),
             **recon,
         }
@@ -100,6 +108,7 @@ def main() -> None:
         "pooled_f": res["pooled_f"],
         "centroid_error_m": res["centroid_error_m"],
         "centroid_failures": res["centroid_failures"],
+        "track_error_m_median": _median([r["track_error_m"] for r in rows]),
         "psnr_test_mean": float(np.mean(rec)) if rec else None,
         "psnr_test_min": float(np.min(rec)) if rec else None,
         "reconstruct_seconds_mean": float(np.mean(secs)) if secs else None,

@@ -588,7 +588,10 @@ def reconstruct(
 
         res = fit(views, config, progress=progress)
     save_model(res.gaussians, out)
-    kind = "4D" if res.gaussians.dynamic else "3D"
+    g = res.gaussians
+    kind = "4D" if g.dynamic else "3D"
+    if g.rigid is not None:
+        kind += f" ({g.rigid.num_groups} moving bod{'y' if g.rigid.num_groups == 1 else 'ies'})"
     console.print(
         f"{kind} model of {len(res.gaussians)} Gaussians written to {out}: test-view PSNR "
         f"{res.psnr_test:.2f} dB ({len(views.test)} views never fitted), train {res.psnr_train:.2f} dB, "

@@ -268,8 +268,9 @@ def window_responses(
     soft_width: float = 30e-6,
     c: float = SPEED_OF_SOUND,
 ) -> np.ndarray:
-    """(V, n) the response of every window to a source at each of ``points`` (n, 3), world metres; NaN rows for
-    silent windows. ``mics`` (V, 2, 3): each window's left and right microphone; ``model`` / ``planes`` (heights of
+    """(V, n) the response of every window to a source at each of ``points`` (n, 3), world metres (or (V, n, 3):
+    each window's own points, e.g. a moving object's); NaN rows for silent windows. ``mics`` (V, 2, 3): each
+    window's left and right microphone; ``model`` / ``planes`` (heights of
     the floor and ceiling on the z axis) / ``image_weight`` / ``soft_width``: the response model (module notes)."""
     m = np.asarray(mics, dtype=np.float64)
     V = len(spectra.norm)
@@ -277,10 +278,15 @@ def window_responses(
         raise DataError(f"mics {m.shape} do not match {V} windows", fix="pass (V, 2, 3): left and right per window")
     if model not in ("direct", "images", "soft"):
         raise ConfigError(f"response model must be direct, images or soft, got {model!r}")
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    out = np.full((V, len(p)), np.nan)
+    p = np.asarray(points, dtype=np.float64)
+    per_window = p.ndim == 3
+    if per_window and p.shape[0] != V:
+        raise DataError(f"points {p.shape} do not match {V} windows", fix="pass (n, 3) or (V, n, 3) points")
+    p = p if per_window else p.reshape(-1, 3)
+    out = np.full((V, p.shape[-2]), np.nan)
     for v in np.flatnonzero(spectra.audible):
-        out[v] = _point_response(spectra, int(v), p, m[v, 0], m[v, 1], model, planes, image_weight, soft_width, c)
+        pv = p[v] if per_window else p
+        out[v] = _point_response(spectra, int(v), pv, m[v, 0], m[v, 1], model, planes, image_weight, soft_width, c)
     return out
 
 

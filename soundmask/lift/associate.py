@@ -19,7 +19,7 @@ threshold as candidates, and break ties between several candidates with the ster
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
@@ -28,7 +28,7 @@ import torch
 from soundmask.constants import SPEED_OF_SOUND
 from soundmask.data.types import Camera
 from soundmask.errors import DataError
-from soundmask.lift.grouping import Component
+from soundmask.lift.grouping import Component, moved_centroids
 from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.render import render
 
@@ -105,17 +105,25 @@ def selection_alpha(
 
 
 def steered_responses(
-    audio: FrameAudio, frames: Sequence[SceneFrame], windows: Sequence[int], components: Sequence[Component], c: float
+    audio: FrameAudio,
+    frames: Sequence[SceneFrame],
+    windows: Sequence[int],
+    components: Sequence[Component],
+    c: float,
+    centroids: np.ndarray | None = None,
 ) -> list[np.ndarray] | None:
     """Per view j (its scene frame ``frames[j]``, its audio window ``windows[j]`` of ``audio``), the steered
-    response (:meth:`FrameAudio.steered`) at the delay each component's centroid predicts for that frame's
-    microphones; None without stereo audio, components or microphone positions."""
+    response (:meth:`FrameAudio.steered`) at the delay each component's centroid (``centroids[j]`` (K, 3) when
+    given: where a moving component is at view j's time) predicts for that frame's microphones; None without
+    stereo audio, components or microphone positions."""
     from soundmask.synth.acoustics import geometric_tdoa
 
     if not components or any(f.mic_left is None or f.mic_right is None for f in frames):
         return None
-    cents = np.stack([np.asarray(comp.centroid, dtype=np.float64) for comp in components])
-    delays = [np.atleast_1d(geometric_tdoa(cents, f.mic_left, f.mic_right, c)) for f in frames]
+    if centroids is None:
+        cents = np.stack([np.asarray(comp.centroid, dtype=np.float64) for comp in components])
+        centroids = np.repeat(cents[None], len(frames), axis=0)
+    delays = [np.atleast_1d(geometric_tdoa(centroids[j], f.mic_left, f.mic_right, c)) for j, f in enumerate(frames)]
     return audio.steered(list(windows), delays)
 
 
@@ -267,18 +275,21 @@ def associate_views(
     between candidates, with the microphones of ``views.frames``."""
     windows = views.windows or list(range(len(views)))
     tdoas = [audio.tdoa[w] for w in windows] if audio is not None and audio.tdoa is not None else None
+    # where each component is at each view's time (a moving object's TDoA cone and steered delay follow it)
+    cents = moved_centroids(gaussians, components, views.times)
     responses = None
     if options.response_share > 0 and audio is not None and components:
-        responses = steered_responses(audio, views.frames, windows, components, c)
+        responses = steered_responses(audio, views.frames, windows, components, c, centroids=cents)
     assocs = []
     for j, cam in enumerate(views.cameras):
         soft = component_masks(gaussians, cam, components, time=views.times[j], backend=options.backend)
         f = views.frames[j] if views.frames else None
+        here = [replace(comp, centroid=cents[j, k]) for k, comp in enumerate(components)]
         assocs.append(
             associate_frame(
                 soft,
                 views.masks[j],
-                components,
+                here,
                 iou_threshold=options.iou_threshold,
                 precision_threshold=options.precision_threshold,
                 min_coverage=options.min_coverage,

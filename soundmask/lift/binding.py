@@ -23,7 +23,7 @@ all). The weights (:data:`DEFAULT_WEIGHTS`) were fitted by logistic regression o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -153,9 +153,12 @@ def acoustic_cues(
     n_baseline: int = 128,
     c: float = SPEED_OF_SOUND,
     seed: int = 0,
+    positions_at: Callable[[float], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The acoustic cue (V, K) and the best component per view (V,) (module notes), for views ``frames`` whose
-    audio windows are ``audio.windows[windows[j]]``; None without stereo audio or microphone positions."""
+    audio windows are ``audio.windows[windows[j]]``; None without stereo audio or microphone positions.
+    ``positions_at(t)`` (N, 3), for a 4D model: the Gaussians' centres at time t — each component's points then
+    move with the Gaussian nearest to them, so a moving source is scored where it is in each view."""
     from soundmask.audio.evidence import object_evidence, predicted_delays, window_responses, window_spectra
     from soundmask.lift.associate import segment_of_views
 
@@ -175,6 +178,11 @@ def acoustic_cues(
     pts = [component_points(means, comp.index, n_points, seed) for comp in components]
     counts = [len(p) for p in pts]
     allp = np.concatenate(pts) if pts else np.zeros((0, 3))
+    if positions_at is not None and len(allp):  # (V, P, 3): each view's points at its time
+        from scipy.spatial import cKDTree
+
+        near = cKDTree(means).query(allp)[1]
+        allp = np.stack([allp + (np.asarray(positions_at(float(t)))[near] - means[near]) for t in times])
     lo, hi = np.percentile(means, 2, axis=0), np.percentile(means, 98, axis=0)
     base = lo + np.random.default_rng(seed).uniform(0.0, 1.0, (n_baseline, 3)) * (hi - lo)
     planes = (float(lo[2]), float(hi[2])) if model == "images" else ()
@@ -200,7 +208,7 @@ def acoustic_cues(
         cols = np.flatnonzero(owner == k)
         g = groups[v][np.isfinite(r[groups[v], 0])] if len(groups[v]) else groups[v]
         best = cols[int(np.argmax(np.nanmean(r[g][:, cols], axis=0)))] if g.size else cols[-1]
-        remove[v] = predicted_delays(allp[best], mics[v, 0], mics[v, 1], c)
+        remove[v] = predicted_delays((allp[v] if allp.ndim == 3 else allp)[best], mics[v, 0], mics[v, 1], c)
     z2, _ = z_of(window_spectra(audio.stereo, audio.sample_rate, wins, remove=remove, remove_mode=remove_mode))
     out = z2.copy()
     rows = np.flatnonzero(first >= 0)

@@ -13,6 +13,7 @@ Sources of components:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,11 @@ __all__ = [
     "components_from_labels",
     "default_radius",
     "geometric_components",
+    "moved_centroids",
     "spatial_components",
     "split_by_sound",
     "structure_planes",
+    "with_bodies",
 ]
 
 
@@ -41,6 +44,35 @@ class Component:
     index: np.ndarray
     centroid: np.ndarray
     size: int
+
+
+def moved_centroids(gaussians: Any, components: Sequence[Component], times: Sequence[float | None]) -> np.ndarray:
+    """(V, K, 3): each component's centroid at each of ``times`` — the mean of its Gaussians moved to that time
+    by a 4D model (``Gaussians.means_at``); a static model repeats ``Component.centroid``."""
+    static = np.array([np.asarray(c.centroid, dtype=np.float64) for c in components]).reshape(len(components), 3)
+    if not getattr(gaussians, "dynamic", False) or not components:
+        return np.repeat(static[None], len(times), axis=0)
+    out = np.empty((len(times), len(components), 3))
+    with torch.no_grad():
+        for v, t in enumerate(times):
+            m = gaussians.means_at(t).detach().cpu().numpy().astype(np.float64)
+            out[v] = [m[c.index].mean(axis=0) for c in components]
+    return out
+
+
+def with_bodies(comps: list[Component], group: np.ndarray, still: np.ndarray, means: np.ndarray,
+                min_size: int) -> list[Component]:  # fmt: skip
+    """Components found among the Gaussians ``still`` (their indices) mapped back to all Gaussians, plus one
+    component per rigid body of ``group`` (N,) (0 = static; :mod:`soundmask.splat.motion`): a body moves as one,
+    so it is one object whatever planes or gaps its Gaussians show in its canonical pose."""
+    out = [Component(c.id, np.sort(still[c.index]), c.centroid, c.size) for c in comps]
+    next_id = max((c.id for c in out), default=0) + 1
+    for k in np.unique(group[group > 0]):
+        idx = np.flatnonzero(group == k)
+        if len(idx) >= min_size:
+            out.append(Component(next_id, idx, means[idx].mean(axis=0), len(idx)))
+            next_id += 1
+    return out
 
 
 def _means(means: Any) -> np.ndarray:

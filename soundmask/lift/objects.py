@@ -1,6 +1,7 @@
 """Gaussians → objects: the grouping methods behind one call (:func:`group_gaussians`).
 
-* ``geometry`` — connected components of the Gaussians off the scene's large planes (needs no mask); with
+* ``geometry`` — connected components of the Gaussians off the scene's large planes (needs no mask; each rigid
+  body of a 4D model is one component of its own); with
   ``sound_split`` > 0 a component mostly silent under the sound masks' votes loses its voted part to a component
   of its own, so an object is not lost in the table it stands on (:func:`soundmask.lift.grouping.split_by_sound`).
 * ``instances`` — the majority vote of 2D instance-id masks (:func:`soundmask.lift.voting.vote_instances`).
@@ -24,6 +25,7 @@ from soundmask.lift.grouping import (
     geometric_components,
     spatial_components,
     split_by_sound,
+    with_bodies,
 )
 from soundmask.lift.views import LiftViews
 from soundmask.lift.voting import sounded_gaussians, vote_instances
@@ -82,7 +84,17 @@ def group_gaussians(
             from soundmask.lift.splitting import objectness
 
             keep = objectness(gaussians, views.cameras, proposals, times=views.times, visible=views.visible)
-        comps = geometric_components(means, op, min_size=min_size, keep=keep, inlier_fraction=options.plane_tolerance)
+        # a rigid body (4D) is one object: geometry groups only what stands still
+        group = np.zeros(len(means), np.int64) if gaussians.group is None else gaussians.group.numpy()
+        still = np.flatnonzero(group == 0)
+        comps = geometric_components(
+            means[still],
+            op[still],
+            min_size=min_size,
+            keep=None if keep is None else np.asarray(keep)[still],
+            inlier_fraction=options.plane_tolerance,
+        )
+        comps = with_bodies(comps, group, still, means.astype(np.float64), min_size)
         if proposals is not None:
             from soundmask.lift.splitting import split_by_instances
 

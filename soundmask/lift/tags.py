@@ -7,7 +7,8 @@ its sound masks rendered from any view.
 * :class:`SoundTag` — one sounding component: its Gaussians, label, top scores, embedding, active spans.
 * :func:`spans_from_activity` — per-frame activity → merged (start, end) spans.
 * :class:`SoundScene` — the Gaussians plus their tags, with the query API (:meth:`~SoundScene.by_label`,
-  :meth:`~SoundScene.at_time`, :meth:`~SoundScene.by_audio`, :meth:`~SoundScene.mask_gaussians`), each object's
+  :meth:`~SoundScene.at_time` — the objects sounding at t with their Gaussians at t, :meth:`~SoundScene.by_audio`,
+  :meth:`~SoundScene.mask_gaussians`), each object's
   own signal (:meth:`~SoundScene.audio_of`, from :mod:`soundmask.lift.separate`) and a one-file ``.pt`` format
   (:meth:`~SoundScene.save` / :meth:`~SoundScene.load`) holding only plain types and tensors, so it loads with
   ``torch.load(weights_only=True)``. A tag's audio is stored as float16 samples normalised to a peak of 1 plus
@@ -35,7 +36,15 @@ if TYPE_CHECKING:
     from soundmask.audio.types import Tagging
     from soundmask.lift.associate import ComponentTimeline
 
-__all__ = ["FORMAT", "SoundScene", "SoundTag", "spans_from_activity", "tag_component", "tags_from_timeline"]
+__all__ = [
+    "FORMAT",
+    "SoundScene",
+    "SoundTag",
+    "SoundingAt",
+    "spans_from_activity",
+    "tag_component",
+    "tags_from_timeline",
+]
 
 FORMAT = "soundmask.SoundScene"
 VERSION = 1
@@ -198,6 +207,25 @@ def _plain(x: Any) -> Any:
 
 
 @dataclass
+class SoundingAt:
+    """A sounding object at one time (:meth:`SoundScene.at_time`): its ``tag`` and ``means`` (n, 3), the centres
+    of its Gaussians at ``time`` (seconds)."""
+
+    tag: SoundTag
+    time: float
+    means: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return self.tag.label
+
+    @property
+    def centroid(self) -> np.ndarray:
+        """Where the object is at ``time``: the mean of its Gaussians' centres (world metres)."""
+        return self.means.mean(axis=0) if len(self.means) else np.asarray(self.tag.centroid, dtype=np.float64)
+
+
+@dataclass
 class SoundScene:
     """A Gaussian scene with its sounding objects (``tags``) and free-form ``meta`` (plain types)."""
 
@@ -210,9 +238,15 @@ class SoundScene:
         """Tags whose label or one of whose score names contains ``label`` (case-insensitive)."""
         return [tag for tag in self.tags if tag.matches(label)]
 
-    def at_time(self, t: float) -> list[SoundTag]:
-        """Tags sounding at ``t`` seconds (a span with start ≤ t < end)."""
-        return [tag for tag in self.tags if tag.active(t)]
+    def at_time(self, t: float) -> list[SoundingAt]:
+        """The objects sounding at ``t`` seconds (a span with start ≤ t < end), each with its Gaussians' centres
+        *at t* (a 4D model moves them: :meth:`~soundmask.splat.gaussians.Gaussians.means_at`)."""
+        active = [tag for tag in self.tags if tag.active(t)]
+        if not active:
+            return []
+        with torch.no_grad():
+            m = self.gaussians.means_at(float(t)).detach().cpu().numpy().astype(np.float64)
+        return [SoundingAt(tag, float(t), m[np.asarray(tag.index, dtype=np.int64)]) for tag in active]
 
     def by_audio(self, embedding: Any, top_k: int = 1) -> list[tuple[SoundTag, float]]:
         """The ``top_k`` tags whose embedding is most cosine-similar to ``embedding``, best first (tags without an

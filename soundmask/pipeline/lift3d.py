@@ -226,6 +226,7 @@ def _binding_cues(
         remove_mode=remove,
         c=c,
         seed=cfg.seed,
+        positions_at=_positions_at(g) if g.dynamic else None,
     )
     if ac is None:
         return None
@@ -243,6 +244,16 @@ def _binding_cues(
         semantic=semantic,
         visual=np.stack([a.selected for a in assocs]),
     )
+
+
+def _positions_at(g: Gaussians):
+    """t → the model's Gaussian centres (N, 3) at time t (float64 numpy)."""
+
+    def at(t: float) -> np.ndarray:
+        with torch.no_grad():
+            return g.means_at(t).detach().cpu().numpy().astype(np.float64)
+
+    return at
 
 
 def _semantic_cue(

@@ -113,8 +113,37 @@ def orbit_heatmaps(sound: Any, views: Any, count: int, out_dir: str | Path, back
                 "tag": tag_k,
             }
         )
-    write_json(out / "captions.json", captions)
+    moving = _moving_heatmaps(sound, views, cams, count, out, backend) if count else []
+    paths += [out / m["file"] for m in moving]
+    write_json(out / "captions.json", captions + moving)
     return paths
+
+
+def _moving_heatmaps(sound: Any, views: Any, cams: list, count: int, out: Path, backend: str) -> list[dict]:
+    """For a 4D model: one novel camera (the orbit's view that sees the most of the moving sounding objects) at
+    ``count`` times spread over the scene, heat = the tags sounding then — the sound mask moving with its
+    object. Writes ``moving_NNN.png``; returns their captions (``"moving": true``)."""
+    from PIL import Image
+
+    g = sound.gaussians
+    if not getattr(g, "dynamic", False) or not cams or not sound.tags or not views.times:
+        return []
+    t0, t1 = min(views.times), max(views.times)
+    times = [t0 + (t1 - t0) * (k + 0.5) / count for k in range(count)]
+    # the camera: most tag coverage summed over the times (cheap: the tags' maps at the middle time)
+    mid = times[count // 2]
+    best = max(range(len(cams)), key=lambda c: float(tag_maps(sound, cams[c], mid, backend=backend)[0].sum()))
+    caps = []
+    for k, t in enumerate(times):
+        maps, rgb = tag_maps(sound, cams[best], t, backend=backend)
+        active = [j for j, tg in enumerate(sound.tags) if tg.active(t)]
+        heat = maps[active].max(axis=0) if active else np.zeros(rgb.shape[:2], np.float32)
+        p = out / f"moving_{k:03d}.png"
+        with atomic_path(p) as tmp:
+            Image.fromarray(heat_overlay(rgb, heat)).save(tmp, format="PNG")
+        caps.append({"file": p.name, "time": round(float(t), 3), "sounding": [sound.tags[j].label for j in active],
+                     "tag": -1, "moving": True})  # fmt: skip
+    return caps
 
 
 def audio_timeline_png(

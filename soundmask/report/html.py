@@ -310,6 +310,8 @@ def write_demo_report(
     # novel views
     cap_file = render_dir / "captions.json"
     caps = json.loads(cap_file.read_text()) if cap_file.is_file() else []
+    moving = [c for c in caps if c.get("moving")]
+    caps = [c for c in caps if not c.get("moving")]
     if caps:
         figs = [
             _img(
@@ -322,6 +324,16 @@ def write_demo_report(
             "<h2>Novel views: 3D sound masks</h2><p class='note'>Cameras on a circle around the scene (no "
             "input frame was taken from there); heat = how much of each pixel is covered by the objects "
             "sounding at that time.</p><div class='grid'>" + "".join(figs) + "</div>"
+        )
+    if moving:
+        figs = [
+            _img(render_dir / c["file"], f"t={c['time']:g} s: {', '.join(c['sounding']) or 'nothing sounding'}")
+            for c in moving
+        ]
+        parts.append(
+            "<h2>Over time: the sound masks move with their objects</h2><p class='note'>One novel camera, the 4D "
+            "reconstruction at times spread over the scene; heat = the objects sounding at that time, rendered "
+            "where their Gaussians are then.</p><div class='grid'>" + "".join(figs) + "</div>"
         )
     parts.append(
         f"<p class='note'>Written by soundmask; all numbers are in metrics.json. Total "

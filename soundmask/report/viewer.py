@@ -97,7 +97,7 @@ def splat_arrays(
 
     with torch.no_grad():
         centres = g.means_at(time).numpy().astype(np.float32)
-        cov = g.covariances().numpy().astype(np.float32)
+        cov = g.covariances(time).numpy().astype(np.float32)
         rgb = g.colors().clamp(0, 1).numpy().astype(np.float32)
         op = g.opacities().reshape(-1, 1).numpy().astype(np.float32)
     rgb = rgb.copy()

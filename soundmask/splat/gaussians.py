@@ -11,6 +11,9 @@ quantities come from its methods:
 * ``motion`` (N, B, 3), optional 4D displacement coefficients: ``means_at(t) = means + Σ_b φ_b(τ) motion[:, b]``
   with τ = t mapped from ``time_range`` to [−1, 1] and φ the basis of :func:`motion_basis` (polynomial and
   Fourier terms that all vanish at τ = 0, so ``means`` is the pose at mid-time).
+* ``group`` (N,) int64 and ``rigid``, optional rigid 4D motion (:mod:`soundmask.splat.motion`): Gaussians of
+  group k ≥ 1 move with rigid body k's pose at t (centres and covariances), group 0 never moves; ``means``
+  is then each body's canonical pose.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from soundmask.splat.motion import RigidMotion
 
 __all__ = ["SH_C0", "Gaussians", "eval_sh", "motion_basis", "quat_to_rotmat", "rgb_to_sh", "sh_to_rgb"]
 
@@ -107,6 +112,8 @@ class Gaussians:
     motion: torch.Tensor | None = None
     time_range: tuple[float, float] = (0.0, 1.0)
     extra: dict = field(default_factory=dict)
+    group: torch.Tensor | None = None
+    rigid: RigidMotion | None = None
 
     def __post_init__(self) -> None:
         n = self.means.shape[0]
@@ -122,6 +129,14 @@ class Gaussians:
             self.motion.ndim != 3 or self.motion.shape[0] != n or self.motion.shape[2] != 3
         ):
             raise ValueError(f"Gaussians.motion must be (N, B, 3), got {tuple(self.motion.shape)}")
+        if (self.group is None) != (self.rigid is None):
+            raise ValueError("Gaussians.group and Gaussians.rigid come together (rigid 4D motion)")
+        if self.group is not None and self.rigid is not None:
+            if tuple(self.group.shape) != (n,) or self.group.dtype != torch.int64:
+                got = f"{tuple(self.group.shape)} {self.group.dtype}"
+                raise ValueError(f"Gaussians.group must be (N,) int64, got {got}")
+            if n and (int(self.group.min()) < 0 or int(self.group.max()) > self.rigid.num_groups):
+                raise ValueError(f"Gaussians.group must be in 0..{self.rigid.num_groups}")
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -176,7 +191,7 @@ class Gaussians:
 
     @property
     def dynamic(self) -> bool:
-        return self.motion is not None and self.motion.shape[1] > 0
+        return (self.motion is not None and self.motion.shape[1] > 0) or self.rigid is not None
 
     def scales(self) -> torch.Tensor:
         return torch.exp(self.log_scales)
@@ -187,10 +202,13 @@ class Gaussians:
     def opacities(self) -> torch.Tensor:
         return torch.sigmoid(self.opacity_logits)
 
-    def covariances(self) -> torch.Tensor:
-        """World covariances Σ = R S Sᵀ Rᵀ, (N, 3, 3)."""
+    def covariances(self, t: float | None = None) -> torch.Tensor:
+        """World covariances Σ = R S Sᵀ Rᵀ, (N, 3, 3) (at time ``t``: turned with their rigid body)."""
         M = self.rotations() * self.scales()[:, None, :]
-        return M @ M.transpose(1, 2)
+        cov = M @ M.transpose(1, 2)
+        if t is not None and self.rigid is not None and self.group is not None:
+            cov = self.rigid.rotate(cov, self.group, t)
+        return cov
 
     def normalised_time(self, t: float) -> float:
         t0, t1 = self.time_range
@@ -200,8 +218,13 @@ class Gaussians:
         """Centres at time ``t`` (seconds); the static centres when the model has no motion or ``t`` is None."""
         if t is None or not self.dynamic:
             return self.means
-        phi = motion_basis(self.normalised_time(t), self.motion.shape[1]).to(self.means)  # type: ignore[union-attr]
-        return self.means + torch.einsum("b,nbc->nc", phi, self.motion)
+        m = self.means
+        if self.motion is not None and self.motion.shape[1] > 0:
+            phi = motion_basis(self.normalised_time(t), self.motion.shape[1]).to(m)
+            m = m + torch.einsum("b,nbc->nc", phi, self.motion)
+        if self.rigid is not None and self.group is not None:
+            m = self.rigid.move(m, self.group, t)
+        return m
 
     def colors(self, camera_center: torch.Tensor | None = None, means: torch.Tensor | None = None) -> torch.Tensor:
         """RGB (N, 3) seen from ``camera_center`` (view-dependent when sh_degree > 0), clamped at 0."""
@@ -213,26 +236,27 @@ class Gaussians:
         return (eval_sh(self.sh, d) + 0.5).clamp_min(0.0)
 
     # ------------------------------------------------------------------ bookkeeping
-    TENSORS = ("means", "log_scales", "quats", "opacity_logits", "sh", "features", "motion")
+    TENSORS = ("means", "log_scales", "quats", "opacity_logits", "sh", "features", "motion", "group")
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The parameter tensors present (name → tensor)."""
+        """The per-Gaussian tensors present (name → tensor; ``group`` is the one that is not a parameter)."""
         return {k: getattr(self, k) for k in self.TENSORS if getattr(self, k) is not None}
 
-    def map(self, fn) -> Gaussians:
-        """A copy with ``fn`` applied to every parameter tensor."""
-        return replace(self, **{k: fn(v) for k, v in self.tensors().items()}, extra=dict(self.extra))
+    def map(self, fn, rigid_fn=None) -> Gaussians:
+        """A copy with ``fn`` applied to every per-Gaussian tensor (and ``rigid_fn`` to the rigid tracks')."""
+        rigid = self.rigid if self.rigid is None or rigid_fn is None else self.rigid.map(rigid_fn)
+        return replace(self, **{k: fn(v) for k, v in self.tensors().items()}, extra=dict(self.extra), rigid=rigid)
 
     def subset(self, index: torch.Tensor | np.ndarray) -> Gaussians:
-        """The Gaussians selected by a boolean mask or an index array (detached copies)."""
+        """The Gaussians selected by a boolean mask or an index array (detached copies; the same rigid tracks)."""
         idx = torch.as_tensor(np.asarray(index)) if not isinstance(index, torch.Tensor) else index
-        return self.map(lambda v: v.detach()[idx.to(v.device)].clone())
+        return self.map(lambda v: v.detach()[idx.to(v.device)].clone(), lambda v: v.detach().clone())
 
     def detach(self) -> Gaussians:
-        return self.map(lambda v: v.detach().clone())
+        return self.map(lambda v: v.detach().clone(), lambda v: v.detach().clone())
 
     def to(self, device: str | torch.device) -> Gaussians:
-        return self.map(lambda v: v.to(device))
+        return self.map(lambda v: v.to(device), lambda v: v.to(device))
 
     def with_features(self, features: torch.Tensor | None) -> Gaussians:
         return replace(self, features=features, extra=dict(self.extra))
@@ -240,14 +264,18 @@ class Gaussians:
     def state_dict(self) -> dict:
         d: dict[str, Any] = {k: v.detach().cpu() for k, v in self.tensors().items()}
         d["time_range"] = tuple(self.time_range)
+        if self.rigid is not None:
+            d["rigid"] = self.rigid.state_dict()
         return d
 
     @classmethod
     def from_state_dict(cls, d: dict) -> Gaussians:
         names = {f.name for f in fields(cls)}
+        rigid = d.get("rigid")
         return cls(
-            **{k: v for k, v in d.items() if k in names and k != "time_range"},
+            **{k: v for k, v in d.items() if k in names and k not in ("time_range", "rigid")},
             time_range=tuple(d.get("time_range", (0.0, 1.0))),
+            rigid=None if rigid is None else RigidMotion.from_state_dict(rigid),
         )
 
 

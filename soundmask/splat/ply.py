@@ -22,8 +22,11 @@ common splat viewers and tools:
     the quaternion ``w x y z`` as optimised (not normalised).
 
 soundmask's own channels follow as extra ``float`` properties, which viewers ignore: ``feat_0 … feat_{F−1}``
-(``features``) and ``motion_{b}_{c}`` (``motion[:, b, c]``, basis b, axis c, b-major), and ``time_range``
-goes in a header line ``comment soundmask time_range <t0> <t1>``.
+(``features``), ``motion_{b}_{c}`` (``motion[:, b, c]``, basis b, axis c, b-major) and ``motion_group``
+(the rigid body of each Gaussian, 0 = static); ``time_range`` goes in a header line
+``comment soundmask time_range <t0> <t1>``, and the rigid bodies' tracks (:mod:`soundmask.splat.motion`) in
+``comment soundmask rigid_pivot <k> <x> <y> <z>`` (one per body) and
+``comment soundmask rigid_pose <k> <time> <tx> <ty> <tz> <rx> <ry> <rz>`` (one per body and knot).
 
 :func:`read_ply` also reads what other tools write: any property order, ``ascii`` / ``binary_little_endian``
 / ``binary_big_endian``, any numeric type (``float``, ``double``, ``uchar``…), no ``f_rest`` (degree 0),
@@ -43,6 +46,7 @@ import torch
 from soundmask.data.io import PathLike, atomic_path, require_file
 from soundmask.errors import DataError
 from soundmask.splat.gaussians import Gaussians
+from soundmask.splat.motion import RigidMotion
 
 __all__ = ["read_ply", "standard_properties", "write_ply"]
 
@@ -55,6 +59,8 @@ _PLY_TYPES: dict[str, str] = {
 }  # fmt: skip
 _FORMATS = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
 _TIME_COMMENT = "soundmask time_range"
+_PIVOT_COMMENT = "soundmask rigid_pivot"
+_POSE_COMMENT = "soundmask rigid_pose"
 _MAX_HEADER_LINE = 1 << 16
 _MAX_HEADER_LINES = 1 << 16
 _FIX_3DGS = "export the scene as a 3D Gaussian splatting PLY (x y z, f_dc_*, opacity, scale_*, rot_*)"
@@ -93,6 +99,9 @@ def write_ply(gaussians: Gaussians, path: PathLike) -> Path:
     if g.motion is not None:
         blocks.append(col(g.motion))  # (N, B, 3) row-major → motion_{b}_{c} with b outer
         names += [f"motion_{b}_{c}" for b in range(g.motion.shape[1]) for c in range(3)]
+    if g.group is not None:
+        blocks.append(col(g.group))
+        names.append("motion_group")
     table = np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype="<f4")
     assert table.shape[1] == len(names)
     if not np.isfinite(table).all():
@@ -101,7 +110,8 @@ def write_ply(gaussians: Gaussians, path: PathLike) -> Path:
 
     t0, t1 = (float(t) for t in g.time_range)
     header = ["ply", "format binary_little_endian 1.0", f"comment {_TIME_COMMENT} {t0!r} {t1!r}",
-              f"element vertex {n}", *(f"property float {name}" for name in names), "end_header"]  # fmt: skip
+              *_rigid_comments(g.rigid), f"element vertex {n}", *(f"property float {name}" for name in names),
+              "end_header"]  # fmt: skip
     final = Path(path)
     with atomic_path(final) as tmp, tmp.open("wb") as f:  # the file closes before the rename
         f.write(("\n".join(header) + "\n").encode("ascii"))
@@ -178,6 +188,21 @@ def read_ply(path: PathLike) -> Gaussians:
     rest = take([f"f_rest_{i}" for i in range(3 * (k - 1))]).reshape(n, 3, k - 1).transpose(0, 2, 1)
     sh = np.concatenate([dc[:, None, :], rest], axis=1)
     features = take([f"feat_{i}" for i in range(n_feat)]) if n_feat else None
+    group = None
+    if "motion_group" in present:
+        group = torch.from_numpy(take(["motion_group"])[:, 0].round().astype(np.int64))
+    rigid = _rigid(header.comments, p)
+    if (group is None) != (rigid is None):
+        raise DataError(
+            "PLY has "
+            + (
+                "a motion_group property but no rigid_pose comments"
+                if rigid is None
+                else "rigid_pose comments but no motion_group property"
+            ),
+            p,
+            "rewrite the file with soundmask.splat.ply.write_ply",
+        )
     motion = None
     if n_basis:
         motion = take([f"motion_{b}_{c}" for b in range(n_basis) for c in range(3)]).reshape(n, n_basis, 3)
@@ -194,7 +219,60 @@ def read_ply(path: PathLike) -> Gaussians:
         features=None if features is None else t(features),
         motion=None if motion is None else t(motion),
         time_range=_time_range(header.comments, p),
+        group=group,
+        rigid=rigid,
     )
+
+
+def _rigid_comments(rigid: RigidMotion | None) -> list[str]:
+    if rigid is None:
+        return []
+    out = [f"comment {_PIVOT_COMMENT} {k} " + " ".join(repr(float(v)) for v in rigid.pivots[k])
+           for k in range(rigid.num_groups)]  # fmt: skip
+    for k in range(rigid.num_groups):
+        for f, t in enumerate(rigid.times.tolist()):
+            vals = [*rigid.translations[k, f].tolist(), *rigid.rotations[k, f].tolist()]
+            out.append(f"comment {_POSE_COMMENT} {k} {float(t)!r} " + " ".join(repr(float(v)) for v in vals))
+    return out
+
+
+def _rigid(comments: list[str], p: Path) -> RigidMotion | None:
+    """The rigid tracks of the header comments (None when there are none)."""
+    pivots: dict[int, list[float]] = {}
+    poses: dict[int, list[list[float]]] = {}
+    for c in comments:
+        for prefix, size in ((_PIVOT_COMMENT, 4), (_POSE_COMMENT, 8)):
+            if not c.startswith(prefix + " "):
+                continue
+            try:
+                vals = [float(v) for v in c[len(prefix) :].split()]
+                if len(vals) != size or vals[0] != int(vals[0]) or vals[0] < 0:
+                    raise ValueError(f"{len(vals)} values")
+            except ValueError as e:
+                raise DataError(f"malformed PLY comment {c!r} ({e})", p, "rewrite the file with write_ply") from e
+            if prefix == _PIVOT_COMMENT:
+                pivots[int(vals[0])] = vals[1:]
+            else:
+                poses.setdefault(int(vals[0]), []).append(vals[1:])
+    if not pivots and not poses:
+        return None
+    K = len(pivots)
+    fix = "rewrite the file with soundmask.splat.ply.write_ply"
+    if sorted(pivots) != list(range(K)) or sorted(poses) != list(range(K)):
+        raise DataError("PLY rigid_pivot / rigid_pose comments do not number the same bodies 0..K-1", p, fix)
+    tracks = [np.array(sorted(poses[k]), dtype=np.float64) for k in range(K)]
+    if any(t.shape != tracks[0].shape or not np.array_equal(t[:, 0], tracks[0][:, 0]) for t in tracks):
+        raise DataError("PLY rigid_pose comments give the bodies different knot times", p, fix)
+    a = np.stack(tracks)  # (K, F, 7)
+    try:
+        return RigidMotion(
+            times=torch.as_tensor(a[0, :, 0], dtype=torch.float32),
+            translations=torch.as_tensor(a[:, :, 1:4], dtype=torch.float32),
+            rotations=torch.as_tensor(a[:, :, 4:7], dtype=torch.float32),
+            pivots=torch.as_tensor(np.array([pivots[k] for k in range(K)]), dtype=torch.float32),
+        )
+    except ValueError as e:
+        raise DataError(f"PLY rigid tracks are inconsistent ({e})", p, fix) from e
 
 
 def _read_header(p: Path) -> _Header:

@@ -103,7 +103,7 @@ def render(
     means = gaussians.means_at(time)
     dev = means.device
     w2c, (fx, fy, cx, cy, W, H) = camera_tensors(camera, dev)
-    proj = project(means, gaussians.covariances(), gaussians.opacities(), w2c, fx, fy, cx, cy, W, H, near)
+    proj = project(means, gaussians.covariances(time), gaussians.opacities(), w2c, fx, fy, cx, cy, W, H, near)
     if retain_grad and proj.means2d.requires_grad:
         proj.means2d.retain_grad()
     if colors is None:

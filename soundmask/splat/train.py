@@ -12,9 +12,12 @@ Recipe (the 3DGS one, sized for a CPU):
 * **Adaptive density control.** Every ``densify_every`` steps until ``densify_until``: Gaussians whose mean
   screen-space gradient exceeds ``grad_threshold`` are cloned (small) or split in two (large); Gaussians with
   opacity below ``prune_opacity`` or too large are removed; the count is capped at ``max_gaussians``.
-* **4D.** With ``motion_terms > 0`` each Gaussian also learns displacement coefficients over the basis of
-  :func:`soundmask.splat.gaussians.motion_basis`; frames are rendered at their own time, and a small
-  penalty keeps the static background static.
+* **4D** (``motion``, :data:`MOTION_MODELS`). Frames are rendered at their own time. ``rigid`` (the default
+  when an object moves and the scene has depth): the moving objects are found in the depth maps and become
+  rigid bodies with one pose per training frame (:mod:`soundmask.splat.dynamic`, :mod:`soundmask.splat.motion`),
+  fitted with the Gaussians; the background cannot move. ``basis``: each Gaussian learns displacement
+  coefficients over the basis of :func:`soundmask.splat.gaussians.motion_basis`, and a small penalty keeps the
+  static background static.
 """
 
 from __future__ import annotations
@@ -38,7 +41,20 @@ from soundmask.splat.gaussians import Gaussians, knn_scale
 from soundmask.splat.losses import l1_ssim_loss, psnr
 from soundmask.splat.render import Backend, render
 
-__all__ = ["FitResult", "ReconstructConfig", "SceneViews", "evaluate_views", "fit", "initial_gaussians", "load_views"]
+MOTION_MODELS = ("none", "basis", "rigid")
+"""The 4D motion models (``--motion``); :func:`motion_model` picks one for a scene."""
+
+__all__ = [
+    "MOTION_MODELS",
+    "FitResult",
+    "ReconstructConfig",
+    "SceneViews",
+    "evaluate_views",
+    "fit",
+    "initial_gaussians",
+    "load_views",
+    "motion_model",
+]
 
 
 @dataclass
@@ -69,7 +85,14 @@ class ReconstructConfig:
     grad_threshold: float = option(0.0002, "mean screen-space (NDC) gradient above which a Gaussian densifies (3DGS)")
     prune_opacity: float = option(0.005, "Gaussians less opaque than this are removed")
     max_gaussians: int = option(60000, "cap on the number of Gaussians")
-    motion_terms: int = option(-1, "4D motion basis size per Gaussian: -1 = auto (6 when an object moves), 0 = static")
+    motion: Literal["auto", "none", "basis", "rigid"] = option(
+        "auto",
+        "4D motion model: auto = rigid when an object moves and the scene has depth, basis when it moves without "
+        "depth, else none | none | basis (per-Gaussian displacement over a time basis) | rigid (moving objects "
+        "found in the depth maps, one rigid pose per frame each)",
+    )
+    motion_terms: int = option(-1, "basis motion: basis size per Gaussian (-1 = auto: 6)")
+    lr_rigid: float = option(2e-4, "rigid motion: translation learning rate, × the scene extent (rotations: rad)")
     lr_motion: float = option(1.6e-4, "motion-coefficient learning rate, × the scene extent")
     motion_penalty: float = option(1e-3, "L1 weight on motion coefficients (keeps the static background still)")
     test_every: int = option(
@@ -230,7 +253,17 @@ def initial_gaussians(views: SceneViews, cfg: ReconstructConfig, rng: np.random.
     else:
         pts, cols = _random_points(views, cfg.init_points, rng)
         scales = None
-    motion = cfg.motion_terms if cfg.motion_terms >= 0 else (6 if views.dynamic else 0)
+    model = motion_model(views, cfg)
+    if model == "rigid":
+        if how != "depth":
+            raise ConfigError("--motion rigid needs the depth initialisation (a scene with depth/ maps)",
+                              fix="use --motion basis or --motion auto")  # fmt: skip
+        from soundmask.splat.dynamic import rigid_init
+
+        g, report = rigid_init(views, cfg.init_points, sh_degree=cfg.sh_degree, rng=rng)
+        g.extra["rigid_init"] = report
+        return g, how
+    motion = (cfg.motion_terms if cfg.motion_terms >= 0 else 6) if model == "basis" else 0
     t0, t1 = (min(views.times), max(views.times)) if views.times else (0.0, 1.0)
     if scales is not None:  # never larger than the 3-nearest-neighbour spacing
         scales = np.minimum(scales, knn_scale(pts))
@@ -238,6 +271,16 @@ def initial_gaussians(views: SceneViews, cfg: ReconstructConfig, rng: np.random.
         pts, cols, sh_degree=cfg.sh_degree, opacity=0.5, motion_terms=motion, scale=scales, time_range=(t0, t1)
     )
     return g, how
+
+
+def motion_model(views: SceneViews, cfg: ReconstructConfig) -> str:
+    """The motion model ``cfg.motion`` resolves to for ``views`` (``auto``: rigid when an object moves and the
+    scene has depth maps, basis when it moves without them, else none)."""
+    if cfg.motion != "auto":
+        return cfg.motion
+    if not views.dynamic:
+        return "none"
+    return "rigid" if views.depth is not None and cfg.init in ("auto", "depth") else "basis"
 
 
 def _fill_points(pts: np.ndarray, cols: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -319,15 +362,22 @@ class _Optim:
             "opacity_logits": c.lr_opacity,
             "sh": c.lr_colors,
             "motion": c.lr_motion * self.extent,
+            "rigid_translations": c.lr_rigid * self.extent,
+            "rigid_rotations": c.lr_rigid,
         }
 
     def _build(self, old_state: dict | None, keep: torch.Tensor | None) -> None:
         groups = []
         for name, t in self.g.tensors().items():
-            if name == "features":
+            if name in ("features", "group"):
                 continue
             t.requires_grad_(True)
             groups.append({"params": [t], "lr": self._lrs()[name], "name": name})
+        if self.g.rigid is not None:  # the bodies' poses (not per Gaussian: their state carries over whole)
+            for name in ("translations", "rotations"):
+                t = getattr(self.g.rigid, name)
+                t.requires_grad_(True)
+                groups.append({"params": [t], "lr": self._lrs()["rigid_" + name], "name": "rigid_" + name})
         self.opt = torch.optim.Adam(groups, eps=1e-15)
         if old_state is not None and keep is not None:
             for grp in self.opt.param_groups:
@@ -335,6 +385,9 @@ class _Optim:
                 if st is None:
                     continue
                 p = grp["params"][0]
+                if grp["name"].startswith("rigid_"):
+                    self.opt.state[p] = st
+                    continue
                 n_new = p.shape[0] - keep.shape[0]
                 pad = [torch.zeros((n_new,) + p.shape[1:], dtype=p.dtype)]
                 self.opt.state[p] = {
@@ -407,7 +460,7 @@ def _densify(
                         x = x - math.log(1.6)
                     parts[k].append(x)
         new = {k: torch.cat(v).contiguous() for k, v in parts.items()}
-        g2 = Gaussians(**new, time_range=g.time_range)  # type: ignore[arg-type]
+        g2 = Gaussians(**new, time_range=g.time_range, rigid=g.rigid)  # type: ignore[arg-type]
     return g2, keep
 
 
