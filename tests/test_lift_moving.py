@@ -64,3 +64,12 @@ def test_at_time_returns_the_sounding_objects_where_they_are_then():
     assert np.allclose(later["Dog"].means[:, 1], g.means[2:, 1].numpy() + 1.0, atol=1e-5)
     assert np.allclose(later["Piano"].centroid, [0.05, 0, 0], atol=1e-6)
     assert s.at_time(5.0) == []
+
+
+def test_a_moving_sound_scene_saves_and_loads_with_its_tracks(tmp_path):
+    from soundmask.lift.tags import SoundScene, SoundTag
+
+    s = SoundScene(_walker(), [SoundTag(2, np.array([2, 3, 4]), "Dog", spans=[(0.0, 3.0)])])
+    back = SoundScene.load(s.save(tmp_path / "sound_scene.pt"))
+    for t in (0.0, 0.4, 1.7):
+        assert np.allclose(back.at_time(t)[0].centroid, s.at_time(t)[0].centroid, atol=1e-6)

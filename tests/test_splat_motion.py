@@ -209,3 +209,20 @@ def test_fitting_the_rigid_model_renders_the_moving_ball_in_held_out_frames_bett
     sil = render(g.subset(g.group == 1), views.cameras[i], time=views.times[i], features=False).alpha.numpy() > 0.5
     truth = np.isclose(_cast(views.cameras[i], views.times[i])[0], [0.9, 0.15, 0.1], atol=1e-3).all(-1)
     assert (sil & truth).sum() / (sil | truth).sum() > 0.6
+
+
+def test_a_ply_whose_rigid_tracks_are_broken_is_refused_with_the_fix(tmp_path):
+    from soundmask.errors import DataError
+
+    path = write_ply(_two_bodies(), tmp_path / "g.ply")
+    raw = path.read_bytes()
+    head, body = raw.split(b"end_header\n", 1)
+    lines = head.decode().splitlines()
+    no_tracks = [ln for ln in lines if "rigid_" not in ln]
+    (tmp_path / "a.ply").write_bytes(("\n".join(no_tracks) + "\nend_header\n").encode() + body)
+    with pytest.raises(DataError, match="motion_group property but no rigid_pose"):
+        read_ply(tmp_path / "a.ply")
+    bad = [ln.replace("rigid_pose 1", "rigid_pose 1 x") if "rigid_pose 1" in ln else ln for ln in lines]
+    (tmp_path / "b.ply").write_bytes(("\n".join(bad) + "\nend_header\n").encode() + body)
+    with pytest.raises(DataError, match="malformed PLY comment"):
+        read_ply(tmp_path / "b.ply")

@@ -289,7 +289,6 @@ def rigid_init(
             if len(np.unique(pts.view[members])) >= need and len(members) >= max(20, min_share * sizes.max()):
                 labels[members] = len(bodies)
                 bodies.append(members)
-    static = pts.take(labels < 0)
     times = {i: float(views.times[i]) for i in views.train}
     knots = sorted(times)
 
@@ -308,6 +307,7 @@ def rigid_init(
         info.append({"body": b + 1, "points": int(len(members)), "views": int(len(np.unique(p.view))),
                      "track_m": float(np.linalg.norm(np.diff(tr, axis=0), axis=1).sum()),
                      "icp_residual_m": residual})  # fmt: skip
+    static = pts.take(labels < 0)
     n_body = sum(len(x) for x in body_xyz)
     n_static = max(num_points - n_body, 1)
     pick = rng.choice(len(static.xyz), min(n_static, len(static.xyz)), replace=False)
