@@ -91,6 +91,8 @@ def main() -> None:
             "pooled_j": r.metrics["pooled_j"],
             "centroid_error_m": r.metrics["centroid_error_m"],
             "track_error_m": r.metrics.get("track_error_m"),
+            "tdoa_agreement_us": r.metrics.get("tdoa_agreement_us"),
+            "tdoa_agreement_static_us": r.metrics.get("tdoa_agreement_static_us"),
             "lift_seconds": round(lift_s, 1),
             **recon,
         }

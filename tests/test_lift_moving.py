@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from soundmask.lift.grouping import Component, moved_centroids, with_bodies
@@ -73,3 +74,23 @@ def test_a_moving_sound_scene_saves_and_loads_with_its_tracks(tmp_path):
     back = SoundScene.load(s.save(tmp_path / "sound_scene.pt"))
     for t in (0.0, 0.4, 1.7):
         assert np.allclose(back.at_time(t)[0].centroid, s.at_time(t)[0].centroid, atol=1e-6)
+
+
+def test_tdoa_agreement_compares_the_track_with_the_audio_only_delays():
+    from types import SimpleNamespace
+
+    from soundmask.audio.evidence import predicted_delays
+    from soundmask.lift.separate import tdoa_agreement
+
+    F = 6
+    frames = [SimpleNamespace(mic_left=np.array([0.0, 0.1, 1.5]), mic_right=np.array([0.0, -0.1, 1.5]))] * F
+    walk = np.stack([np.full(F, 3.0), np.linspace(-2, 2, F), np.full(F, 1.0)], axis=1)
+    positions = np.stack([walk, walk[::-1]], axis=1)  # (F, K=2, 3): the second walks the other way
+    mid = np.arange(F) + 0.5
+    tau = np.array([float(predicted_delays(p, frames[0].mic_left, frames[0].mic_right)) for p in walk])
+    active = np.ones((F, 2), dtype=bool)
+    active[:, 1] = [True, False, False, False, False, True]
+    d = tdoa_agreement(positions, active, frames, mid, mid, tau)
+    assert d[0] == pytest.approx(0.0, abs=1e-9)  # the first follows the audio track exactly
+    assert d[1] == pytest.approx(abs(tau[0] - tau[-1]), rel=1e-6)  # the second is at the mirror position
+    assert np.isnan(tdoa_agreement(positions, np.zeros((F, 2), bool), frames, mid, mid, tau)).all()

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from soundmask.lift.tags import SoundTag
     from soundmask.splat.gaussians import Gaussians
 
-__all__ = ["ObjectAudio", "SeparationMethod", "object_positions", "separate_objects", "tag_objects"]
+__all__ = ["ObjectAudio", "SeparationMethod", "object_positions", "separate_objects", "tag_objects", "tdoa_agreement"]
 
 SeparationMethod = Literal["mask", "mvdr", "das", "none"]
 
@@ -79,6 +79,39 @@ def object_positions(g: Gaussians, indices: Sequence[Any], times: Sequence[float
             if not moving:
                 out[f + 1 :] = out[f]
                 break
+    return out
+
+
+def tdoa_agreement(
+    positions: np.ndarray,
+    active: np.ndarray,
+    frames: Sequence[Any],
+    mid_times: Sequence[float],
+    track_times: np.ndarray,
+    track_tau: np.ndarray,
+    c: float = SPEED_OF_SOUND,
+) -> np.ndarray:
+    """(K,) the median |τ_object − τ_audio| (s) of each object over the frames where it sounds (``active`` (F, K)):
+    τ_object is the delay its position ``positions[f, k]`` predicts for frame f's microphones, τ_audio the
+    audio-only TDoA track (:func:`soundmask.audio.tdoa.track_tdoa`: ``track_times``, ``track_tau``) at the
+    frame window's middle ``mid_times[f]``. The cross-check of a moving object's 3D track against what the two
+    microphones hear; NaN for an object that never sounds where both are known."""
+    from soundmask.audio.evidence import predicted_delays
+
+    F, K = active.shape
+    out = np.full(K, np.nan)
+    ok_track = np.isfinite(track_tau)
+    if ok_track.sum() < 2:
+        return out
+    tau_audio = np.interp(np.asarray(mid_times, float), track_times[ok_track], track_tau[ok_track])
+    for k in range(K):
+        d = [
+            abs(float(predicted_delays(positions[f, k], frames[f].mic_left, frames[f].mic_right, c)) - tau_audio[f])
+            for f in np.flatnonzero(active[:, k])
+            if frames[f].mic_left is not None and np.isfinite(positions[f, k]).all()
+        ]
+        if d:
+            out[k] = float(np.median(d))
     return out
 
 

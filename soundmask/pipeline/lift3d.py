@@ -246,6 +246,30 @@ def _binding_cues(
     )
 
 
+def _tdoa_crosscheck(g: Gaussians, tags: list[SoundTag], tracks: np.ndarray, scene: Scene, views: SceneViews,
+                     fa: FrameAudio) -> dict[str, Any]:  # fmt: skip
+    """A moving model's cross-check against the audio alone: per sounding tag, the median |TDoA its position
+    predicts − the audio-only TDoA track| over the frames where it sounds, at its moving position
+    (``tdoa_agreement_us``) and, for comparison, at its static centre (``tdoa_agreement_static_us``)."""
+    from soundmask.audio.tdoa import track_tdoa
+    from soundmask.lift.separate import object_positions, tdoa_agreement
+
+    if fa.stereo is None or not tags or len(views.times) != len(scene.frames):
+        return {}
+    tr = track_tdoa(fa.stereo, fa.sample_rate)
+    active = np.array([[tag.active(t) for tag in tags] for t in views.times], dtype=bool)
+    mid = [t + fa.window / 2 for t in views.times]
+    still = object_positions(g, [t.index for t in tags], [None] * len(views.times))
+    moving = tdoa_agreement(tracks, active, scene.frames, mid, tr.times, tr.tau, scene.speed_of_sound)
+    static = tdoa_agreement(still, active, scene.frames, mid, tr.times, tr.tau, scene.speed_of_sound)
+
+    def us(v: np.ndarray) -> float | None:
+        v = v[np.isfinite(v)]
+        return round(float(np.median(v)) * 1e6, 2) if len(v) else None
+
+    return {"tdoa_agreement_us": us(moving), "tdoa_agreement_static_us": us(static)}
+
+
 def _positions_at(g: Gaussians):
     """t → the model's Gaussian centres (N, 3) at time t (float64 numpy)."""
 
@@ -543,6 +567,8 @@ def run_lift(
             else None
         )
         out = evaluate_scene(scene, test_masks, tags, cfg.alpha_threshold, tracks=tracks)
+        if tracks is not None and g.dynamic:
+            out.update(_tdoa_crosscheck(g, tags, tracks, scene, views, fa))
         out["label_accuracy_mixture"] = out.get("label_accuracy")
         if mixture_tags is not tags and scene.sound_events:
             from soundmask.metrics.objects import score_objects
