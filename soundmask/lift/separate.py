@@ -107,7 +107,7 @@ def tdoa_agreement(
     for k in range(K):
         d = [
             abs(float(predicted_delays(positions[f, k], frames[f].mic_left, frames[f].mic_right, c)) - tau_audio[f])
-            for f in np.flatnonzero(active[:, k])
+            for f in np.flatnonzero(active[:, k]).tolist()
             if frames[f].mic_left is not None and np.isfinite(positions[f, k]).all()
         ]
         if d:
