@@ -301,24 +301,14 @@ def _fill_points(pts: np.ndarray, cols: np.ndarray, n: int, rng: np.random.Gener
 def _points_from_depth(views: SceneViews, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Back-project the training views' depth, spread evenly over views and pixels; each point's scale is half
     the footprint of its sampling cell (depth · stride / f), so the seeds tile the surfaces they came from."""
+    from soundmask.splat.dynamic import back_project
+
     assert views.depth is not None
     H, W = views.size
     per = max(1, n // len(views.train))
     stride = max(1, int(math.floor(math.sqrt(H * W / per))))
-    pts, cols, scl = [], [], []
-    for j, i in enumerate(views.train):
-        off = (j * 7) % stride  # shift the sampling grid between views so they fill each other's gaps
-        vs, us = np.mgrid[off:H:stride, (off * 3) % stride : W : stride]
-        z = views.depth[i][vs, us].astype(np.float64)
-        ok = np.isfinite(z) & (z > 0)
-        k = views.cameras[i].intrinsics
-        x = (us[ok] + 0.5 - k.cx) / k.fx * z[ok]
-        y = (vs[ok] + 0.5 - k.cy) / k.fy * z[ok]
-        c2w = views.cameras[i].camera_to_world
-        pts.append(np.stack([x, y, z[ok]], 1) @ c2w[:3, :3].T + c2w[:3, 3])
-        cols.append(views.images[i].numpy()[vs[ok], us[ok]])
-        scl.append(z[ok] * stride / (0.5 * (k.fx + k.fy)) * 0.5)
-    P, C, S = np.concatenate(pts), np.concatenate(cols), np.concatenate(scl)
+    pts = back_project(views, stride)
+    P, C, S = pts.xyz, pts.rgb, pts.scale
     if len(P) > n:
         keep = np.random.default_rng(0).choice(len(P), n, replace=False)
         P, C, S = P[keep], C[keep], S[keep]
