@@ -151,10 +151,10 @@ def track_bodies(
     iterations: int = 30,
     rgb: np.ndarray | None = None,
     color_weight: float = 0.0,
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Groupwise ICP of one body: per-view translations (V, 3) (views in ``sorted(times)``) such that every
-    view's points minus its translation overlap the other views' (mean translation 0), and the offset of each
-    observed view (for diagnostics: its final median nearest-neighbour distance)."""
+) -> tuple[np.ndarray, dict[int, float]]:
+    """One body's track: per-view translations (V, 3) (views in ``sorted(times)``) such that every view's points
+    minus its translation overlap the other views' (mean translation 0) — a robust pose graph of pairwise ICP,
+    then groupwise ICP — and, for diagnostics, each observed view's final median nearest-neighbour distance."""
     from scipy.spatial import cKDTree
 
     order = sorted(times)
@@ -166,7 +166,7 @@ def track_bodies(
     t = dict(zip(seen, _pose_graph(feats, view, seen), strict=True))
     mean = np.mean([t[i] for i in seen], axis=0)
     t = {i: v - mean for i, v in t.items()}
-    resid: dict[int, np.ndarray] = {}
+    resid: dict[int, float] = {}
     for _ in range(iterations):
         aligned = xyz - np.stack([t.get(int(i), np.zeros(3)) for i in view])
         tree = cKDTree(aligned)
@@ -185,7 +185,7 @@ def track_bodies(
             dist = np.linalg.norm(off, axis=1)
             close = dist <= np.quantile(dist, 0.7)  # trimmed: the nearest 70 %
             t[i] = t[i] - np.median(off[close], axis=0)
-            resid[i] = np.array([np.median(dist)])
+            resid[i] = float(np.median(dist))
         mean = np.mean([t[i] for i in seen], axis=0)
         t = {i: v - mean for i, v in t.items()}
     ts = np.array([times[i] for i in seen])
@@ -303,7 +303,7 @@ def rigid_init(
         body_xyz.append(canon[keep])
         body_rgb.append(p.rgb[keep])
         tracks.append(tr)
-        residual = float(np.median([r[0] for r in resid.values()])) if resid else float("nan")
+        residual = float(np.median(list(resid.values()))) if resid else float("nan")
         info.append({"body": b + 1, "points": int(len(members)), "views": int(len(np.unique(p.view))),
                      "track_m": float(np.linalg.norm(np.diff(tr, axis=0), axis=1).sum()),
                      "icp_residual_m": residual})  # fmt: skip
