@@ -12,12 +12,12 @@ Recipe (the 3DGS one, sized for a CPU):
 * **Adaptive density control.** Every ``densify_every`` steps until ``densify_until``: Gaussians whose mean
   screen-space gradient exceeds ``grad_threshold`` are cloned (small) or split in two (large); Gaussians with
   opacity below ``prune_opacity`` or too large are removed; the count is capped at ``max_gaussians``.
-* **4D** (``motion``, :data:`MOTION_MODELS`). Frames are rendered at their own time. ``rigid`` (the default
-  when an object moves and the scene has depth): the moving objects are found in the depth maps and become
-  rigid bodies with one pose per training frame (:mod:`soundmask.splat.dynamic`, :mod:`soundmask.splat.motion`),
-  fitted with the Gaussians; the background cannot move. ``basis``: each Gaussian learns displacement
-  coefficients over the basis of :func:`soundmask.splat.gaussians.motion_basis`, and a small penalty keeps the
-  static background static.
+* **4D** (``motion``; :func:`motion_model` resolves ``auto``). Frames are rendered at their own time.
+  ``rigid`` (the default when an object moves and the scene has depth): the moving objects are found in the
+  depth maps and become rigid bodies with one pose per training frame (:mod:`soundmask.splat.dynamic`,
+  :mod:`soundmask.splat.motion`), fitted with the Gaussians; the background cannot move. ``basis``: each
+  Gaussian learns displacement coefficients over the basis of :func:`soundmask.splat.gaussians.motion_basis`,
+  and a small penalty keeps the static background static.
 """
 
 from __future__ import annotations
@@ -41,11 +41,7 @@ from soundmask.splat.gaussians import Gaussians, knn_scale
 from soundmask.splat.losses import l1_ssim_loss, psnr
 from soundmask.splat.render import Backend, render
 
-MOTION_MODELS = ("none", "basis", "rigid")
-"""The 4D motion models (``--motion``); :func:`motion_model` picks one for a scene."""
-
 __all__ = [
-    "MOTION_MODELS",
     "FitResult",
     "ReconstructConfig",
     "SceneViews",
