@@ -53,10 +53,9 @@ def moved_centroids(gaussians: Any, components: Sequence[Component], times: Sequ
     if not getattr(gaussians, "dynamic", False) or not components:
         return np.repeat(static[None], len(times), axis=0)
     out = np.empty((len(times), len(components), 3))
-    with torch.no_grad():
-        for v, t in enumerate(times):
-            m = gaussians.means_at(t).detach().cpu().numpy().astype(np.float64)
-            out[v] = [m[c.index].mean(axis=0) for c in components]
+    for v, t in enumerate(times):
+        m = gaussians.centres_at(t)
+        out[v] = [m[c.index].mean(axis=0) for c in components]
     return out
 
 

@@ -71,7 +71,7 @@ def object_positions(g: Gaussians, indices: Sequence[Any], times: Sequence[float
         moving = g.dynamic
         static = g.means.detach().cpu().numpy().astype(np.float64)
         for f, t in enumerate(times):
-            m = g.means_at(t).detach().cpu().numpy().astype(np.float64) if (moving and t is not None) else static
+            m = g.centres_at(t) if (moving and t is not None) else static
             for k, idx in enumerate(indices):
                 ix = np.asarray(idx, dtype=np.int64).ravel()
                 if ix.size:

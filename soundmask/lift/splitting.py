@@ -178,7 +178,7 @@ def split_by_instances(
         if lab is None or not len(idx_all):
             continue
         with torch.no_grad():
-            centres = gaussians.means_at(t).detach().cpu().numpy().astype(np.float64)[idx_all]
+            centres = gaussians.centres_at(t)[idx_all]
         col, row, _, inside = _pixels(cam, centres)
         if vis is not None:
             inside &= vis[v, idx_all]

@@ -244,8 +244,7 @@ class SoundScene:
         active = [tag for tag in self.tags if tag.active(t)]
         if not active:
             return []
-        with torch.no_grad():
-            m = self.gaussians.means_at(float(t)).detach().cpu().numpy().astype(np.float64)
+        m = self.gaussians.centres_at(float(t))
         return [SoundingAt(tag, float(t), m[np.asarray(tag.index, dtype=np.int64)]) for tag in active]
 
     def by_audio(self, embedding: Any, top_k: int = 1) -> list[tuple[SoundTag, float]]:

@@ -50,11 +50,6 @@ def _times(times: Sequence[float | None] | None, num_views: int) -> list[float |
     return out
 
 
-def _centres(gaussians: Gaussians, t: float | None) -> np.ndarray:
-    with torch.no_grad():
-        return gaussians.means_at(t).detach().cpu().numpy().astype(np.float64)
-
-
 def _pixels(camera: Camera, means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(column, row) integer pixel of each centre, its camera depth, and whether it is in the image and in front."""
     uv, z = camera.project(means)
@@ -101,7 +96,7 @@ def centre_visibility(
         raise DataError(f"{len(depth_maps)} depth maps given for {len(cams)} cameras", fix="pass one per camera")
     out = np.zeros((len(cams), len(gaussians)), dtype=bool)
     for v, (cam, t) in enumerate(zip(cams, ts, strict=True)):
-        col, row, z, inside = _pixels(cam, _centres(gaussians, t))
+        col, row, z, inside = _pixels(cam, gaussians.centres_at(t))
         if depth_maps is not None and depth_maps[v] is not None:
             d = _lookup(_np(depth_maps[v]).astype(np.float64), cam, col, row, "depth map")
             inside &= (d <= 0) | ~np.isfinite(d) | (z <= d * (1.0 + rel_tol) + abs_tol)
@@ -163,7 +158,7 @@ def vote_masks(
     for v, (cam, t, mask) in enumerate(zip(cams, ts, masks, strict=True)):
         if mask is None:
             continue
-        col, row, _, _ = _pixels(cam, _centres(gaussians, t))
+        col, row, _, _ = _pixels(cam, gaussians.centres_at(t))
         hit = _lookup(_np(mask) > 0, cam, col, row, "mask")
         pos += vis[v] & hit
         neg += vis[v] & ~hit
@@ -198,7 +193,7 @@ def vote_instances(
     for v, (cam, t, inst) in enumerate(zip(cams, ts, instance_masks, strict=True)):
         if inst is None:
             continue
-        col, row, _, _ = _pixels(cam, _centres(gaussians, t))
+        col, row, _, _ = _pixels(cam, gaussians.centres_at(t))
         lab = _lookup(_np(inst).astype(np.int64), cam, col, row, "instance map")
         g = np.flatnonzero(vis[v])
         gs.append(g)

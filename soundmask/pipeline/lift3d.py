@@ -226,7 +226,7 @@ def _binding_cues(
         remove_mode=remove,
         c=c,
         seed=cfg.seed,
-        positions_at=_positions_at(g) if g.dynamic else None,
+        positions_at=g.centres_at if g.dynamic else None,
     )
     if ac is None:
         return None
@@ -268,16 +268,6 @@ def _tdoa_crosscheck(g: Gaussians, tags: list[SoundTag], tracks: np.ndarray, sce
         return round(float(np.median(v)) * 1e6, 2) if len(v) else None
 
     return {"tdoa_agreement_us": us(moving), "tdoa_agreement_static_us": us(static)}
-
-
-def _positions_at(g: Gaussians):
-    """t → the model's Gaussian centres (N, 3) at time t (float64 numpy)."""
-
-    def at(t: float) -> np.ndarray:
-        with torch.no_grad():
-            return g.means_at(t).detach().cpu().numpy().astype(np.float64)
-
-    return at
 
 
 def _semantic_cue(

@@ -120,7 +120,7 @@ def orbit_heatmaps(sound: Any, views: Any, count: int, out_dir: str | Path, back
 
 
 def _moving_heatmaps(sound: Any, views: Any, cams: list, count: int, out: Path, backend: str) -> list[dict]:
-    """For a 4D model: one novel camera (the orbit's view that sees the most of the moving sounding objects) at
+    """For a 4D model: one novel camera (the orbit's view that sees the most of the sounding objects mid-scene) at
     ``count`` times spread over the scene, heat = the tags sounding then — the sound mask moving with its
     object. Writes ``moving_NNN.png``; returns their captions (``"moving": true``)."""
     from PIL import Image
@@ -130,7 +130,7 @@ def _moving_heatmaps(sound: Any, views: Any, cams: list, count: int, out: Path, 
         return []
     t0, t1 = min(views.times), max(views.times)
     times = [t0 + (t1 - t0) * (k + 0.5) / count for k in range(count)]
-    # the camera: most tag coverage summed over the times (cheap: the tags' maps at the middle time)
+    # the camera: the most tag coverage at the middle time (one render per orbit camera)
     mid = times[count // 2]
     best = max(range(len(cams)), key=lambda c: float(tag_maps(sound, cams[c], mid, backend=backend)[0].sum()))
     caps = []

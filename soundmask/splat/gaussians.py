@@ -226,6 +226,11 @@ class Gaussians:
             m = self.rigid.move(m, self.group, t)
         return m
 
+    def centres_at(self, t: float | None) -> np.ndarray:
+        """:meth:`means_at` as a float64 numpy array (N, 3), without gradients (for the lifting's geometry)."""
+        with torch.no_grad():
+            return self.means_at(t).detach().cpu().numpy().astype(np.float64)
+
     def colors(self, camera_center: torch.Tensor | None = None, means: torch.Tensor | None = None) -> torch.Tensor:
         """RGB (N, 3) seen from ``camera_center`` (view-dependent when sh_degree > 0), clamped at 0."""
         if self.sh.shape[1] == 1 or camera_center is None:
