@@ -122,9 +122,11 @@ def evaluate(
     split: str = "",
     progress: Callable[[int, int], None] | None = None,
     options: dict[str, Any] | None = None,
+    scores: ClipScores | None = None,
 ) -> EvalReport:
-    """Score ``segmenter`` on every clip of ``dataset`` (clips with ``masks``; see the module docstring)."""
-    scores = ClipScores(batch_size)
+    """Score ``segmenter`` on every clip of ``dataset`` (clips with ``masks``; see the module docstring).
+    ``scores``: accumulate into this (e.g. to merge its pooled statistics with other runs'), else a new one."""
+    scores = scores if scores is not None else ClipScores(batch_size)
     n = len(dataset)
     if n == 0:
         raise DataError("the dataset has no clips", data, "check --split")

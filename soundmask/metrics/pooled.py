@@ -146,6 +146,38 @@ class PooledJF:
         self._pred += other._pred
         self._gt += other._gt
 
+    def state_dict(self) -> dict[str, Any]:
+        """The sufficient statistics as JSON-ready values (exact: integers, and the rational sum as two integers),
+        e.g. to send one worker's accumulator to another process; :meth:`load_state_dict` adds them back."""
+        return {
+            "from_logits": self.from_logits,
+            "threshold": self.threshold,
+            "inter": self._inter,
+            "union": self._union,
+            "frame_iou_sum": [self._frame_iou_sum.numerator, self._frame_iou_sum.denominator],
+            "frames": self._frames,
+            "empty_frames": self._empty_frames,
+            "tp": self._tp.tolist(),
+            "pred": self._pred.tolist(),
+            "gt": self._gt,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> PooledJF:
+        """An accumulator holding the statistics of :meth:`state_dict` (merge it into another with :meth:`merge`)."""
+        m = cls(from_logits=bool(state["from_logits"]), threshold=float(state["threshold"]))
+        try:
+            tp, pred = np.asarray(state["tp"], np.int64), np.asarray(state["pred"], np.int64)
+            if tp.shape != m._tp.shape or pred.shape != m._pred.shape:
+                raise ValueError("tp/pred have the wrong number of thresholds")
+            m._inter, m._union, m._gt = int(state["inter"]), int(state["union"]), int(state["gt"])
+            m._frame_iou_sum = Fraction(int(state["frame_iou_sum"][0]), int(state["frame_iou_sum"][1]))
+            m._frames, m._empty_frames = int(state["frames"]), int(state["empty_frames"])
+            m._tp, m._pred = tp, pred
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as e:
+            raise DataError(f"not a PooledJF state: {e}") from e
+        return m
+
     def _f_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tp = self._tp.astype(np.float64)
         pred = self._pred.astype(np.float64)
