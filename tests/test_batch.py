@@ -14,7 +14,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from soundmask.errors import ConfigError  # noqa: E402
+from soundmask.errors import ConfigError, DataError  # noqa: E402
 from soundmask.pipeline.batch import JOBS, BatchConfig, find_items, run_batch  # noqa: E402
 
 TESTS = Path(__file__).parent
@@ -193,3 +193,22 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, case):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "o" / "batch.csv").exists()
+
+
+def test_pooled_state_round_trip_merges_exactly():
+    """The evaluate job's summary merges per-item PooledJF statistics sent as JSON: equal to one accumulator."""
+    import numpy as np
+
+    from soundmask.metrics.pooled import PooledJF
+
+    rng = np.random.default_rng(0)
+    parts = [(rng.random((3, 16, 16)), rng.random((3, 16, 16)) > 0.6) for _ in range(3)]
+    whole, merged = PooledJF(from_logits=False), PooledJF(from_logits=False)
+    for p, g in parts:
+        whole.update(p, g)
+        one = PooledJF(from_logits=False)
+        one.update(p, g)
+        merged.merge(PooledJF.from_state_dict(json.loads(json.dumps(one.state_dict()))))
+    assert merged.compute() == whole.compute()
+    with pytest.raises(DataError, match="not a PooledJF state"):
+        PooledJF.from_state_dict({"from_logits": False, "threshold": 0.5, "tp": [1]})
