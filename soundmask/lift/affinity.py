@@ -78,7 +78,7 @@ class AffinityConfig:
     cluster_radius: float = option(0.0, "only merge neighbours closer than this (metres; 0: no limit)")
     min_cluster_size: int = option(5, "groups with fewer Gaussians are left unassigned (label 0)")
     max_seconds: float = option(0.0, "stop training after this many seconds (0: no limit)")
-    backend: Backend = option("auto", "rasterizer backend (auto, tile, dense, gsplat)")
+    backend: Backend = option("auto", "rasterizer backend (auto, compiled, tile, dense, gsplat)")
 
     def __post_init__(self) -> None:
         check_choices(self)

@@ -126,7 +126,7 @@ class LiftConfig(MethodConfig):
     occlusion: bool = option(
         True, "render selected Gaussians occluded by the rest of the scene (False: alone, as EchoSegnet renders them)"
     )
-    backend: Backend = option("auto", "rasterizer: auto | tile | dense | gsplat")
+    backend: Backend = option("auto", "rasterizer: auto | compiled | tile | dense | gsplat")
     seed: int = option(0, "random seed")
 
     def __post_init__(self) -> None:

@@ -178,7 +178,7 @@ def rasterize_tiles(
     width: int,
     height: int,
     background: torch.Tensor | None = None,
-    tile_size: int = 16,
+    tile_size: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite ``values`` (N, C) of the projected Gaussians; returns image (H, W, C) and alpha (H, W)."""
     C = values.shape[1]

@@ -2,7 +2,9 @@
 
 Backends (:data:`BACKENDS`, one registry line each):
 
-* ``tile`` — the pure-PyTorch tile rasterizer (:mod:`soundmask.splat.raster_tile`), the CPU default.
+* ``compiled`` — the C++ tile rasterizer (:mod:`soundmask.splat.raster_compiled`, built by ``install.sh``), the
+  CPU default when it is built.
+* ``tile`` — the pure-PyTorch tile rasterizer (:mod:`soundmask.splat.raster_tile`), the CPU fallback.
 * ``dense`` — the slow reference (:mod:`soundmask.splat.raster_dense`), used by tests.
 * ``gsplat`` — the gsplat CUDA rasterizer, chosen by ``auto`` when a CUDA GPU and the ``gsplat`` package are
   present (``pip install gsplat``).
@@ -27,10 +29,11 @@ from soundmask.splat.project import Projected, project
 
 __all__ = ["BACKENDS", "Backend", "RenderOutput", "choose_backend", "render"]
 
-Backend = Literal["auto", "tile", "dense", "gsplat"]
+Backend = Literal["auto", "compiled", "tile", "dense", "gsplat"]
 """The rasterizer choices of the configs: ``auto`` or a :data:`BACKENDS` name (a test keeps them in step)."""
 
 BACKENDS: dict[str, object] = {
+    "compiled": "soundmask.splat.raster_compiled:rasterize_compiled",
     "tile": "soundmask.splat.raster_tile:rasterize_tiles",
     "dense": "soundmask.splat.raster_dense:rasterize_dense",
     "gsplat": "soundmask.splat.gsplat_backend:rasterize_gsplat",
@@ -54,7 +57,8 @@ class RenderOutput:
 
 
 def choose_backend(name: str = "auto") -> str:
-    """``auto`` → ``gsplat`` when CUDA and gsplat are available, else ``tile``; other names are checked."""
+    """``auto`` → ``gsplat`` when CUDA and gsplat are available, else ``compiled`` when it is built, else
+    ``tile``; other names are checked."""
     if name == "auto":
         if torch.cuda.is_available():
             try:
@@ -63,7 +67,9 @@ def choose_backend(name: str = "auto") -> str:
                 return "gsplat"
             except ImportError:
                 pass
-        return "tile"
+        from soundmask.splat.raster_compiled import available
+
+        return "compiled" if available() else "tile"
     if name not in BACKENDS:
         resolve(BACKENDS, name, "rasterizer backend")  # raises the one-line error listing the backends
     return name
@@ -86,7 +92,7 @@ def render(
     features: torch.Tensor | None | bool = True,
     background: tuple[float, float, float] | torch.Tensor = (0.0, 0.0, 0.0),
     backend: str = "auto",
-    tile_size: int = 4,
+    tile_size: int | None = None,
     near: float = 0.01,
     retain_grad: bool = False,
     colors: torch.Tensor | None = None,
@@ -117,7 +123,7 @@ def render(
     values = torch.cat(parts, dim=1)
     bg = torch.zeros(values.shape[1], dtype=values.dtype, device=dev)
     bg[:3] = torch.as_tensor(background, dtype=values.dtype, device=dev)
-    image, alpha = raster(proj, values, W, H, bg, tile_size=tile_size)
+    image, alpha = raster(proj, values, W, H, bg, **({} if tile_size is None else {"tile_size": tile_size}))
     F = 0 if feats is None else feats.shape[1]
     depth_sum = image[..., 3 + F]
     depth = torch.where(alpha > 1e-6, depth_sum / alpha.clamp_min(1e-6), torch.zeros_like(alpha))

@@ -94,8 +94,10 @@ class ReconstructConfig:
     test_every: int = option(
         TEST_EVERY, "every n-th frame (list position) is a test view, never fitted (EchoSegnet: 8)"
     )
-    backend: Backend = option("auto", "rasterizer: auto | tile (CPU) | dense (slow reference) | gsplat (CUDA)")
-    tile_size: int = option(4, "tile size of the CPU rasterizer in pixels")
+    backend: Backend = option(
+        "auto", "rasterizer: auto | compiled (C++, CPU) | tile (PyTorch, CPU) | dense (reference) | gsplat (CUDA)"
+    )
+    tile_size: int = option(0, "rasterizer tile size in pixels (0 = the backend's own: 16 compiled, 4 tile)")
     background: tuple[float, float, float] = option((0.0, 0.0, 0.0), "background colour")
     max_minutes: float = option(0.0, "stop after this many minutes (0 = no limit)")
     seed: int = option(0, "random seed")
@@ -115,8 +117,8 @@ class ReconstructConfig:
             raise ConfigError(f"test-every must be >= 2, got {self.test_every}")
         if self.init_points < 1 or self.max_gaussians < 1:
             raise ConfigError("init-points and max-gaussians must be >= 1")
-        if self.tile_size < 1:
-            raise ConfigError(f"tile-size must be >= 1, got {self.tile_size}")
+        if self.tile_size < 0:
+            raise ConfigError(f"tile-size must be >= 0, got {self.tile_size}")
         if self.motion_terms < -1:
             raise ConfigError(f"motion-terms must be -1 (auto), 0 or more, got {self.motion_terms}")
 
@@ -472,7 +474,7 @@ def evaluate_views(g: Gaussians, views: SceneViews, which: list[int], cfg: Recon
                 features=False,
                 background=cfg.background,
                 backend=cfg.backend,
-                tile_size=cfg.tile_size,
+                tile_size=cfg.tile_size or None,
             )
             vals.append(psnr(r.color.clamp(0, 1).cpu(), views.images[i]))
     return float(np.mean(vals))
@@ -518,7 +520,7 @@ def fit(
             features=False,
             background=bg,
             backend=cfg.backend,
-            tile_size=cfg.tile_size,
+            tile_size=cfg.tile_size or None,
             retain_grad=True,
         )
         loss = l1_ssim_loss(r.color, images[i], cfg.ssim_weight)
