@@ -34,7 +34,7 @@ T_MIN = 1e-4
 """Early termination: a pixel stops compositing once its transmittance falls below this (3DGS, gsplat)."""
 
 _SOURCE = Path(__file__).parent / "csrc" / "raster_cpu.cpp"
-_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math"]
+_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
 _module: ModuleType | None = None
 
 
@@ -82,7 +82,14 @@ def build(verbose: bool = False) -> Path:
         if old != out:
             shutil.rmtree(old, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    load(name=_name(), sources=[str(_SOURCE)], extra_cflags=_FLAGS, build_directory=str(out), verbose=verbose)
+    load(
+        name=_name(),
+        sources=[str(_SOURCE)],
+        extra_cflags=_FLAGS,
+        extra_ldflags=["-fopenmp"],
+        build_directory=str(out),
+        verbose=verbose,
+    )
     global _module
     _module = None
     if not available():

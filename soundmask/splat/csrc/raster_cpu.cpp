@@ -9,7 +9,7 @@
 // The value vector v carries every channel (colour, features, depth, and a constant 1 for the accumulated
 // alpha); background is added by the caller.
 //
-// Parallel over tiles with ATen's thread pool (torch.set_num_threads applies), tiles handed out dynamically.
+// Parallel over tiles on torch's thread count (torch.set_num_threads applies), tiles handed out dynamically.
 // The backward walks each pixel's contributors back to front, recovering T_i from the stored final
 // transmittance (T_i = T_{i+1} / (1 - alpha_i)), and accumulates per (Gaussian, tile) pair, so no two threads
 // ever write the same slot; the pairs are then summed per Gaussian.
@@ -17,8 +17,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -77,22 +77,23 @@ struct TilePairs {
   }
 };
 
+// Runs body(tile) for every tile on torch's thread count (torch.set_num_threads applies), tiles handed out
+// dynamically so that uneven tiles balance out. Built with -fopenmp, this file's libgomp.so.1 is the one torch
+// already loaded (same soname), so these threads are torch's OpenMP pool, not a second one spinning beside it.
 template <typename F>
 void for_each_tile(int64_t n_tiles, F&& body) {
-  std::atomic<int64_t> next{0};
-  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n_tiles));
-  at::parallel_for(0, workers, 1, [&](int64_t b, int64_t e) {
-    for (int64_t w = b; w < e; ++w) {
-      for (int64_t t = next.fetch_add(1); t < n_tiles; t = next.fetch_add(1)) body(t);
-    }
-  });
+  const int threads = at::in_parallel_region() ? 1 : int(std::max<int64_t>(1, at::get_num_threads()));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t t = 0; t < n_tiles; ++t) body(t);
 }
 
 // exp for power <= 0 that the compiler can vectorise (Cody-Waite range reduction and a degree-6 polynomial,
-// as Cephes' expf; within 2 ulp of std::exp on [-87, 0]). Below -87 it returns 0 instead of a denormal.
+// as Cephes' expf; within 2 ulp of std::exp on [-30, 0]). Powers below -30 are clamped to it: exp(-30) ~ 1e-13 is
+// far below any alpha_min / opacity, so those lanes are skipped exactly as with std::exp, and no denormal (whose
+// arithmetic takes a microcode assist, ~100 cycles) ever reaches the lanes far from a Gaussian.
 template <typename T>
 inline T fast_exp(T x) {
-  x = x < T(-87) ? T(-87) : (x > T(0) ? T(0) : x);
+  x = x < T(-30) ? T(-30) : (x > T(0) ? T(0) : x);
   const T k = std::floor(x * T(1.44269504088896341) + T(0.5));
   const T r = x - k * T(0.693359375) - k * T(-2.12194440e-4);
   T p = T(1.9875691500e-4);
@@ -107,7 +108,7 @@ inline T fast_exp(T x) {
 
 template <>
 inline float fast_exp(float x) {
-  x = x < -87.f ? -87.f : (x > 0.f ? 0.f : x);
+  x = x < -30.f ? -30.f : (x > 0.f ? 0.f : x);
   const float k = std::floor(x * 1.44269504088896341f + 0.5f);
   const float r = x - k * 0.693359375f - k * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -117,11 +118,31 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.f;
-  const int32_t bits = (int32_t(k) + 127) << 23;  // 2^k, k in [-126, 0]
+  const int32_t bits = (int32_t(k) + 127) << 23;  // 2^k, k in [-43, 0]
   return y * __builtin_bit_cast(float, bits);
 }
 
 constexpr int L = 16;  // lanes: the pixels of one tile row (tile size <= 16)
+
+// The lanes [B, B + N) of one tile row a pair can reach: the half of the row its footprint's columns fall in when
+// they fit in one (two 8-lane vectors are then one), else the whole row.
+template <typename F>
+inline void dispatch_span(int32_t col_lo, int32_t col_hi, F&& f) {
+  if (col_hi < 8) {
+    f(std::integral_constant<int, 0>{}, std::integral_constant<int, 8>{});
+  } else if (col_lo >= 8) {
+    f(std::integral_constant<int, 8>{}, std::integral_constant<int, 8>{});
+  } else {
+    f(std::integral_constant<int, 0>{}, std::integral_constant<int, L>{});
+  }
+}
+
+// The pair's screen geometry seen from one tile row: dx of lane c is c - mx.
+template <typename T>
+struct RowPair {
+  T mx, dy, a, b, c, o;
+  inline T power(T dx) const { return T(-0.5) * (a * dx * dx + c * dy * dy) - b * dx * dy; }
+};
 
 template <typename T>
 void forward_impl(const T* mu, const T* con, const T* op, const T* vals, const int64_t* gi, const int64_t* ranges,
@@ -148,28 +169,31 @@ void forward_impl(const T* mu, const T* con, const T* op, const T* vals, const i
       for (int32_t i = tp.row_start[r]; i < tp.row_start[r + 1] && remaining > 0; ++i) {
         const int32_t p = tp.row_pair[i];
         const T* d = &tp.geo[7 * p];
-        const T dy = py - d[1], mx = d[0] - T(x0) - T(0.5);
-        const T a = d[2], b = d[3], cc = d[4], o = d[5];
+        const RowPair<T> g{d[0] - T(x0) - T(0.5), py - d[1], d[2], d[3], d[4], d[5]};
         const int32_t pos = i + 1 - tp.row_start[r];
-#pragma omp simd
-        for (int c = 0; c < L; ++c) {
-          const T dx = T(c) - mx;
-          const T power = T(-0.5) * (a * dx * dx + cc * dy * dy) - b * dx * dy;
-          const T araw = o * fast_exp(power);
-          const bool ok = (power <= T(0)) & (araw >= amin) & (live[c] > T(0));
-          const T alpha = ok ? (araw < amax ? araw : amax) : T(0);
-          w[c] = alpha * trans[c];
-          trans[c] *= T(1) - alpha;
-          end[c] = ok ? pos : end[c];
-          live[c] = (ok & (trans[c] < tmin)) ? T(0) : live[c];
-        }
         const T* v = &tp.val[K * p];
-        for (int64_t k = 0; k < K; ++k) {
-          T* ak = &acc[k * L];
-          const T vk = v[k];
+        dispatch_span(tp.col_lo[p], tp.col_hi[p], [&](auto B_, auto N_) {
+          constexpr int B = decltype(B_)::value, E = B + decltype(N_)::value;
 #pragma omp simd
-          for (int c = 0; c < L; ++c) ak[c] += w[c] * vk;
-        }
+          for (int c = B; c < E; ++c) {
+            const T power = g.power(T(c) - g.mx);
+            const T araw = g.o * fast_exp(power);
+            const T lv = live[c], tr = trans[c];
+            const T ok = (power <= T(0)) & (araw >= amin) ? lv : T(0);
+            const T alpha = ok * (araw < amax ? araw : amax);
+            w[c] = alpha * tr;
+            const T t2 = tr * (T(1) - alpha);
+            trans[c] = t2;
+            end[c] = ok > T(0) ? pos : end[c];
+            live[c] = t2 < tmin ? T(0) : lv;
+          }
+          for (int64_t k = 0; k < K; ++k) {
+            T* ak = &acc[k * L];
+            const T vk = v[k];
+#pragma omp simd
+            for (int c = B; c < E; ++c) ak[c] += w[c] * vk;
+          }
+        });
         T n = 0;
 #pragma omp simd reduction(+ : n)
         for (int c = 0; c < L; ++c) n += live[c];
@@ -197,9 +221,8 @@ void backward_impl(const T* grad, const T* mu, const T* con, const T* op, const 
     const int64_t cols = std::min(G.width - x0, G.ts), rows = std::min(G.height - y0, G.ts);
     TilePairs<T> tp;
     tp.gather(mu, con, op, vals, gi, lo, ranges[tile + 1], K, alpha_min, x0, y0, rows);
-    std::vector<T> g(K * L), after(K * L);  // after: sum over later contributors of w_j v_j
-    alignas(64) T trans[L], w[L], q[L], behind[L], dpow[L], dop[L];
-    alignas(64) int32_t end[L];
+    std::vector<T> gr(K * L), after(K * L);  // after: sum over later contributors of w_j v_j
+    alignas(64) T trans[L], w[L], q[L], behind[L], alpha[L], araw[L], ex[L], end[L];
     for (int64_t r = 0; r < rows; ++r) {
       const T py = T(y0 + r) + T(0.5);
       int32_t top = 0;
@@ -207,68 +230,70 @@ void backward_impl(const T* grad, const T* mu, const T* con, const T* op, const 
         const int64_t pix = (y0 + r) * G.width + x0 + c;
         const bool in = c < cols;
         trans[c] = in ? t_final[pix] : T(1);
-        end[c] = in ? last[pix] : 0;
-        top = std::max(top, end[c]);
-        for (int64_t k = 0; k < K; ++k) g[k * L + c] = in ? grad[pix * K + k] : T(0);
+        end[c] = in ? T(last[pix]) : T(0);
+        top = std::max(top, in ? last[pix] : 0);
+        for (int64_t k = 0; k < K; ++k) gr[k * L + c] = in ? grad[pix * K + k] : T(0);
       }
       std::fill(after.begin(), after.end(), T(0));
       for (int32_t i = tp.row_start[r] + top - 1; i >= tp.row_start[r]; --i) {
         const int32_t p = tp.row_pair[i];
         const T* d = &tp.geo[7 * p];
-        const T dy = py - d[1], mx = d[0] - T(x0) - T(0.5);
-        const T a = d[2], b = d[3], cc = d[4], o = d[5];
-        const int32_t pos = i - tp.row_start[r];
-        alignas(64) T alpha[L], araw[L], ex[L];
-#pragma omp simd
-        for (int c = 0; c < L; ++c) {
-          const T dx = T(c) - mx;
-          const T power = T(-0.5) * (a * dx * dx + cc * dy * dy) - b * dx * dy;
-          ex[c] = fast_exp(power);
-          araw[c] = o * ex[c];
-          const bool ok = (power <= T(0)) & (araw[c] >= amin) & (pos < end[c]);
-          alpha[c] = ok ? (araw[c] < amax ? araw[c] : amax) : T(0);
-          trans[c] /= T(1) - alpha[c];  // T_i, the transmittance in front of this Gaussian
-          w[c] = alpha[c] * trans[c];
-          q[c] = T(0);
-          behind[c] = T(0);
-        }
+        const RowPair<T> g{d[0] - T(x0) - T(0.5), py - d[1], d[2], d[3], d[4], d[5]};
+        const T posf = T(i - tp.row_start[r]);
         const T* v = &tp.val[K * p];
         T* out = &pair_grad[(lo + p) * S];
-        for (int64_t k = 0; k < K; ++k) {
-          const T* gk = &g[k * L];
-          T* ak = &after[k * L];
-          const T vk = v[k];
-          T dv = 0;
-#pragma omp simd reduction(+ : dv)
-          for (int c = 0; c < L; ++c) {
-            q[c] += gk[c] * vk;
-            behind[c] += gk[c] * ak[c];
-            ak[c] += w[c] * vk;
-            dv += w[c] * gk[c];
+        dispatch_span(tp.col_lo[p], tp.col_hi[p], [&](auto B_, auto N_) {
+          constexpr int B = decltype(B_)::value, E = B + decltype(N_)::value;
+#pragma omp simd
+          for (int c = B; c < E; ++c) {
+            const T power = g.power(T(c) - g.mx);
+            const T e = fast_exp(power), ar = g.o * e;
+            const T in = posf < end[c] ? T(1) : T(0);  // a contributor of this pixel (not beyond its last)
+            const T ok = (power <= T(0)) & (ar >= amin) ? in : T(0);
+            ex[c] = e;
+            araw[c] = ar;
+            alpha[c] = ok * (ar < amax ? ar : amax);
+            trans[c] /= T(1) - alpha[c];  // T_i, the transmittance in front of this Gaussian
+            w[c] = alpha[c] * trans[c];
+            q[c] = T(0);
+            behind[c] = T(0);
           }
-          out[6 + k] += dv;
-        }
-        T s_op = 0, s_mx = 0, s_my = 0, s_a = 0, s_b = 0, s_c = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            const T* gk = &gr[k * L];
+            T* ak = &after[k * L];
+            const T vk = v[k];
+            T dv = 0;
+#pragma omp simd reduction(+ : dv)
+            for (int c = B; c < E; ++c) {
+              q[c] += gk[c] * vk;
+              behind[c] += gk[c] * ak[c];
+              ak[c] += w[c] * vk;
+              dv += w[c] * gk[c];
+            }
+            out[6 + k] += dv;
+          }
+          T s_op = 0, s_mx = 0, s_my = 0, s_a = 0, s_b = 0, s_c = 0;
 #pragma omp simd reduction(+ : s_op, s_mx, s_my, s_a, s_b, s_c)
-        for (int c = 0; c < L; ++c) {
-          // clamped alpha (or no contribution) does not depend on the Gaussian
-          const bool free = (alpha[c] > T(0)) & (araw[c] < amax);
-          const T d_alpha = free ? trans[c] * q[c] - behind[c] / (T(1) - alpha[c]) : T(0);
-          const T d_power = d_alpha * araw[c];
-          const T dx = T(c) - mx;
-          s_op += d_alpha * ex[c];  // d alpha / d opacity = exp(power)
-          s_mx += d_power * (a * dx + b * dy);  // d power / d mu = -(d power / d dx)
-          s_my += d_power * (cc * dy + b * dx);
-          s_a += d_power * dx * dx;
-          s_b += d_power * dx * dy;
-          s_c += d_power * dy * dy;
-        }
-        out[0] += s_mx;
-        out[1] += s_my;
-        out[2] += T(-0.5) * s_a;
-        out[3] -= s_b;
-        out[4] += T(-0.5) * s_c;
-        out[5] += s_op;
+          for (int c = B; c < E; ++c) {
+            // clamped alpha (or no contribution) does not depend on the Gaussian
+            const bool free = (alpha[c] > T(0)) & (araw[c] < amax);
+            const T d_alpha = free ? trans[c] * q[c] - behind[c] / (T(1) - alpha[c]) : T(0);
+            const T d_power = d_alpha * araw[c];
+            const T dx = T(c) - g.mx;
+            s_op += d_alpha * ex[c];  // d alpha / d opacity = exp(power)
+            s_mx += d_power * (g.a * dx + g.b * g.dy);  // d power / d mu = -(d power / d dx)
+            s_my += d_power * (g.c * g.dy + g.b * dx);
+            s_a += d_power * dx * dx;
+            s_b += d_power * dx * g.dy;
+            s_c += d_power * g.dy * g.dy;
+          }
+          out[0] += s_mx;
+          out[1] += s_my;
+          out[2] += T(-0.5) * s_a;
+          out[3] -= s_b;
+          out[4] += T(-0.5) * s_c;
+          out[5] += s_op;
+        });
       }
     }
   });
