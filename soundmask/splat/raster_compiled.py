@@ -1,7 +1,7 @@
 """The compiled CPU rasterizer: the tile renderer's forward and backward as a C++ torch extension.
 
-Same image formation and binning as :mod:`soundmask.splat.raster_tile` (whose :func:`tile_pairs` it shares),
-but one C++ loop per pixel over its tile's depth-sorted Gaussians (``csrc/raster_cpu.cpp``), parallel over
+Same image formation and binning as :mod:`soundmask.splat.raster_tile` (its :func:`tile_pairs` written again in
+C++: Gaussian–tile pairs sorted by tile, then depth), but one C++ loop per pixel over its tile's depth-sorted Gaussians (``csrc/raster_cpu.cpp``), parallel over
 tiles on torch's thread pool, with 3DGS's **early termination**: a pixel stops once its transmittance is below
 ``t_min`` (1e-4), so what it skips weighs less than 1e-4 in all. ``t_min=0`` composites every Gaussian and
 then agrees with the dense reference to rounding (tested to 1e-4, image and gradients).
@@ -25,10 +25,9 @@ from types import ModuleType
 import torch
 
 from soundmask.errors import ConfigError
-from soundmask.splat.project import ALPHA_MAX, ALPHA_MIN, Projected
-from soundmask.splat.raster_tile import tile_pairs
+from soundmask.splat.project import ALPHA_MAX, ALPHA_MIN, DILATION, Projected
 
-__all__ = ["T_MIN", "available", "build", "rasterize_compiled"]
+__all__ = ["T_MIN", "available", "build", "project_compiled", "rasterize_compiled"]
 
 T_MIN = 1e-4
 """Early termination: a pixel stops compositing once its transmittance falls below this (3DGS, gsplat)."""
@@ -130,6 +129,50 @@ class _Composite(torch.autograd.Function):
         return d_mu, d_con, d_op, d_vals, None, None, None, None
 
 
+class _Project(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, means, covs, opacities, w2c, cam):  # noqa: ANN001
+        m, S = means.detach().contiguous(), covs.detach().contiguous()
+        out = _extension().project_forward(m, S, opacities.detach().contiguous(), w2c, *cam, DILATION, ALPHA_MIN)
+        means2d, conics, depths, cov2d, extent, visible = out
+        ctx.save_for_backward(m, S, w2c)
+        ctx.cam = cam
+        ctx.mark_non_differentiable(cov2d, extent, visible)
+        return means2d, conics, depths, cov2d, extent, visible
+
+    @staticmethod
+    def backward(ctx, g_means2d, g_conics, g_depths, *_):  # noqa: ANN001
+        m, S, w2c = ctx.saved_tensors
+        z = torch.zeros(())
+        grads = [g if g is not None else z.expand(shape) for g, shape in ((g_means2d, (len(m), 2)),
+                 (g_conics, (len(m), 3)), (g_depths, (len(m),)))]  # fmt: skip
+        g_means, g_covs = _extension().project_backward(
+            m, S, w2c, *ctx.cam, DILATION, *[g.to(m).contiguous() for g in grads]
+        )
+        return g_means, g_covs, None, None, None
+
+
+def project_compiled(
+    means: torch.Tensor,
+    covs: torch.Tensor,
+    opacities: torch.Tensor,
+    world_to_camera: torch.Tensor,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    width: int,
+    height: int,
+    near: float = 0.01,
+) -> Projected:
+    """:func:`soundmask.splat.project.project` as one C++ pass (forward and backward), for the compiled backend;
+    tested against it, values and gradients."""
+    w2c = world_to_camera.detach().to(torch.float64).cpu().contiguous()
+    cam = (float(fx), float(fy), float(cx), float(cy), int(width), int(height), float(near))
+    means2d, conics, depths, cov2d, extent, visible = _Project.apply(means, covs, opacities, w2c, cam)
+    return Projected(means2d, conics, depths, extent, visible, cov2d, opacities)
+
+
 def rasterize_compiled(
     proj: Projected,
     values: torch.Tensor,
@@ -141,12 +184,12 @@ def rasterize_compiled(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite ``values`` (N, C) of the projected Gaussians; returns image (H, W, C) and alpha (H, W).
     ``tile_size`` is at most 16 (a tile row is one 16-lane vector)."""
-    _extension()
+    ext = _extension()
     if not 1 <= tile_size <= 16:
         raise ConfigError(f"the compiled rasterizer takes tiles of 1 to 16 pixels, not {tile_size}", fix="use 16")
-    gi, tile, nx, ny = tile_pairs(proj, width, height, tile_size)
-    ranges = torch.zeros(nx * ny + 1, dtype=torch.int64)
-    ranges[1:] = torch.cumsum(torch.bincount(tile, minlength=nx * ny), 0)
+    nx, ny = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
+    d = [t.detach().contiguous() for t in (proj.means2d, proj.conics, proj.opacities, proj.depths)]
+    gi, ranges = ext.bin(*d, proj.visible.contiguous(), proj.extent.to(d[0]).contiguous(), nx, ny, tile_size, ALPHA_MIN)
     vals = torch.cat([values, torch.ones_like(values[:, :1])], dim=1)
     out = _Composite.apply(
         proj.means2d,

@@ -109,7 +109,10 @@ def render(
     means = gaussians.means_at(time)
     dev = means.device
     w2c, (fx, fy, cx, cy, W, H) = camera_tensors(camera, dev)
-    proj = project(means, gaussians.covariances(time), gaussians.opacities(), w2c, fx, fy, cx, cy, W, H, near)
+    projector = project
+    if name == "compiled":  # the same projection as one C++ pass (tested against `project`)
+        from soundmask.splat.raster_compiled import project_compiled as projector
+    proj = projector(means, gaussians.covariances(time), gaussians.opacities(), w2c, fx, fy, cx, cy, W, H, near)
     if retain_grad and proj.means2d.requires_grad:
         proj.means2d.retain_grad()
     if colors is None:

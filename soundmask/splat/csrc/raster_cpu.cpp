@@ -17,6 +17,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -26,6 +27,12 @@ namespace {
 struct Geometry {
   int64_t nx, ny, ts, width, height;
 };
+
+void check(const torch::Tensor& t, const char* name, int64_t dim) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+  TORCH_CHECK(t.dim() == dim, name, " must have ", dim, " dimensions");
+}
 
 // One tile's pairs, prepared for the per-pixel loops: per pair mx, my, a, b, c, o, and the power below which
 // o exp(power) < alpha_min (a cheap test before exp, with a margin so that rounding never skips a Gaussian the
@@ -85,6 +92,14 @@ void for_each_tile(int64_t n_tiles, F&& body) {
   const int threads = at::in_parallel_region() ? 1 : int(std::max<int64_t>(1, at::get_num_threads()));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t t = 0; t < n_tiles; ++t) body(t);
+}
+
+// Runs f(i) for i in [0, n) on torch's thread count, in static chunks (per-Gaussian work of equal cost).
+template <typename F>
+void for_each_item(int64_t n, F&& f) {
+  const int threads = at::in_parallel_region() ? 1 : int(std::max<int64_t>(1, at::get_num_threads()));
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t i = 0; i < n; ++i) f(i);
 }
 
 // exp for power <= 0 that the compiler can vectorise (Cody-Waite range reduction and a degree-6 polynomial,
@@ -299,11 +314,239 @@ void backward_impl(const T* grad, const T* mu, const T* con, const T* op, const 
   });
 }
 
-void check(const torch::Tensor& t, const char* name, int64_t dim) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(t.dim() == dim, name, " must have ", dim, " dimensions");
+// EWA projection (soundmask/splat/project.py, the reference it is tested against), fused: per Gaussian, camera-frame
+// centre p = R mu + t; J = [[fx/z, 0, -fx tx/z], [0, fy/z, -fy ty/z]] with tx, ty = x/z, y/z clamped to 1.3x the
+// field of view; T = J R; screen covariance T Sigma T^T + dilation I = [[a, b], [b, c]]; conic (c, -b, a) / det;
+// centre (fx x/z + cx, fy y/z + cy); and the no-grad footprint half-size and visibility. Gradients flow from the
+// centre, conic and depth of Gaussians in front of the near plane with det > 0 (the others are never rendered).
+struct Cam {
+  double R[3][3], t[3], fx, fy, cx, cy, lo_x, hi_x, lo_y, hi_y, near;
+  int64_t width, height;
+};
+
+Cam camera(const torch::Tensor& w2c, double fx, double fy, double cx, double cy, int64_t width, int64_t height,
+           double near) {
+  auto w = w2c.to(torch::kFloat64).contiguous();
+  const double* m = w.data_ptr<double>();
+  Cam c;
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) c.R[i][j] = m[4 * i + j];
+    c.t[i] = m[4 * i + 3];
+  }
+  c.fx = fx, c.fy = fy, c.cx = cx, c.cy = cy, c.width = width, c.height = height, c.near = near;
+  c.lo_x = (-0.15 * width - cx) / fx, c.hi_x = (1.15 * width - cx) / fx;
+  c.lo_y = (-0.15 * height - cy) / fy, c.hi_y = (1.15 * height - cy) / fy;
+  return c;
 }
+
+// The per-Gaussian quantities both passes need, in double precision.
+struct Ewa {
+  double p[3], z, tx, ty, T0[3], T1[3], a, b, c, det;
+  bool in_front, ok;
+};
+
+template <typename T>
+Ewa ewa(const Cam& C, const T* mu, const T* S, double dilation) {
+  Ewa e;
+  for (int i = 0; i < 3; ++i)
+    e.p[i] = C.R[i][0] * double(mu[0]) + C.R[i][1] * double(mu[1]) + C.R[i][2] * double(mu[2]) + C.t[i];
+  e.in_front = e.p[2] > C.near;
+  e.z = e.in_front ? e.p[2] : 1.0;
+  e.tx = std::clamp(e.p[0] / e.z, C.lo_x, C.hi_x);
+  e.ty = std::clamp(e.p[1] / e.z, C.lo_y, C.hi_y);
+  const double j00 = C.fx / e.z, j02 = -C.fx * e.tx / e.z, j11 = C.fy / e.z, j12 = -C.fy * e.ty / e.z;
+  for (int k = 0; k < 3; ++k) {
+    e.T0[k] = j00 * C.R[0][k] + j02 * C.R[2][k];
+    e.T1[k] = j11 * C.R[1][k] + j12 * C.R[2][k];
+  }
+  double s0[3], s1[3];  // Sigma T0^T, Sigma T1^T
+  for (int j = 0; j < 3; ++j) {
+    s0[j] = s1[j] = 0.0;
+    for (int k = 0; k < 3; ++k) {
+      s0[j] += double(S[3 * j + k]) * e.T0[k];
+      s1[j] += double(S[3 * j + k]) * e.T1[k];
+    }
+  }
+  e.a = e.T0[0] * s0[0] + e.T0[1] * s0[1] + e.T0[2] * s0[2] + dilation;
+  e.b = e.T0[0] * s1[0] + e.T0[1] * s1[1] + e.T0[2] * s1[2];
+  e.c = e.T1[0] * s1[0] + e.T1[1] * s1[1] + e.T1[2] * s1[2] + dilation;
+  e.det = e.a * e.c - e.b * e.b;
+  e.ok = e.in_front && e.det > 0;
+  return e;
+}
+
+std::vector<torch::Tensor> project_forward(torch::Tensor means, torch::Tensor covs, torch::Tensor opacities,
+                                           torch::Tensor w2c, double fx, double fy, double cx, double cy,
+                                           int64_t width, int64_t height, double near, double dilation,
+                                           double alpha_min) {
+  check(means, "means", 2);
+  check(covs, "covs", 3);
+  check(opacities, "opacities", 1);
+  const int64_t N = means.size(0);
+  const Cam C = camera(w2c, fx, fy, cx, cy, width, height, near);
+  auto opt = means.options();
+  auto means2d = torch::empty({N, 2}, opt), conics = torch::empty({N, 3}, opt), depths = torch::empty({N}, opt);
+  auto cov2d = torch::empty({N, 2, 2}, opt), extent = torch::empty({N, 2}, opt);
+  auto visible = torch::empty({N}, opt.dtype(torch::kBool));
+  AT_DISPATCH_FLOATING_TYPES(means.scalar_type(), "soundmask_project_forward", [&] {
+    const scalar_t* mu = means.data_ptr<scalar_t>();
+    const scalar_t* S = covs.data_ptr<scalar_t>();
+    const scalar_t* op = opacities.data_ptr<scalar_t>();
+    scalar_t *m2 = means2d.data_ptr<scalar_t>(), *co = conics.data_ptr<scalar_t>(), *dz = depths.data_ptr<scalar_t>();
+    scalar_t *c2 = cov2d.data_ptr<scalar_t>(), *ex = extent.data_ptr<scalar_t>();
+    bool* vis = visible.data_ptr<bool>();
+    for_each_item(N, [&](int64_t i) {
+      const Ewa e = ewa(C, mu + 3 * i, S + 9 * i, dilation);
+      const double det = e.ok ? e.det : 1.0;
+      co[3 * i] = scalar_t(e.c / det), co[3 * i + 1] = scalar_t(-e.b / det), co[3 * i + 2] = scalar_t(e.a / det);
+      const double u = C.fx * e.p[0] / e.z + C.cx, v = C.fy * e.p[1] / e.z + C.cy;
+      m2[2 * i] = scalar_t(u), m2[2 * i + 1] = scalar_t(v);
+      dz[i] = e.in_front ? scalar_t(e.p[2]) : scalar_t(INFINITY);
+      c2[4 * i] = scalar_t(e.a), c2[4 * i + 1] = c2[4 * i + 2] = scalar_t(e.b), c2[4 * i + 3] = scalar_t(e.c);
+      const double pmax = 2.0 * std::log(std::max(double(op[i]) / alpha_min, 1e-12));
+      const double hx = std::sqrt(std::max(pmax, 0.0) * std::max(e.a, 0.0)) * 1.0001 + 1e-3;
+      const double hy = std::sqrt(std::max(pmax, 0.0) * std::max(e.c, 0.0)) * 1.0001 + 1e-3;
+      ex[2 * i] = scalar_t(hx), ex[2 * i + 1] = scalar_t(hy);
+      const double mu_ = double(scalar_t(u)), mv = double(scalar_t(v));
+      vis[i] = e.ok && pmax > 0 && std::isfinite(mu_) && std::isfinite(mv) && mu_ + hx > 0 && mu_ - hx < width &&
+               mv + hy > 0 && mv - hy < height;
+    });
+  });
+  return {means2d, conics, depths, cov2d, extent, visible};
+}
+
+std::vector<torch::Tensor> project_backward(torch::Tensor means, torch::Tensor covs, torch::Tensor w2c, double fx,
+                                            double fy, double cx, double cy, int64_t width, int64_t height,
+                                            double near, double dilation, torch::Tensor g_means2d,
+                                            torch::Tensor g_conics, torch::Tensor g_depths) {
+  const int64_t N = means.size(0);
+  const Cam C = camera(w2c, fx, fy, cx, cy, width, height, near);
+  auto g_means = torch::zeros_like(means), g_covs = torch::zeros_like(covs);
+  AT_DISPATCH_FLOATING_TYPES(means.scalar_type(), "soundmask_project_backward", [&] {
+    const scalar_t* mu = means.data_ptr<scalar_t>();
+    const scalar_t* S = covs.data_ptr<scalar_t>();
+    const scalar_t *gm = g_means2d.data_ptr<scalar_t>(), *gco = g_conics.data_ptr<scalar_t>();
+    const scalar_t* gd = g_depths.data_ptr<scalar_t>();
+    scalar_t *out_mu = g_means.data_ptr<scalar_t>(), *out_S = g_covs.data_ptr<scalar_t>();
+    for_each_item(N, [&](int64_t i) {
+      const Ewa e = ewa(C, mu + 3 * i, S + 9 * i, dilation);
+      if (!e.in_front) return;
+      const double x = e.p[0], y = e.p[1], z = e.z;
+      double gx = 0, gy = 0, gz = double(gd[i]);
+      // centre
+      const double gu = gm[2 * i], gv = gm[2 * i + 1];
+      gx += gu * C.fx / z, gy += gv * C.fy / z, gz -= (gu * C.fx * x + gv * C.fy * y) / (z * z);
+      if (e.ok) {
+        // conic (c, -b, a) / det -> screen covariance entries a, b, c
+        const double a = e.a, b = e.b, c = e.c, d = e.det, d2 = d * d;
+        const double gA = gco[3 * i], gB = gco[3 * i + 1], gC = gco[3 * i + 2];
+        const double ga = gA * (-c * c / d2) + gB * (b * c / d2) + gC * (1.0 / d - a * c / d2);
+        const double gb = gA * (2 * b * c / d2) + gB * (-1.0 / d - 2 * b * b / d2) + gC * (2 * a * b / d2);
+        const double gc = gA * (1.0 / d - a * c / d2) + gB * (a * b / d2) + gC * (-a * a / d2);
+        // a = T0 S T0^T, b = T0 S T1^T, c = T1 S T1^T
+        const scalar_t* Si = S + 9 * i;
+        scalar_t* gS = out_S + 9 * i;
+        double gT0[3] = {0, 0, 0}, gT1[3] = {0, 0, 0};
+        for (int j = 0; j < 3; ++j)
+          for (int k = 0; k < 3; ++k) {
+            const double sjk = Si[3 * j + k];
+            gS[3 * j + k] = scalar_t(ga * e.T0[j] * e.T0[k] + gb * e.T0[j] * e.T1[k] + gc * e.T1[j] * e.T1[k]);
+            // d/dT0_j of T0_j S_jk T0_k (both factors), T0_j S_jk T1_k; d/dT1 of T1 S T1^T and T0_j S_jk T1_k
+            gT0[j] += (ga * e.T0[k] + gb * e.T1[k]) * sjk;
+            gT0[k] += ga * e.T0[j] * sjk;
+            gT1[j] += gc * e.T1[k] * sjk;
+            gT1[k] += (gc * e.T1[j] + gb * e.T0[j]) * sjk;
+          }
+        // T0 = j00 R0 + j02 R2, T1 = j11 R1 + j12 R2
+        double gj00 = 0, gj02 = 0, gj11 = 0, gj12 = 0;
+        for (int k = 0; k < 3; ++k) {
+          gj00 += gT0[k] * C.R[0][k], gj02 += gT0[k] * C.R[2][k];
+          gj11 += gT1[k] * C.R[1][k], gj12 += gT1[k] * C.R[2][k];
+        }
+        // j00 = fx/z, j02 = -fx tx/z, j11 = fy/z, j12 = -fy ty/z; tx = clamp(x/z), ty = clamp(y/z)
+        gz += -gj00 * C.fx / (z * z) + gj02 * C.fx * e.tx / (z * z) - gj11 * C.fy / (z * z) +
+              gj12 * C.fy * e.ty / (z * z);
+        const double gtx = -gj02 * C.fx / z, gty = -gj12 * C.fy / z;
+        const double rx = x / z, ry = y / z;
+        if (rx >= C.lo_x && rx <= C.hi_x) gx += gtx / z, gz -= gtx * x / (z * z);
+        if (ry >= C.lo_y && ry <= C.hi_y) gy += gty / z, gz -= gty * y / (z * z);
+      }
+      // p = R mu + t
+      for (int k = 0; k < 3; ++k)
+        out_mu[3 * i + k] = scalar_t(C.R[0][k] * gx + C.R[1][k] * gy + C.R[2][k] * gz);
+    });
+  });
+  return {g_means, g_covs};
+}
+
+// Binning: every visible Gaussian paired with each tile its alpha >= alpha_min footprint reaches, sorted by tile and
+// then by depth (the order of soundmask/splat/raster_tile.py's tile_pairs, here in one pass): the Gaussians in depth
+// order, each one's box of tiles from its footprint's half-size `extent`, kept where the footprint ellipse
+// d^T Q d <= 2 log(o / alpha_min) meets the rectangle of the tile's pixel centres (its minimum over the rectangle,
+// searched on the four edges when the centre is outside), then a counting sort by tile (stable).
+template <typename T>
+bool touches(const T* mu, const T* con, T o, double alpha_min, double x0, double y0, double size) {
+  const double a = con[0], b = con[1], c = con[2];
+  const double lx = x0 - mu[0], ly = y0 - mu[1], hx = lx + size, hy = ly + size;
+  if (lx <= 0 && hx >= 0 && ly <= 0 && hy >= 0) return true;
+  double best = INFINITY;
+  const double edges[4][5] = {{lx, ly, hy, a, c}, {hx, ly, hy, a, c}, {ly, lx, hx, c, a}, {hy, lx, hx, c, a}};
+  for (const auto& e : edges) {
+    const double ex = e[0], lo = std::min(e[1], e[2]), hi = std::max(e[1], e[2]), qa = e[3], qc = e[4];
+    const double t = std::clamp(-b * ex / qc, lo, hi);
+    best = std::min(best, qa * ex * ex + 2 * b * ex * t + qc * t * t);
+  }
+  const double pmax = 2.0 * std::log(std::max(double(o) / alpha_min, 1e-12));
+  return best <= pmax * 1.001 + 1e-4;
+}
+
+std::vector<torch::Tensor> bin(torch::Tensor means2d, torch::Tensor conics, torch::Tensor opacities,
+                               torch::Tensor depths, torch::Tensor visible, torch::Tensor extent, int64_t nx,
+                               int64_t ny, int64_t ts, double alpha_min) {
+  TORCH_CHECK(visible.scalar_type() == torch::kBool, "visible must be bool");
+  const int64_t N = means2d.size(0), n_tiles = nx * ny;
+  std::vector<int64_t> order;
+  std::vector<int64_t> counts(n_tiles + 1, 0);
+  std::vector<std::array<int32_t, 4>> box(N);
+  std::vector<int64_t> pair_tile;  // per kept pair (in depth order): its tile
+  std::vector<int64_t> pair_g;
+  AT_DISPATCH_FLOATING_TYPES(means2d.scalar_type(), "soundmask_raster_bin", [&] {
+    const scalar_t* mu = means2d.data_ptr<scalar_t>();
+    const scalar_t* con = conics.data_ptr<scalar_t>();
+    const scalar_t* op = opacities.data_ptr<scalar_t>();
+    const scalar_t* z = depths.data_ptr<scalar_t>();
+    const scalar_t* ext = extent.data_ptr<scalar_t>();
+    const bool* vis = visible.data_ptr<bool>();
+    for (int64_t g = 0; g < N; ++g)
+      if (vis[g]) order.push_back(g);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return z[i] < z[j]; });
+    auto tile_of = [&](double v, int64_t n) {
+      return int64_t(std::clamp<double>(std::floor((v - 0.5) / double(ts)), 0.0, double(n - 1)));
+    };
+    for (int64_t g : order) {
+      const double mx = mu[2 * g], my = mu[2 * g + 1], ex = ext[2 * g], ey = ext[2 * g + 1];
+      const int64_t x0 = tile_of(mx - ex, nx), x1 = tile_of(mx + ex, nx);
+      const int64_t y0 = tile_of(my - ey, ny), y1 = tile_of(my + ey, ny);
+      for (int64_t ty = y0; ty <= y1; ++ty)
+        for (int64_t tx = x0; tx <= x1; ++tx)
+          if (touches(&mu[2 * g], &con[3 * g], op[g], alpha_min, tx * ts + 0.5, ty * ts + 0.5, ts - 1.0)) {
+            pair_tile.push_back(ty * nx + tx);
+            pair_g.push_back(g);
+            counts[ty * nx + tx + 1]++;
+          }
+    }
+  });
+  auto ranges = torch::empty({n_tiles + 1}, torch::dtype(torch::kInt64));
+  int64_t* rg = ranges.data_ptr<int64_t>();
+  rg[0] = 0;
+  for (int64_t t = 0; t < n_tiles; ++t) rg[t + 1] = rg[t] + counts[t + 1];
+  auto gi = torch::empty({int64_t(pair_g.size())}, torch::dtype(torch::kInt64));
+  int64_t* out = gi.data_ptr<int64_t>();
+  std::vector<int64_t> fill(rg, rg + n_tiles);
+  for (size_t p = 0; p < pair_g.size(); ++p) out[fill[pair_tile[p]]++] = pair_g[p];
+  return {gi, ranges};
+}
+
 
 std::vector<torch::Tensor> forward(torch::Tensor means2d, torch::Tensor conics, torch::Tensor opacities,
                                    torch::Tensor values, torch::Tensor gi, torch::Tensor ranges, int64_t nx,
@@ -358,6 +601,9 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_out, torch::Tensor means2
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "soundmask compiled CPU tile rasterizer (forward and backward)";
+  m.def("project_forward", &project_forward, "EWA projection: means2d, conics, depths, cov2d, extent, visible");
+  m.def("project_backward", &project_backward, "gradients of the projection w.r.t. means and covariances");
+  m.def("bin", &bin, "Gaussian-tile pairs sorted by tile then depth: (Gaussian index (P,), tile ranges (tiles + 1,))");
   m.def("forward", &forward, "composite: (image (H, W, K), final transmittance (H, W), contributors (H, W))");
   m.def("backward", &backward, "gradients w.r.t. means2d, conics, opacities and values");
 }
