@@ -1,16 +1,23 @@
-"""The compiled CPU rasterizer: the tile renderer's forward and backward as a C++ torch extension.
+"""The compiled CPU rasterizer: projection, binning and compositing, forward and backward, as a C++ torch extension.
 
-Same image formation and binning as :mod:`soundmask.splat.raster_tile` (its :func:`tile_pairs` written again in
-C++: Gaussian–tile pairs sorted by tile, then depth), but one C++ loop per pixel over its tile's depth-sorted Gaussians (``csrc/raster_cpu.cpp``), parallel over
-tiles on torch's thread pool, with 3DGS's **early termination**: a pixel stops once its transmittance is below
-``t_min`` (1e-4), so what it skips weighs less than 1e-4 in all. ``t_min=0`` composites every Gaussian and
-then agrees with the dense reference to rounding (tested to 1e-4, image and gradients).
+``csrc/raster_cpu.cpp`` does what the PyTorch path does, in the same order and with the same rules:
+
+* **projection** — :func:`soundmask.splat.project.project` (EWA) as one pass per Gaussian, with its backward;
+* **binning** — :func:`soundmask.splat.raster_tile.tile_pairs`: Gaussian–tile pairs sorted by tile, then depth;
+* **compositing** — per tile row, the 16 pixels as one vector (a vectorised ``exp``), over only the Gaussians whose
+  footprint reaches that row, in depth order, parallel over tiles on torch's OpenMP threads; with 3DGS's **early
+  termination**: a pixel stops once its transmittance is below ``t_min`` (1e-4), so what it skips weighs less than
+  1e-4 in all. The backward walks each pixel's contributors back to front.
+
+``t_min=0`` composites every Gaussian and then agrees with the dense reference to rounding (tested to 1e-4, image
+and gradients); the projection and binning are tested against the PyTorch ones.
 
 **Built once, never at run time.** ``./install.sh`` runs ``python -m soundmask.splat.raster_compiled`` (g++ and
 ninja from Debian, torch's headers from its wheel), which writes ``soundmask_raster_<hash>.so`` into
-``soundmask/splat/_build/`` (or ``$SOUNDMASK_EXT_DIR``). The hash covers the source and the torch version, so a
-stale build is never loaded. At run time the module is only imported from that file: no compiler, no network.
-Without it, ``--backend auto`` falls back to the pure-PyTorch ``tile`` renderer.
+``soundmask/splat/_build/`` (or ``$SOUNDMASK_EXT_DIR``). The hash covers the source, the flags and the torch
+version, so a stale build is never loaded. At run time the module is only imported from that file: no compiler, no
+network. Without it, ``--backend auto`` falls back to the pure-PyTorch ``tile`` renderer. It is built for the CPU
+it is built on (``-march=native``): a cluster node builds its own (``./install.sh`` on each).
 """
 
 from __future__ import annotations
