@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import ray
 
-ray = pytest.importorskip("ray")
-
-from soundmask.errors import ConfigError, DataError  # noqa: E402
-from soundmask.pipeline.batch import JOBS, BatchConfig, find_items, run_batch  # noqa: E402
+from soundmask.errors import ConfigError, DataError
+from soundmask.pipeline.batch import JOBS, BatchConfig, find_items, run_batch
 
 TESTS = Path(__file__).parent
 SOUNDMASK = [sys.executable, "-m", "soundmask.cli"]

@@ -47,13 +47,13 @@ class DemoConfig:
         "scene3d", "generated scene: scene3d (static objects) | scene4d (objects move)"
     )
     seed: int = option(210, "scene seed (210 is in the generator's test split: no shipped checkpoint saw it)")
-    width: int = option(128, "frame width and height in pixels")
+    width: int = option(256, "frame width and height in pixels")
     frames: int = option(40, "frames (1 per second of audio)")
     orbit: int = option(6, "novel views rendered on a circle around the scene")
     report_frames: int = option(8, "input frames shown in the report")
     resume: bool = option(True, "reuse the stages already finished in OUT/cache (same options)")
     lift: LiftConfig = nested(lambda: LiftConfig(render_views="test"))
-    reconstruct: ReconstructConfig = nested(lambda: ReconstructConfig(iterations=400))
+    reconstruct: ReconstructConfig = nested(ReconstructConfig)
 
     def __post_init__(self) -> None:
         check_choices(self)
