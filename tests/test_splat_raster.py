@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -157,20 +158,56 @@ def test_alpha_below_cutoff_contributes_nothing():
     assert float(render(gs, cam, backend="dense").alpha.max()) == 0.0
 
 
-# ------------------------------------------------------------------ tile renderer == dense reference
-@settings(max_examples=12, deadline=None)
+# ------------------------------------------------------------------ tile renderers == dense reference
+# install.sh builds it (CI runs install.sh): a missing build fails here rather than skipping.
+def _compiled(t_min: float):
+    from soundmask.splat import raster_compiled
+
+    assert raster_compiled.available(), "the compiled rasterizer is not built: run ./install.sh"
+
+    def raster(proj, values, width, height, background=None, tile_size=16):
+        return raster_compiled.rasterize_compiled(proj, values, width, height, background, tile_size, t_min)
+
+    return raster
+
+
+@contextmanager
+def _no_early_termination():
+    """The compiled backend with early termination off (t_min = 0): it must then be the dense reference."""
+    from soundmask.splat import render as render_mod
+
+    old = render_mod.BACKENDS["compiled"]
+    render_mod.BACKENDS["compiled"] = _compiled(0.0)
+    try:
+        yield
+    finally:
+        render_mod.BACKENDS["compiled"] = old
+
+
+def _as(backend: str, gs: Gaussians) -> Gaussians:
+    """float64 for the compiled backend: its projection rounds differently from `project` in float32, and a Gaussian
+    whose alpha sits within rounding of the 1/255 cut-off at some pixel would be kept by one and skipped by the
+    other (a real difference of ~1/255 there, not an error)."""
+    return gs.map(lambda v: v.double()) if backend == "compiled" else gs
+
+
+@settings(max_examples=24, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
+    backend=st.sampled_from(["tile", "compiled"]),
     tile=st.sampled_from([1, 3, 4, 8, 16]),
-    W=st.integers(9, 30),
-    H=st.integers(9, 30),
+    W=st.integers(9, 40),
+    H=st.integers(9, 40),
     features=st.sampled_from([0, 2]),
 )
-def test_tile_equals_dense_image_and_gradients(seed, tile, W, H, features):
+def test_tile_renderers_equal_dense_image_and_gradients(seed, backend, tile, W, H, features):
+    """The PyTorch tile renderer, and the compiled one without early termination, are the dense reference to
+    rounding: image, alpha, depth, features and every gradient."""
     gs, cam = random_scene(seed, W=W, H=H, features=features)
-    rd, gd = render_and_grads(gs, cam, "dense")
+    rd, gd = render_and_grads(_as(backend, gs), cam, "dense")
     gs2, _ = random_scene(seed, W=W, H=H, features=features)
-    rt, gt = render_and_grads(gs2, cam, "tile", tile_size=tile)
+    with _no_early_termination():
+        rt, gt = render_and_grads(_as(backend, gs2), cam, backend, tile_size=tile)
     for a, b in ((rd.color, rt.color), (rd.alpha, rt.alpha), (rd.depth, rt.depth)):
         torch.testing.assert_close(b.detach(), a.detach(), atol=1e-4, rtol=0)
     if features:
@@ -180,20 +217,29 @@ def test_tile_equals_dense_image_and_gradients(seed, tile, W, H, features):
         torch.testing.assert_close(gt[k] / scale, gd[k] / scale, atol=1e-4, rtol=0, msg=k)
 
 
-def test_tile_equals_dense_4d_at_a_time():
+@pytest.mark.parametrize("backend", ["tile", "compiled"])
+def test_tile_renderers_equal_dense_4d_at_a_time(backend):
     gs, cam = random_scene(5, motion=4)
-    rd, gd = render_and_grads(gs, cam, "dense", time=3.0)
+    rd, gd = render_and_grads(_as(backend, gs), cam, "dense", time=3.0)
     gs2, _ = random_scene(5, motion=4)
-    rt, gt = render_and_grads(gs2, cam, "tile", time=3.0)
+    with _no_early_termination():
+        rt, gt = render_and_grads(_as(backend, gs2), cam, backend, time=3.0)
     torch.testing.assert_close(rt.color.detach(), rd.color.detach(), atol=1e-4, rtol=0)
     torch.testing.assert_close(gt["motion"], gd["motion"], atol=1e-4, rtol=1e-4)
     assert float(gd["motion"].abs().sum()) > 0
 
 
-def test_tile_gradcheck_float64():
-    """Finite differences agree with the hand-written backward (double precision, smooth region)."""
+@pytest.mark.parametrize("backend", ["tile", "compiled"])
+def test_gradcheck_float64(backend):
+    """Finite differences agree with the hand-written backwards (double precision, smooth region): the tile
+    renderer's, and the compiled projection's and compositing's (early termination off)."""
+    from soundmask.splat.raster_compiled import project_compiled, rasterize_compiled
     from soundmask.splat.raster_tile import rasterize_tiles
 
+    projector, raster = {
+        "tile": (project, lambda p, v, w, h: rasterize_tiles(p, v, w, h, None, tile_size=4)),
+        "compiled": (project_compiled, lambda p, v, w, h: rasterize_compiled(p, v, w, h, None, 8, t_min=0.0)),
+    }[backend]
     gs, cam = random_scene(3, n=5, W=10, H=9)
     gs = gs.map(lambda v: v.double())
     gs.opacity_logits = torch.full((5,), 0.3, dtype=torch.float64)
@@ -202,8 +248,8 @@ def test_tile_gradcheck_float64():
 
     def f(means, log_scales, opac, vals):
         g = Gaussians(means, log_scales, gs.quats, opac, gs.sh)
-        p = project(g.means, g.covariances(), g.opacities(), w2c, k.fx, k.fy, k.cx, k.cy, k.width, k.height)
-        img, acc = rasterize_tiles(p, vals, k.width, k.height, None, tile_size=4)
+        p = projector(g.means, g.covariances(), g.opacities(), w2c, k.fx, k.fy, k.cx, k.cy, k.width, k.height)
+        img, acc = raster(p, vals, k.width, k.height)
         return img.sum(-1) * 0.5 + acc
 
     inputs = (
@@ -260,53 +306,7 @@ def test_invalid_shapes_rejected():
         Gaussians(torch.zeros(3, 3), torch.zeros(3, 3), torch.zeros(3, 4), torch.zeros(2), torch.zeros(3, 1, 3))
 
 
-# ------------------------------------------------------------------ compiled rasterizer == dense reference
-# install.sh builds it (CI runs install.sh): a missing build fails here rather than skipping.
-def _compiled(t_min: float):
-    from soundmask.splat import raster_compiled
-
-    assert raster_compiled.available(), "the compiled rasterizer is not built: run ./install.sh"
-
-    def raster(proj, values, width, height, background=None, tile_size=16):
-        return raster_compiled.rasterize_compiled(proj, values, width, height, background, tile_size, t_min)
-
-    return raster
-
-
-@settings(max_examples=12, deadline=None)
-@given(
-    seed=st.integers(0, 10_000),
-    tile=st.sampled_from([1, 5, 8, 16]),
-    W=st.integers(9, 40),
-    H=st.integers(9, 40),
-    features=st.sampled_from([0, 3]),
-)
-def test_compiled_equals_dense_image_and_gradients(seed, tile, W, H, features):
-    """Without early termination the compiled kernel is the dense reference to rounding, image and gradients.
-    In float64: the compiled projection rounds differently from `project` in float32, and a Gaussian whose alpha
-    sits within rounding of the 1/255 cut-off at some pixel would be kept by one and skipped by the other."""
-    from soundmask.splat import render as render_mod
-
-    gs, cam = random_scene(seed, W=W, H=H, features=features)
-    gs = gs.map(lambda v: v.double())
-    rd, gd = render_and_grads(gs, cam, "dense")
-    gs2, _ = random_scene(seed, W=W, H=H, features=features)
-    gs2 = gs2.map(lambda v: v.double())
-    old = render_mod.BACKENDS["compiled"]
-    render_mod.BACKENDS["compiled"] = _compiled(0.0)
-    try:
-        rc, gc = render_and_grads(gs2, cam, "compiled", tile_size=tile)
-    finally:
-        render_mod.BACKENDS["compiled"] = old
-    for a, b in ((rd.color, rc.color), (rd.alpha, rc.alpha), (rd.depth, rc.depth)):
-        torch.testing.assert_close(b.detach(), a.detach(), atol=1e-4, rtol=0)
-    if features:
-        torch.testing.assert_close(rc.features.detach(), rd.features.detach(), atol=1e-4, rtol=0)
-    for k in gd:
-        scale = max(1.0, float(gd[k].abs().max()))
-        torch.testing.assert_close(gc[k] / scale, gd[k] / scale, atol=1e-4, rtol=0, msg=k)
-
-
+# ------------------------------------------------------------------ compiled rasterizer
 def test_compiled_early_termination_skips_hidden_gaussians():
     """A stack of opaque Gaussians: a pixel stops once T < 1e-4, so what it skips weighs < 1e-4 in the image,
     and the Gaussians hidden behind get exactly zero gradient where the dense reference gives them ~1e-5."""
@@ -334,31 +334,6 @@ def render_mod_dense(p, vals):
     from soundmask.splat.raster_dense import rasterize_dense
 
     return rasterize_dense(p, vals, 17, 17)
-
-
-def test_compiled_gradcheck_float64():
-    """Finite differences agree with the compiled backward (its double-precision build)."""
-    from soundmask.splat.raster_compiled import rasterize_compiled
-
-    gs, cam = random_scene(4, n=6, W=12, H=10)
-    gs = gs.map(lambda v: v.double())
-    gs.opacity_logits = torch.full((6,), 0.3, dtype=torch.float64)
-    w2c = torch.as_tensor(cam.world_to_camera)
-    k = cam.intrinsics
-
-    def f(means, log_scales, opac, vals):
-        g = Gaussians(means, log_scales, gs.quats, opac, gs.sh)
-        p = project(g.means, g.covariances(), g.opacities(), w2c, k.fx, k.fy, k.cx, k.cy, k.width, k.height)
-        img, acc = rasterize_compiled(p, vals, k.width, k.height, None, tile_size=8, t_min=0.0)
-        return img.sum(-1) * 0.5 + acc
-
-    inputs = (
-        gs.means.clone().requires_grad_(True),
-        gs.log_scales.clone().requires_grad_(True),
-        gs.opacity_logits.clone().requires_grad_(True),
-        torch.rand(6, 3, dtype=torch.float64).requires_grad_(True),
-    )
-    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
 def test_compiled_is_auto_on_cpu_and_missing_build_falls_back(tmp_path, monkeypatch):
@@ -424,21 +399,3 @@ def test_compiled_binning_equals_tile_pairs():
         gi2, ranges = _extension().bin(*d, p.visible, p.extent.contiguous(), nx, ny, ts, ALPHA_MIN)
         assert torch.equal(gi2, gi) and gi.numel() > 300
         assert torch.equal(ranges[1:] - ranges[:-1], torch.bincount(tile, minlength=nx * ny))
-
-
-def test_compiled_equals_dense_4d_at_a_time():
-    from soundmask.splat import render as render_mod
-
-    gs, cam = random_scene(5, motion=4)
-    gs = gs.map(lambda v: v.double())  # float64: see test_compiled_equals_dense_image_and_gradients
-    rd, gd = render_and_grads(gs, cam, "dense", time=3.0)
-    gs2, _ = random_scene(5, motion=4)
-    gs2 = gs2.map(lambda v: v.double())
-    old = render_mod.BACKENDS["compiled"]
-    render_mod.BACKENDS["compiled"] = _compiled(0.0)
-    try:
-        rc, gc = render_and_grads(gs2, cam, "compiled", time=3.0)
-    finally:
-        render_mod.BACKENDS["compiled"] = old
-    torch.testing.assert_close(rc.color.detach(), rd.color.detach(), atol=1e-4, rtol=0)
-    torch.testing.assert_close(gc["motion"], gd["motion"], atol=1e-4, rtol=1e-4)
