@@ -22,6 +22,7 @@ it is built on (``-march=native``): a cluster node builds its own (``./install.s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -49,7 +50,9 @@ def build_dir() -> Path:
     return Path(os.environ.get("SOUNDMASK_EXT_DIR") or Path(__file__).parent / "_build")
 
 
+@functools.cache
 def _name() -> str:
+    """The build's name: a hash of the source, the flags and torch's version (computed once per process)."""
     h = hashlib.sha256(_SOURCE.read_bytes() + torch.__version__.encode() + " ".join(_FLAGS).encode())
     return f"soundmask_raster_{h.hexdigest()[:12]}"
 
@@ -88,7 +91,8 @@ def build(verbose: bool = False) -> Path:
         if old != out:
             shutil.rmtree(old, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    load(
+    global _module
+    _module = load(
         name=_name(),
         sources=[str(_SOURCE)],
         extra_cflags=_FLAGS,
@@ -96,10 +100,6 @@ def build(verbose: bool = False) -> Path:
         build_directory=str(out),
         verbose=verbose,
     )
-    global _module
-    _module = None
-    if not available():
-        raise RuntimeError(f"built the rasterizer in {out} but cannot load it")
     return out
 
 
