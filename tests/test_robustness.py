@@ -358,3 +358,26 @@ def test_run_samples_a_low_rate_video_at_its_own_rate(tmp_path: Path) -> None:
     assert s.frames == n and s.fps == pytest.approx(1.0) and s.summary["config"]["fps"] == 2.0
     assert s.camera_motion > cfg.motion_threshold and "camera moves" in s.reason, s.reason
     assert len(list((tmp_path / "out" / "input").glob("*.png"))) == n
+
+
+def test_batch_run_over_a_folder_of_videos(videos: dict[str, Path], tmp_path: Path) -> None:
+    """`soundmask batch run` (serial here; the Ray path is tests/test_batch.py's): one row per video of a folder,
+    a corrupt video is an error row naming it, and a re-run takes the finished ones from the cache."""
+    import shutil
+
+    from soundmask.pipeline.batch import BatchConfig, run_batch
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for case in ("mono", "stereo_static", "corrupt"):
+        shutil.copy(videos[case], folder / videos[case].name)
+    cfg = BatchConfig(serial=True)
+    res = run_batch("run", [folder], tmp_path / "b", cfg=cfg, set_=["fps=2"])
+    rows = {r.name: r for r in res.results}
+    assert sorted(rows) == ["corrupt", "mono", "stereo_static"]
+    for name in ("mono", "stereo_static"):
+        assert rows[name].ok and rows[name].metrics["mode"] == "2d" and rows[name].metrics["frames"] == 6
+        assert (tmp_path / "b" / "runs" / name / "run.json").is_file()
+    assert not rows["corrupt"].ok and "corrupt.mp4" in (rows["corrupt"].error or "")
+    again = run_batch("run", [folder], tmp_path / "b", cfg=cfg, set_=["fps=2"])
+    assert again.cached == 2 and [r.ok for r in again.results] == [r.ok for r in res.results]
