@@ -143,7 +143,8 @@ def test_lift_on_ray_equals_serial(synth_scenes, tmp_path):
     broken.mkdir()
     (broken / "scene.json").write_text("{")
     opts = ["iterations=30", "use_gt_2d=true"]
-    par = run_batch("lift", [scenes, broken], tmp_path / "ray", set_=opts, cfg=BatchConfig(split="all"))
+    par = run_batch("lift", [scenes, broken], tmp_path / "ray", set_=[*opts, "save=true"], cfg=BatchConfig(split="all"))
+    assert all((tmp_path / "ray" / "lift" / r.name / "sound_scene.pt").is_file() for r in par.results if r.ok)
     ser = run_batch("lift", [scenes, broken], tmp_path / "ser", set_=opts, cfg=BatchConfig(split="all", serial=True))
     assert _rows(par) == _rows(ser)
     assert [r.ok for r in par.results] == [True, True, False] and "scene.json" in (par.results[2].error or "")

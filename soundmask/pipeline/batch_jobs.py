@@ -112,6 +112,9 @@ class LiftJobConfig:
     """Options of ``soundmask batch lift``: the lifting's and the reconstruction's (by their own names)."""
 
     models: str = option("", "folder of reconstructions <scene>.ply to reuse, and where new ones are saved ('': none)")
+    save: bool = option(
+        False, "write each scene's `soundmask lift --out` outputs (sound_scene.pt, renders) to OUT/lift/<scene>"
+    )
     lift: LiftConfig = nested(LiftConfig)
     reconstruct: ReconstructConfig = nested(ReconstructConfig)
 
@@ -187,7 +190,8 @@ def lift_job(item: BatchItem, cfg: LiftJobConfig, out: Path) -> ItemOutput:
             with atomic_path(model_path.with_suffix(".json")) as tmp:
                 tmp.write_text(json.dumps(recon))
     t0 = time.perf_counter()
-    r = run_lift(scene, cfg.lift, model=g)  # as benchmarks/bench_lift.py always has: views at full size
+    # as benchmarks/bench_lift.py always has: views at full size
+    r = run_lift(scene, cfg.lift, model=g, out_dir=out / "lift" / item.name if cfg.save else None)
     lift_s = time.perf_counter() - t0
     m = r.metrics
     stats: dict[str, Any] = {}
