@@ -27,7 +27,7 @@ from soundmask.registry import resolve
 from soundmask.splat.gaussians import Gaussians
 from soundmask.splat.project import Projected, project
 
-__all__ = ["BACKENDS", "Backend", "RenderOutput", "choose_backend", "render"]
+__all__ = ["BACKENDS", "PROJECTORS", "Backend", "RenderOutput", "choose_backend", "render"]
 
 Backend = Literal["auto", "compiled", "tile", "dense", "gsplat"]
 """The rasterizer choices of the configs: ``auto`` or a :data:`BACKENDS` name (a test keeps them in step)."""
@@ -38,6 +38,10 @@ BACKENDS: dict[str, object] = {
     "dense": "soundmask.splat.raster_dense:rasterize_dense",
     "gsplat": "soundmask.splat.gsplat_backend:rasterize_gsplat",
 }
+PROJECTORS: dict[str, object] = {
+    "compiled": "soundmask.splat.raster_compiled:project_compiled",  # `project` as one C++ pass, tested against it
+}
+"""Backends with their own EWA projection (the others use :func:`soundmask.splat.project.project`)."""
 
 
 @dataclass
@@ -109,9 +113,7 @@ def render(
     means = gaussians.means_at(time)
     dev = means.device
     w2c, (fx, fy, cx, cy, W, H) = camera_tensors(camera, dev)
-    projector = project
-    if name == "compiled":  # the same projection as one C++ pass (tested against `project`)
-        from soundmask.splat.raster_compiled import project_compiled as projector
+    projector = resolve(PROJECTORS, name, "projection") if name in PROJECTORS else project
     proj = projector(means, gaussians.covariances(time), gaussians.opacities(), w2c, fx, fy, cx, cy, W, H, near)
     if retain_grad and proj.means2d.requires_grad:
         proj.means2d.retain_grad()
