@@ -139,8 +139,10 @@ def main() -> None:
     ext, ts = _extension(), 16
     nx, ny = (W + ts - 1) // ts, (H + ts - 1) // ts
     d = [t.contiguous() for t in (p.means2d, p.conics, p.opacities, p.depths)]
-    gi, ranges = ext.bin(*d, p.visible, p.extent.contiguous(), nx, ny, ts, ALPHA_MIN)
+    extent = p.extent.contiguous()
+    gi, ranges = ext.bin(*d, p.visible, extent, nx, ny, ts, ALPHA_MIN)
     args = (d[0], d[1], d[2], vals, gi, ranges, nx, ny, ts, W, H, ALPHA_MIN, ALPHA_MAX, T_MIN)
+    cpp_args = (*args[:3], extent, *args[3:])
 
     def timed(f) -> float:  # noqa: ANN001
         for _ in range(3):
@@ -152,8 +154,8 @@ def main() -> None:
             t.append(time.perf_counter() - t0)
         return float(np.median(t))
 
-    cpp_s = timed(lambda: ext.forward(*args))
-    cpp_out = ext.forward(*args)[0]
+    cpp_s = timed(lambda: ext.forward(*cpp_args))
+    cpp_out = ext.forward(*cpp_args)[0]
 
     t0 = time.perf_counter()
     forward, numba = numba_forward()

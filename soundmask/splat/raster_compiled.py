@@ -116,10 +116,10 @@ def _extension() -> ModuleType:
 
 class _Composite(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, means2d, conics, opacities, values, gi, ranges, geom, t_min):  # noqa: ANN001
+    def forward(ctx, means2d, conics, opacities, extent, values, gi, ranges, geom, t_min):  # noqa: ANN001
         ext = _extension()
         nx, ny, ts, W, H = geom
-        args = (means2d.detach().contiguous(), conics.detach().contiguous(), opacities.detach().contiguous())
+        args = tuple(t.detach().contiguous() for t in (means2d, conics, opacities, extent))
         vals = values.detach().contiguous()
         out, t_final, last = ext.forward(*args, vals, gi, ranges, nx, ny, ts, W, H, ALPHA_MIN, ALPHA_MAX, t_min)
         ctx.save_for_backward(*args, vals, gi, ranges, t_final, last)
@@ -128,12 +128,13 @@ class _Composite(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001
-        mu, con, op, vals, gi, ranges, t_final, last = ctx.saved_tensors
+        mu, con, op, extent, vals, gi, ranges, t_final, last = ctx.saved_tensors
         nx, ny, ts, W, H = ctx.geom
         d_mu, d_con, d_op, d_vals = _extension().backward(
-            grad_out.contiguous(), mu, con, op, vals, gi, ranges, t_final, last, nx, ny, ts, W, H, ALPHA_MIN, ALPHA_MAX
-        )
-        return d_mu, d_con, d_op, d_vals, None, None, None, None
+            grad_out.contiguous(), mu, con, op, extent, vals, gi, ranges, t_final, last, nx, ny, ts, W, H, ALPHA_MIN,
+            ALPHA_MAX,
+        )  # fmt: skip
+        return d_mu, d_con, d_op, None, d_vals, None, None, None, None
 
 
 class _Project(torch.autograd.Function):
@@ -196,12 +197,14 @@ def rasterize_compiled(
         raise ConfigError(f"the compiled rasterizer takes tiles of 1 to 16 pixels, not {tile_size}", fix="use 16")
     nx, ny = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
     d = [t.detach().contiguous() for t in (proj.means2d, proj.conics, proj.opacities, proj.depths)]
-    gi, ranges = ext.bin(*d, proj.visible.contiguous(), proj.extent.to(d[0]).contiguous(), nx, ny, tile_size, ALPHA_MIN)
+    extent = proj.extent.to(d[0]).contiguous()
+    gi, ranges = ext.bin(*d, proj.visible.contiguous(), extent, nx, ny, tile_size, ALPHA_MIN)
     vals = torch.cat([values, torch.ones_like(values[:, :1])], dim=1)
     out = _Composite.apply(
         proj.means2d,
         proj.conics,
         proj.opacities,
+        extent,
         vals,
         gi.contiguous(),
         ranges,

@@ -34,19 +34,19 @@ void check(const torch::Tensor& t, const char* name, int64_t dim) {
   TORCH_CHECK(t.dim() == dim, name, " must have ", dim, " dimensions");
 }
 
-// One tile's pairs, prepared for the per-pixel loops: per pair mx, my, a, b, c, o, and the power below which
-// o exp(power) < alpha_min (a cheap test before exp, with a margin so that rounding never skips a Gaussian the
-// exact test keeps); its K values; and per pixel row of the tile, the pairs whose footprint reaches that row and
-// the column span they cover (CSR, depth order kept), so that a pixel only visits Gaussians that can touch it.
+// One tile's pairs, prepared for the per-pixel loops: per pair mx, my, a, b, c, o; its K values; and per pixel row
+// of the tile, the pairs whose footprint (the projection's alpha >= alpha_min half-size `extent`, a conservative
+// box) reaches that row and the column span they cover (CSR, depth order kept), so that a pixel only visits
+// Gaussians that can touch it.
 template <typename T>
 struct TilePairs {
   std::vector<T> geo, val;
   std::vector<int32_t> row_start, row_pair, col_lo, col_hi;
 
-  void gather(const T* mu, const T* con, const T* op, const T* vals, const int64_t* gi, int64_t lo, int64_t hi,
-              int64_t K, double alpha_min, int64_t x0, int64_t y0, int64_t rows) {
+  void gather(const T* mu, const T* con, const T* op, const T* ext, const T* vals, const int64_t* gi, int64_t lo,
+              int64_t hi, int64_t K, int64_t x0, int64_t y0, int64_t rows) {
     const int64_t n = hi - lo;
-    geo.resize(7 * n);
+    geo.resize(6 * n);
     val.resize(K * n);
     col_lo.resize(n);
     col_hi.resize(n);
@@ -54,21 +54,15 @@ struct TilePairs {
     row_start.assign(rows + 1, 0);
     for (int64_t p = 0; p < n; ++p) {
       const int64_t g = gi[lo + p];
-      T* d = &geo[7 * p];
+      T* d = &geo[6 * p];
       d[0] = mu[2 * g];
       d[1] = mu[2 * g + 1];
       d[2] = con[3 * g];
       d[3] = con[3 * g + 1];
       d[4] = con[3 * g + 2];
       d[5] = op[g];
-      d[6] = d[5] > T(0) ? T(std::log(alpha_min / double(d[5])) - 1e-3) : T(INFINITY);
       std::copy(vals + K * g, vals + K * (g + 1), &val[K * p]);
-      // the footprint d^T Q d <= 2 log(o / alpha_min) has half-widths sqrt(r2 c / det), sqrt(r2 a / det)
-      const double a = d[2], b = d[3], c = d[4], det = a * c - b * b;
-      const double r2 = 2.0 * std::log(std::max(double(d[5]) / alpha_min, 1.0)) * 1.001 + 1e-3;
-      double ex = det > 0 ? std::sqrt(r2 * c / det) : INFINITY, ey = det > 0 ? std::sqrt(r2 * a / det) : INFINITY;
-      ex = std::min(ex, 1e7);
-      ey = std::min(ey, 1e7);
+      const double ex = std::min(double(ext[2 * g]), 1e7), ey = std::min(double(ext[2 * g + 1]), 1e7);
       // pixel x has its centre at x + 0.5
       col_lo[p] = int32_t(std::clamp<double>(std::ceil(d[0] - ex - 0.5 - 1e-3) - x0, 0, 1 << 20));
       col_hi[p] = int32_t(std::clamp<double>(std::floor(d[0] + ex - 0.5 + 1e-3) - x0, -1, 1 << 20));
@@ -160,15 +154,15 @@ struct RowPair {
 };
 
 template <typename T>
-void forward_impl(const T* mu, const T* con, const T* op, const T* vals, const int64_t* gi, const int64_t* ranges,
-                  int64_t K, Geometry G, double alpha_min, double alpha_max, double t_min, T* out, T* t_final,
+void forward_impl(const T* mu, const T* con, const T* op, const T* ext, const T* vals, const int64_t* gi,
+                  const int64_t* ranges, int64_t K, Geometry G, double alpha_min, double alpha_max, double t_min, T* out, T* t_final,
                   int32_t* last) {
   const T amin = T(alpha_min), amax = T(alpha_max), tmin = T(t_min);
   for_each_tile(G.nx * G.ny, [&](int64_t tile) {
     const int64_t x0 = (tile % G.nx) * G.ts, y0 = (tile / G.nx) * G.ts;
     const int64_t cols = std::min(G.width - x0, G.ts), rows = std::min(G.height - y0, G.ts);
     TilePairs<T> tp;
-    tp.gather(mu, con, op, vals, gi, ranges[tile], ranges[tile + 1], K, alpha_min, x0, y0, rows);
+    tp.gather(mu, con, op, ext, vals, gi, ranges[tile], ranges[tile + 1], K, x0, y0, rows);
     std::vector<T> acc(K * L);
     alignas(64) T trans[L], live[L], w[L];
     alignas(64) int32_t end[L];
@@ -183,7 +177,7 @@ void forward_impl(const T* mu, const T* con, const T* op, const T* vals, const i
       int64_t remaining = cols;
       for (int32_t i = tp.row_start[r]; i < tp.row_start[r + 1] && remaining > 0; ++i) {
         const int32_t p = tp.row_pair[i];
-        const T* d = &tp.geo[7 * p];
+        const T* d = &tp.geo[6 * p];
         const RowPair<T> g{d[0] - T(x0) - T(0.5), py - d[1], d[2], d[3], d[4], d[5]};
         const int32_t pos = i + 1 - tp.row_start[r];
         const T* v = &tp.val[K * p];
@@ -225,7 +219,8 @@ void forward_impl(const T* mu, const T* con, const T* op, const T* vals, const i
 }
 
 template <typename T>
-void backward_impl(const T* grad, const T* mu, const T* con, const T* op, const T* vals, const int64_t* gi,
+void backward_impl(const T* grad, const T* mu, const T* con, const T* op, const T* ext, const T* vals,
+                   const int64_t* gi,
                    const int64_t* ranges, int64_t K, Geometry G, double alpha_min, double alpha_max,
                    const T* t_final, const int32_t* last, T* pair_grad /* P x (6 + K) */) {
   const int64_t S = 6 + K;
@@ -235,7 +230,7 @@ void backward_impl(const T* grad, const T* mu, const T* con, const T* op, const 
     const int64_t x0 = (tile % G.nx) * G.ts, y0 = (tile / G.nx) * G.ts;
     const int64_t cols = std::min(G.width - x0, G.ts), rows = std::min(G.height - y0, G.ts);
     TilePairs<T> tp;
-    tp.gather(mu, con, op, vals, gi, lo, ranges[tile + 1], K, alpha_min, x0, y0, rows);
+    tp.gather(mu, con, op, ext, vals, gi, lo, ranges[tile + 1], K, x0, y0, rows);
     std::vector<T> gr(K * L), after(K * L);  // after: sum over later contributors of w_j v_j
     alignas(64) T trans[L], w[L], q[L], behind[L], alpha[L], araw[L], ex[L], end[L];
     for (int64_t r = 0; r < rows; ++r) {
@@ -252,7 +247,7 @@ void backward_impl(const T* grad, const T* mu, const T* con, const T* op, const 
       std::fill(after.begin(), after.end(), T(0));
       for (int32_t i = tp.row_start[r] + top - 1; i >= tp.row_start[r]; --i) {
         const int32_t p = tp.row_pair[i];
-        const T* d = &tp.geo[7 * p];
+        const T* d = &tp.geo[6 * p];
         const RowPair<T> g{d[0] - T(x0) - T(0.5), py - d[1], d[2], d[3], d[4], d[5]};
         const T posf = T(i - tp.row_start[r]);
         const T* v = &tp.val[K * p];
@@ -549,12 +544,13 @@ std::vector<torch::Tensor> bin(torch::Tensor means2d, torch::Tensor conics, torc
 
 
 std::vector<torch::Tensor> forward(torch::Tensor means2d, torch::Tensor conics, torch::Tensor opacities,
-                                   torch::Tensor values, torch::Tensor gi, torch::Tensor ranges, int64_t nx,
+                                   torch::Tensor extent, torch::Tensor values, torch::Tensor gi, torch::Tensor ranges, int64_t nx,
                                    int64_t ny, int64_t ts, int64_t width, int64_t height, double alpha_min,
                                    double alpha_max, double t_min) {
   check(means2d, "means2d", 2);
   check(conics, "conics", 2);
   check(opacities, "opacities", 1);
+  check(extent, "extent", 2);
   check(values, "values", 2);
   check(gi, "gi", 1);
   check(ranges, "ranges", 1);
@@ -567,7 +563,8 @@ std::vector<torch::Tensor> forward(torch::Tensor means2d, torch::Tensor conics, 
   const Geometry G{nx, ny, ts, width, height};
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "soundmask_raster_forward", [&] {
     forward_impl<scalar_t>(means2d.data_ptr<scalar_t>(), conics.data_ptr<scalar_t>(),
-                           opacities.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(), gi.data_ptr<int64_t>(),
+                           opacities.data_ptr<scalar_t>(), extent.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(),
+                           gi.data_ptr<int64_t>(),
                            ranges.data_ptr<int64_t>(), K, G, alpha_min, alpha_max, t_min,
                            out.data_ptr<scalar_t>(), t_final.data_ptr<scalar_t>(), last.data_ptr<int32_t>());
   });
@@ -575,7 +572,7 @@ std::vector<torch::Tensor> forward(torch::Tensor means2d, torch::Tensor conics, 
 }
 
 std::vector<torch::Tensor> backward(torch::Tensor grad_out, torch::Tensor means2d, torch::Tensor conics,
-                                    torch::Tensor opacities, torch::Tensor values, torch::Tensor gi,
+                                    torch::Tensor opacities, torch::Tensor extent, torch::Tensor values, torch::Tensor gi,
                                     torch::Tensor ranges, torch::Tensor t_final, torch::Tensor last, int64_t nx,
                                     int64_t ny, int64_t ts, int64_t width, int64_t height, double alpha_min,
                                     double alpha_max) {
@@ -587,7 +584,7 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_out, torch::Tensor means2
   const Geometry G{nx, ny, ts, width, height};
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "soundmask_raster_backward", [&] {
     backward_impl<scalar_t>(grad_out.data_ptr<scalar_t>(), means2d.data_ptr<scalar_t>(),
-                            conics.data_ptr<scalar_t>(), opacities.data_ptr<scalar_t>(),
+                            conics.data_ptr<scalar_t>(), opacities.data_ptr<scalar_t>(), extent.data_ptr<scalar_t>(),
                             values.data_ptr<scalar_t>(), gi.data_ptr<int64_t>(), ranges.data_ptr<int64_t>(), K, G,
                             alpha_min, alpha_max, t_final.data_ptr<scalar_t>(), last.data_ptr<int32_t>(),
                             pair_grad.data_ptr<scalar_t>());
